@@ -1,0 +1,43 @@
+import { describe, expect, it } from 'vitest';
+import { ConfigError, parseEnv } from './config.schema';
+
+describe('parseEnv', () => {
+  it('has working local defaults', () => {
+    const e = parseEnv({});
+    expect(e.PARLEY_ROLES).toEqual(['api', 'dispatcher', 'receipts', 'router', 'scheduler']);
+    expect(e.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/parley');
+    expect(e.KAFKA_BROKERS).toEqual(['127.0.0.1:9092']);
+    expect(e.KAFKA_OUTBOUND_PARTITIONS).toBe(12);
+    expect(e.PORT).toBe(3000);
+    expect(e.PARLEY_MIGRATE_ON_START).toBe(true);
+  });
+
+  it('picks roles, de-duplicated, and expands all', () => {
+    expect(parseEnv({ PARLEY_ROLES: 'api, dispatcher,api' }).PARLEY_ROLES).toEqual(['api', 'dispatcher']);
+    expect(parseEnv({ PARLEY_ROLES: 'router,all' }).PARLEY_ROLES).toHaveLength(5);
+  });
+
+  it.each([
+    ['PORT', 'eighty'],
+    ['PORT', '70000'],
+    ['PARLEY_ROLES', 'api,mailer'],
+    ['DATABASE_URL', 'mysql://x'],
+    ['KAFKA_BROKERS', 'localhost'],
+    ['PARLEY_MIGRATE_ON_START', 'maybe'],
+    ['NODE_ENV', 'staging'],
+  ])('names %s when it is %s', (variable, value) => {
+    try {
+      parseEnv({ [variable]: value });
+      expect.unreachable();
+    } catch (e) {
+      expect(e).toBeInstanceOf(ConfigError);
+      expect((e as ConfigError).issues.map((i) => i.variable)).toContain(variable);
+      expect((e as Error).message).toContain(variable);
+    }
+  });
+
+  it('requires a real Twilio-style token in production', () => {
+    expect(() => parseEnv({ NODE_ENV: 'production' })).toThrow(/TWILIO_AUTH_TOKEN/);
+    expect(parseEnv({ NODE_ENV: 'production', TWILIO_AUTH_TOKEN: 'x' }).TWILIO_AUTH_TOKEN).toBe('x');
+  });
+});

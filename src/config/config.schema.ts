@@ -1,0 +1,89 @@
+// The engine's configuration: every environment variable Parley reads, with working local defaults.
+// Pure (zod only) so the CLI, the engine and the tests validate the same way.
+import { z } from 'zod/v4';
+
+export const ROLES = ['api', 'dispatcher', 'receipts', 'router', 'scheduler'] as const;
+export type Role = (typeof ROLES)[number];
+
+const bool = z
+  .enum(['true', 'false', '1', '0', 'yes', 'no'])
+  .transform((v) => v === 'true' || v === '1' || v === 'yes');
+const int = (min: number, max: number) => z.coerce.number().int().min(min).max(max);
+
+const rolesSchema = z
+  .string()
+  .transform((s) =>
+    s
+      .split(',')
+      .map((r) => r.trim())
+      .filter(Boolean),
+  )
+  .pipe(
+    z
+      .array(z.enum([...ROLES, 'all']))
+      .min(1, 'name at least one role')
+      .transform((rs) => (rs.includes('all') ? [...ROLES] : [...new Set(rs)]) as Role[]),
+  );
+
+export const envSchema = z.object({
+  NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
+  PARLEY_ROLES: rolesSchema.prefault('all'),
+  PARLEY_HOST: z.string().min(1).default('127.0.0.1'),
+  PORT: int(0, 65535).default(3000),
+  PARLEY_MIGRATE_ON_START: bool.prefault('true'),
+  PARLEY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  DATABASE_URL: z
+    .string()
+    .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
+    .default('postgres://postgres@127.0.0.1:5432/parley'),
+  DATABASE_POOL_SIZE: int(1, 200).default(10),
+  REDIS_URL: z
+    .string()
+    .regex(/^rediss?:\/\//, 'must be a redis:// URL')
+    .default('redis://127.0.0.1:6379'),
+  KAFKA_BROKERS: z
+    .string()
+    .prefault('127.0.0.1:9092')
+    .transform((s) =>
+      s
+        .split(',')
+        .map((b) => b.trim())
+        .filter(Boolean),
+    )
+    .pipe(z.array(z.string().regex(/^[^:\s]+:\d+$/, 'each broker must be host:port')).min(1)),
+  KAFKA_CLIENT_ID: z.string().min(1).default('parley'),
+  KAFKA_TOPIC_PREFIX: z
+    .string()
+    .regex(/^[A-Za-z0-9._-]*$/, 'letters, digits, dot, dash, underscore')
+    .default(''),
+  KAFKA_OUTBOUND_PARTITIONS: int(1, 1024).default(12),
+  KAFKA_PARTITIONS: int(1, 1024).default(6),
+  KAFKA_REPLICATION_FACTOR: int(1, 5).default(1),
+  PARLEY_CARRIERS_FILE: z.string().optional(),
+  TWILIO_AUTH_TOKEN: z.string().optional(),
+});
+
+export type ParleyEnv = z.infer<typeof envSchema>;
+
+export class ConfigError extends Error {
+  constructor(readonly issues: { variable: string; message: string }[]) {
+    super('invalid configuration: ' + issues.map((i) => `${i.variable}: ${i.message}`).join('; '));
+  }
+}
+
+/** Validates the environment; throws ConfigError naming each bad variable. */
+export function parseEnv(env: Record<string, string | undefined>): ParleyEnv {
+  // Empty strings mean "unset" so `FOO= npm start` falls back to the default.
+  const cleaned = Object.fromEntries(Object.entries(env).filter(([, v]) => v !== undefined && v !== ''));
+  const r = envSchema.safeParse(cleaned);
+  if (!r.success) {
+    throw new ConfigError(
+      r.error.issues.map((i) => ({ variable: String(i.path[0] ?? '?'), message: i.message })),
+    );
+  }
+  if (r.data.NODE_ENV === 'production' && !r.data.TWILIO_AUTH_TOKEN) {
+    // Outside production a development token keeps the simulator working out of the box.
+    throw new ConfigError([{ variable: 'TWILIO_AUTH_TOKEN', message: 'required in production' }]);
+  }
+  return r.data;
+}

@@ -1,0 +1,18 @@
+// Kysely over a pg pool. Used by repositories only; nothing else writes SQL.
+import { Kysely, PostgresDialect } from 'kysely';
+import { Pool, types } from 'pg';
+import type { Database } from './database';
+
+// int8 (bigint) counts fit in a JS number for every figure Parley keeps.
+types.setTypeParser(20, (v) => Number(v));
+// numeric too (rates, averages).
+types.setTypeParser(1700, (v) => Number(v));
+
+export type Db = Kysely<Database>;
+
+export function createDb(url: string, poolSize: number): Db {
+  const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
+  // An idle client losing its server (restart, network) must not crash the process.
+  pool.on('error', () => undefined);
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+}

@@ -1,0 +1,48 @@
+// The engine process: validates configuration, starts the roles named by PARLEY_ROLES (default
+// all), and shuts down gracefully on SIGTERM/SIGINT (HTTP drains, Kafka consumers leave their
+// groups, BullMQ workers finish their jobs, then the database and Redis close).
+import 'reflect-metadata';
+import { ConfigError, parseEnv } from './config/config.schema';
+import { createEngine } from './engine';
+
+async function main() {
+  let env;
+  try {
+    env = parseEnv(process.env);
+  } catch (e) {
+    if (e instanceof ConfigError) {
+      for (const i of e.issues) console.error(`parley: configuration error: ${i.variable}: ${i.message}`);
+      process.exit(78); // EX_CONFIG
+    }
+    throw e;
+  }
+  const engine = await createEngine(env);
+  engine.logger.info({ roles: env.PARLEY_ROLES, url: engine.url }, 'parley engine started');
+
+  let stopping = false;
+  const stop = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    engine.logger.info({ signal }, 'shutting down');
+    const force = setTimeout(() => {
+      engine.logger.error({ signal }, 'shutdown took too long; exiting');
+      process.exit(1);
+    }, 30_000);
+    force.unref();
+    engine.close().then(
+      () => process.exit(0),
+      (err) => {
+        engine.logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  // Nest's own shutdown hooks are enabled too; ours exits the process once close() resolves.
+  process.once('SIGTERM', () => stop('SIGTERM'));
+  process.once('SIGINT', () => stop('SIGINT'));
+}
+
+main().catch((err) => {
+  console.error('parley: failed to start:', err instanceof Error ? err.stack : err);
+  process.exit(1);
+});

@@ -1,0 +1,21 @@
+// API keys: random, shown once, stored only as a SHA-256 hash (keys are high-entropy, so a fast
+// hash is enough and lets every request be checked with one indexed lookup).
+import { createHash, randomBytes } from 'node:crypto';
+
+export const KEY_PREFIX = 'prl_';
+
+export function newApiKey(): { key: string; hash: string; prefix: string } {
+  const key = KEY_PREFIX + randomBytes(24).toString('base64url');
+  return { key, hash: hashApiKey(key), prefix: key.slice(0, 10) };
+}
+
+export function hashApiKey(key: string): string {
+  return createHash('sha256').update(key, 'utf8').digest('hex');
+}
+
+/** The key from an Authorization header, or undefined when absent or not a Bearer token. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
+  return m?.[1];
+}

@@ -1,0 +1,15 @@
+// Workspaces own tenancy: API keys, the authenticated workspace of each request.
+import { Global, Module } from '@nestjs/common';
+import { APP_GUARD } from '@nestjs/core';
+import { ApiKeyGuard } from './auth.guard';
+import { WorkspaceController } from './workspace.controller';
+import { WorkspaceRepository } from './workspace.repository';
+import { WorkspaceService } from './workspace.service';
+
+@Global()
+@Module({
+  providers: [WorkspaceRepository, WorkspaceService, { provide: APP_GUARD, useClass: ApiKeyGuard }],
+  controllers: [WorkspaceController],
+  exports: [WorkspaceService, WorkspaceRepository],
+})
+export class WorkspacesModule {}

@@ -1,0 +1,21 @@
+// Test configuration: the real local stack, the test database, and a Kafka topic prefix per test
+// file so files never read each other's messages.
+import { randomBytes } from 'node:crypto';
+import { ParleyEnv, parseEnv } from '../../src/config/config.schema';
+
+export const TEST_DATABASE_URL =
+  process.env.TEST_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/parley_test';
+
+export function testEnv(overrides: Record<string, string> = {}): ParleyEnv {
+  return parseEnv({
+    NODE_ENV: 'test',
+    PORT: '0',
+    PARLEY_LOG_LEVEL: process.env.PARLEY_TEST_LOG_LEVEL ?? 'warn',
+    DATABASE_URL: TEST_DATABASE_URL,
+    PARLEY_MIGRATE_ON_START: 'false',
+    KAFKA_TOPIC_PREFIX: `t${randomBytes(4).toString('hex')}.`,
+    KAFKA_OUTBOUND_PARTITIONS: '4',
+    KAFKA_PARTITIONS: '2',
+    ...overrides,
+  });
+}
