@@ -10,7 +10,7 @@ export function testEnv(overrides: Record<string, string> = {}): ParleyEnv {
   return parseEnv({
     NODE_ENV: 'test',
     PORT: '0',
-    PARLEY_LOG_LEVEL: process.env.PARLEY_TEST_LOG_LEVEL ?? 'warn',
+    PARLEY_LOG_LEVEL: process.env.PARLEY_TEST_LOG_LEVEL ?? 'error',
     DATABASE_URL: TEST_DATABASE_URL,
     PARLEY_MIGRATE_ON_START: 'false',
     KAFKA_TOPIC_PREFIX: `t${randomBytes(4).toString('hex')}.`,

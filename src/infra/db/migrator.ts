@@ -28,7 +28,8 @@ export class FolderMigrationProvider implements MigrationProvider {
 }
 
 export function migrator(db: Kysely<any>): Migrator {
-  return new Migrator({ db, provider: new FolderMigrationProvider() });
+  // Modules land migrations in parallel; one timestamped earlier than an applied one still runs.
+  return new Migrator({ db, provider: new FolderMigrationProvider(), allowUnorderedMigrations: true });
 }
 
 function check(r: MigrationResultSet): MigrationResultSet {

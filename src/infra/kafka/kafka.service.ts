@@ -48,7 +48,8 @@ export class KafkaService implements OnModuleInit, OnApplicationShutdown {
         () =>
         ({ level, log: entry }) => {
           const { message, ...rest } = entry;
-          const fn = level <= logLevel.ERROR ? 'error' : level === logLevel.WARN ? 'warn' : 'debug';
+          // kafkajs reports every reconnect attempt as an error; our own code logs what matters.
+          const fn = level <= logLevel.WARN ? 'warn' : 'debug';
           child[fn](rest, message);
         },
     });

@@ -1,0 +1,61 @@
+// Message statuses and the envelopes Parley puts on its Kafka topics. Shared by the API, the
+// dispatcher, the receipts consumer, the router and the campaign expander.
+import type { Encoding, RawInbound, RawReceipt } from '../carriers/connector';
+
+export const TERMINAL_STATUSES = [
+  'delivered',
+  'undelivered',
+  'failed',
+  'expired',
+  'suppressed',
+  'rejected',
+  'canceled',
+] as const;
+export const STATUSES = [
+  'accepted',
+  'queued',
+  'submitting',
+  'submitted',
+  'sent',
+  ...TERMINAL_STATUSES,
+] as const;
+export type MessageStatus = (typeof STATUSES)[number];
+export type TerminalStatus = (typeof TERMINAL_STATUSES)[number];
+export const isTerminal = (s: string): s is TerminalStatus =>
+  (TERMINAL_STATUSES as readonly string[]).includes(s);
+
+export type MessageType = 'transactional' | 'marketing';
+
+/** On sms.outbound (campaigns) and sms.outbound.priority (API), keyed by `to`. JSON. */
+export interface OutboundEnvelope {
+  id: string;
+  workspaceId: string;
+  to: string;
+  /** The resolved sender address (sticky per recipient within a pool). */
+  from: string;
+  body: string;
+  encoding: Encoding;
+  segments: number;
+  type: MessageType;
+  campaignId?: string;
+  /** When the API (or the expander) accepted it, epoch ms: the order per number. */
+  acceptedAt: number;
+  /** Epoch ms after which it must not leave (validity); expired instead. */
+  validUntil?: number;
+  /** Marketing only: the local window it may leave in, and the recipient's IANA time zone. */
+  quietHours?: { start: string; end: string; timezone: string };
+  smartEncoding?: boolean;
+  /** Auto-replies and confirmations: never answered by another auto-reply. */
+  autoReply?: boolean;
+  /** The opt-out confirmation is the one message allowed after STOP. */
+  optOutConfirmation?: boolean;
+}
+
+/** On sms.receipts, keyed by recipient. */
+export type ReceiptEnvelope = RawReceipt;
+
+/** On sms.inbound, keyed by the customer's number. */
+export interface InboundEnvelope extends RawInbound {
+  /** Parley's id for the inbound message (UUID), assigned where it entered. */
+  id: string;
+}
