@@ -2,6 +2,9 @@
 // The local stack: a real Apache Kafka broker (KRaft, on the JVM, fetched from Maven Central into
 // .cache/kafka), PostgreSQL and Redis. `up` is idempotent and only starts what is not answering;
 // `down` stops only what `up` started (recorded in .cache/stack-started.json); `status` reports all.
+// PARLEY_KAFKA_PORT moves Kafka to another base port (brokers on base, base+10, ...) with its own
+// data under .cache/kafka/port-<base>, so a second cluster (e.g. `--brokers 3` for chaos tests)
+// can run beside the default one; `down` with PARLEY_KAFKA_PORT set stops only those brokers.
 // Plain Node (no build step) because `npm test` runs it before anything is compiled.
 import { spawn, spawnSync } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
@@ -20,7 +23,13 @@ const PG_PORT = Number(process.env.PARLEY_PG_PORT ?? 5432);
 const REDIS_HOST = process.env.PARLEY_REDIS_HOST ?? '127.0.0.1';
 const REDIS_PORT = Number(process.env.PARLEY_REDIS_PORT ?? 6379);
 const KAFKA_HOST = '127.0.0.1';
-const KAFKA_BASE_PORT = Number(process.env.PARLEY_KAFKA_PORT ?? 9092);
+const DEFAULT_KAFKA_PORT = 9092;
+const KAFKA_BASE_PORT = Number(process.env.PARLEY_KAFKA_PORT ?? DEFAULT_KAFKA_PORT);
+// The default cluster keeps the documented layout (.cache/kafka/broker, broker-N); another base
+// port gets its own folder so two clusters never share a data dir.
+const clusterHome =
+  KAFKA_BASE_PORT === DEFAULT_KAFKA_PORT ? kafkaHome : path.join(kafkaHome, `port-${KAFKA_BASE_PORT}`);
+const clusterPorts = (n) => Array.from({ length: n }, (_, i) => KAFKA_BASE_PORT + i * 10);
 const KAFKA_HEAP = process.env.PARLEY_KAFKA_HEAP ?? '512m';
 const DATABASES = ['parley', 'parley_test'];
 
@@ -190,7 +199,7 @@ function kafkaLibs() {
 }
 
 function brokerConfig(id, brokers) {
-  const dir = path.join(kafkaHome, brokers > 1 ? `broker-${id}` : 'broker');
+  const dir = path.join(clusterHome, brokers > 1 ? `broker-${id}` : 'broker');
   const port = KAFKA_BASE_PORT + (id - 1) * 10; // 9092, 9102, 9112
   const ctrl = port + 1;
   const voters = Array.from(
@@ -265,7 +274,7 @@ function clusterIdFile() {
 }
 
 async function kafkaUp(started, brokers) {
-  const ports = Array.from({ length: brokers }, (_, i) => KAFKA_BASE_PORT + i * 10);
+  const ports = clusterPorts(brokers);
   const allUp = async () => (await Promise.all(ports.map((p) => portOpen(KAFKA_HOST, p)))).every(Boolean);
   if (await allUp()) {
     log('kafka', 'up', `${ports.map((p) => `${KAFKA_HOST}:${p}`).join(',')} (running)`);
@@ -281,9 +290,21 @@ async function kafkaUp(started, brokers) {
   }
   const clusterId = fs.readFileSync(idFile, 'utf8').trim();
   started.kafka = started.kafka ?? {};
+  // An open port is not yet a member of the cluster: a broker logs "Kafka Server started" only
+  // once it is registered and unfenced, so a cluster is up when every new broker has said so.
+  const starting = [];
   for (let id = 1; id <= brokers; id++) {
     const { dir, port } = brokerConfig(id, brokers);
-    if (await portOpen(KAFKA_HOST, port)) continue;
+    if (await portOpen(KAFKA_HOST, port)) {
+      // A port answering for another cluster (say the single broker on 9092 while asking for three)
+      // would leave the new brokers waiting for a quorum that never forms.
+      if (brokers > 1 && !pidAlive(Number(readPidFile(path.join(dir, 'broker.pid')))))
+        throw new Error(
+          `kafka: ${KAFKA_HOST}:${port} is taken by a process that is not broker ${id} of this ` +
+            `${brokers}-broker cluster (the single-broker stack?); stop it or set PARLEY_KAFKA_PORT`,
+        );
+      continue;
+    }
     const props = path.join(dir, 'server.properties');
     if (!fs.existsSync(path.join(dir, 'data', 'meta.properties'))) {
       const f = java(
@@ -295,20 +316,40 @@ async function kafkaUp(started, brokers) {
       );
       if (!f.ok) throw new Error(`kafka: storage format failed: ${f.out.slice(-1500)}`);
     }
+    const logFile = path.join(dir, 'server.log');
+    starting.push({ id, logFile, from: fs.existsSync(logFile) ? fs.statSync(logFile).size : 0 });
     const pid = java(libs, dir, 'kafka.Kafka', [props], true);
     started.kafka[String(port)] = pid;
     fs.writeFileSync(path.join(dir, 'broker.pid'), String(pid));
   }
   writeStarted(started);
-  if (!(await waitFor(allUp, 90_000, 500))) {
+  const joined = ({ id, logFile, from }) => {
+    try {
+      const text = fs.readFileSync(logFile).subarray(from).toString('utf8');
+      return text.includes(`[KafkaRaftServer nodeId=${id}] Kafka Server started`);
+    } catch {
+      return false;
+    }
+  };
+  const clusterUp = async () => (await allUp()) && (brokers === 1 || starting.every(joined));
+  if (!(await waitFor(clusterUp, 90_000, 500))) {
     throw new Error(
-      `kafka: broker did not answer on ${ports.join(',')} (see ${kafkaHome}/broker*/server.log)`,
+      `kafka: broker did not answer on ${ports.join(',')} (see ${clusterHome}/broker*/server.log)`,
     );
   }
   log('kafka', 'up', `${ports.map((p) => `${KAFKA_HOST}:${p}`).join(',')} (started, heap ${KAFKA_HEAP})`);
 }
 
+function readPidFile(file) {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return '';
+  }
+}
+
 function pidAlive(pid) {
+  if (!Number.isInteger(pid) || pid <= 0) return false;
   try {
     process.kill(pid, 0);
     return true;
@@ -317,15 +358,32 @@ function pidAlive(pid) {
   }
 }
 
+async function stopBroker(port, pid) {
+  if (!pidAlive(pid)) return;
+  process.kill(pid, 'SIGTERM');
+  await waitFor(async () => !pidAlive(pid), 30_000);
+  if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
+  log('kafka', 'stopped', `${KAFKA_HOST}:${port} (pid ${pid})`);
+}
+
+// With PARLEY_KAFKA_PORT set, `down` stops only the brokers of that base port and leaves the rest
+// of the stack (and the default broker others may be using) alone.
+async function downKafkaCluster() {
+  const ours = new Set(clusterPorts(5).map(String));
+  const started = readStarted();
+  const mine = Object.entries(started.kafka ?? {}).filter(([port]) => ours.has(port));
+  for (const [port, pid] of mine) await stopBroker(port, pid);
+  const now = readStarted(); // re-read: another stack:up may have written meanwhile
+  for (const [port] of mine) delete now.kafka?.[port];
+  writeStarted(now);
+  if (!mine.length) console.log(`no broker on base port ${KAFKA_BASE_PORT} was started by stack:up`);
+}
+
 async function down() {
+  if (process.env.PARLEY_KAFKA_PORT) return downKafkaCluster();
   const started = readStarted();
   for (const [port, pid] of Object.entries(started.kafka ?? {})) {
-    if (pidAlive(pid)) {
-      process.kill(pid, 'SIGTERM');
-      await waitFor(async () => !pidAlive(pid), 30_000);
-      if (pidAlive(pid)) process.kill(pid, 'SIGKILL');
-      log('kafka', 'stopped', `${KAFKA_HOST}:${port} (pid ${pid})`);
-    }
+    await stopBroker(port, pid);
   }
   if (started.redis && fs.existsSync(started.redis)) {
     const pid = Number(fs.readFileSync(started.redis, 'utf8'));
