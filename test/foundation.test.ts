@@ -156,6 +156,14 @@ describe('engine', () => {
         [...mine.map((m) => Number(m.value))].sort((x, y) => x - y),
       );
     }
+    // Each process reports the lag of the partitions it owns; everything is consumed, so it is 0.
+    const prefix = engine.env.KAFKA_TOPIC_PREFIX;
+    const lagLine = `parley_kafka_consumer_lag{topic="${prefix}sms.inbound",group="${prefix}foundation-test"} 0`;
+    await eventually(
+      async () => (await new ApiClient(engine.url, undefined).get('/metrics')).text.includes(lagLine),
+      20_000,
+      500,
+    );
   });
 });
 

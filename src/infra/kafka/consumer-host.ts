@@ -5,7 +5,12 @@ import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { Consumer, EachBatchPayload, KafkaMessage } from 'kafkajs';
 import { ConfigService, TopicName } from '../../config/config.service';
 import { AppLogger } from '../logging/app-logger';
+import { METRICS } from '../metrics/metric-names';
+import { MetricsService } from '../metrics/metrics.service';
 import { KafkaService } from './kafka.service';
+
+/** How often each process measures the lag of the partitions it owns. */
+const LAG_INTERVAL_MS = 5_000;
 
 export interface BatchContext {
   topic: string;
@@ -33,17 +38,26 @@ export interface ConsumerSpec {
 @Injectable()
 export class ConsumerHost implements BeforeApplicationShutdown {
   private consumers: Consumer[] = [];
+  private lagTimers: NodeJS.Timeout[] = [];
+  private readonly lag;
 
   constructor(
     private readonly kafka: KafkaService,
     private readonly config: ConfigService,
     private readonly log: AppLogger,
-  ) {}
+    metrics: MetricsService,
+  ) {
+    this.lag = metrics.gauge(
+      METRICS.consumerLag.name,
+      'Messages behind the end of each topic, over the partitions this process owns (sum over processes for the group).',
+      METRICS.consumerLag.labels,
+    );
+  }
 
   async start(spec: ConsumerSpec): Promise<Consumer> {
     await this.kafka.topicsReady;
     const consumer = this.kafka.kafka.consumer({
-      groupId: `${this.config.env.KAFKA_TOPIC_PREFIX}${spec.groupId}`,
+      groupId: groupIdOf(this.config, spec.groupId),
       sessionTimeout: spec.sessionTimeout ?? 30_000,
       heartbeatInterval: 3_000,
       rebalanceTimeout: 60_000,
@@ -57,6 +71,8 @@ export class ConsumerHost implements BeforeApplicationShutdown {
       await consumer.subscribe({ topic: this.config.topic(t), fromBeginning: spec.fromBeginning ?? true });
     }
     const log = this.log.child({ consumer: spec.groupId });
+    // Before run(): the first group join happens inside it.
+    this.watchLag(consumer, groupIdOf(this.config, spec.groupId));
     await consumer.run({
       autoCommit: true,
       autoCommitInterval: 1_000,
@@ -86,9 +102,52 @@ export class ConsumerHost implements BeforeApplicationShutdown {
     return consumer;
   }
 
+  /**
+   * Lag per topic for the partitions assigned to this member: the high watermark minus the group's
+   * committed offset. Each process reports only its own partitions, so a sum over processes is the
+   * group's lag and a dead process's partitions move to the survivors at the next rebalance.
+   */
+  private watchLag(consumer: Consumer, groupId: string) {
+    let assigned: Record<string, number[]> = {};
+    consumer.on(consumer.events.GROUP_JOIN, (e) => {
+      assigned = e.payload.memberAssignment;
+      for (const topic of Object.keys(assigned)) this.lag.set({ topic, group: groupId }, 0);
+    });
+    const measure = async () => {
+      const admin = await this.kafka.getAdmin();
+      for (const [topic, partitions] of Object.entries(assigned)) {
+        if (!partitions.length) {
+          this.lag.set({ topic, group: groupId }, 0);
+          continue;
+        }
+        const [ends, committed] = await Promise.all([
+          admin.fetchTopicOffsets(topic),
+          admin.fetchOffsets({ groupId, topics: [topic] }),
+        ]);
+        const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
+        let lag = 0;
+        for (const p of ends) {
+          if (!partitions.includes(p.partition)) continue;
+          const end = Number(p.high);
+          const at = done.get(p.partition) ?? -1;
+          lag += at < 0 ? end - Number(p.low) : Math.max(0, end - at);
+        }
+        this.lag.set({ topic, group: groupId }, lag);
+      }
+    };
+    const timer = setInterval(() => void measure().catch(() => undefined), LAG_INTERVAL_MS);
+    timer.unref();
+    this.lagTimers.push(timer);
+  }
+
   // Before the producer and the database close, so in-flight batches finish and commit.
   async beforeApplicationShutdown() {
+    for (const t of this.lagTimers) clearInterval(t);
     await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
     this.consumers = [];
   }
 }
+
+/** Consumer groups carry the topic prefix too, so tests and tenants of one cluster never share one. */
+export const groupIdOf = (config: ConfigService, groupId: string) =>
+  `${config.env.KAFKA_TOPIC_PREFIX}${groupId}`;
