@@ -1,0 +1,124 @@
+import { describe, expect, it } from 'vitest';
+import { MessageStatus, STATUSES, TERMINAL_STATUSES } from './message.types';
+import {
+  ALLOWED_TRANSITIONS,
+  MULTIPART_RULES,
+  aggregateParts,
+  canReaggregate,
+  canTransition,
+  rank,
+} from './status-machine';
+
+// The whole table, written out once more by hand: every pair not listed here must be refused.
+const EXPECTED: Record<MessageStatus, MessageStatus[]> = {
+  accepted: ['queued', 'submitting', 'failed', 'expired', 'suppressed', 'rejected', 'canceled'],
+  queued: ['submitting', 'failed', 'expired', 'suppressed', 'rejected', 'canceled'],
+  submitting: [
+    'submitted',
+    'sent',
+    'delivered',
+    'undelivered',
+    'failed',
+    'expired',
+    'suppressed',
+    'rejected',
+  ],
+  submitted: ['sent', 'delivered', 'undelivered', 'failed', 'expired', 'rejected', 'canceled'],
+  sent: ['delivered', 'undelivered', 'failed', 'expired', 'rejected', 'canceled'],
+  delivered: [],
+  undelivered: [],
+  failed: [],
+  expired: [],
+  suppressed: [],
+  rejected: [],
+  canceled: [],
+};
+
+describe('canTransition', () => {
+  for (const from of STATUSES) {
+    for (const to of STATUSES) {
+      const allowed = EXPECTED[from].includes(to);
+      it(`${from} → ${to} is ${allowed ? 'allowed' : 'refused'}`, () => {
+        expect(canTransition(from, to)).toBe(allowed);
+        expect(ALLOWED_TRANSITIONS.includes(`${from}>${to}`)).toBe(allowed);
+      });
+    }
+  }
+
+  it('never moves a message backwards', () => {
+    for (const from of STATUSES)
+      for (const to of STATUSES) if (canTransition(from, to)) expect(rank(to)).toBeGreaterThan(rank(from));
+  });
+
+  it('keeps terminal statuses: a late ENROUTE/ACCEPTD (sent) never overwrites delivered', () => {
+    for (const t of TERMINAL_STATUSES) for (const to of STATUSES) expect(canTransition(t, to)).toBe(false);
+    expect(canTransition('delivered', 'sent')).toBe(false);
+  });
+
+  it('does not cancel a message the dispatcher has already claimed', () => {
+    expect(canTransition('submitting', 'canceled')).toBe(false);
+    expect(canTransition('queued', 'canceled')).toBe(true);
+  });
+
+  it('has exactly the listed pairs', () => {
+    const n = Object.values(EXPECTED).reduce((a, l) => a + l.length, 0);
+    expect(ALLOWED_TRANSITIONS).toHaveLength(n);
+  });
+});
+
+describe('aggregateParts', () => {
+  it('is the part itself for a single-part message', () => {
+    for (const s of ['delivered', 'undelivered', 'failed', 'expired', 'rejected'] as const)
+      for (const rule of MULTIPART_RULES) expect(aggregateParts([s], rule)).toBe(s);
+    expect(aggregateParts(['submitted'])).toBe('submitted');
+    expect(aggregateParts(['sent'])).toBe('sent');
+  });
+
+  it('any_failure: delivered only when every part is; the worst outcome as soon as one part fails', () => {
+    expect(aggregateParts(['delivered', 'delivered', 'delivered'])).toBe('delivered');
+    expect(aggregateParts(['delivered', 'submitted', 'delivered'])).toBe('sent');
+    expect(aggregateParts(['submitted', 'submitted'])).toBe('submitted');
+    expect(aggregateParts(['sent', 'submitted'])).toBe('sent');
+    expect(aggregateParts(['delivered', 'failed', 'submitted'])).toBe('failed');
+    expect(aggregateParts(['undelivered', 'submitted'])).toBe('undelivered');
+    expect(aggregateParts(['undelivered', 'failed'])).toBe('failed');
+    expect(aggregateParts(['expired', 'delivered'])).toBe('expired');
+    expect(aggregateParts(['expired', 'undelivered'])).toBe('undelivered');
+    expect(aggregateParts(['rejected', 'expired'])).toBe('rejected');
+  });
+
+  it('all_final: waits for every part', () => {
+    expect(aggregateParts(['failed', 'submitted'], 'all_final')).toBe('sent');
+    expect(aggregateParts(['failed', 'sent'], 'all_final')).toBe('sent');
+    expect(aggregateParts(['failed', 'delivered'], 'all_final')).toBe('failed');
+    expect(aggregateParts(['delivered', 'delivered'], 'all_final')).toBe('delivered');
+    expect(aggregateParts(['undelivered', 'expired'], 'all_final')).toBe('undelivered');
+  });
+
+  it('any_delivered: one delivered part is enough; otherwise the worst once all are final', () => {
+    expect(aggregateParts(['delivered', 'submitted'], 'any_delivered')).toBe('delivered');
+    expect(aggregateParts(['failed', 'delivered'], 'any_delivered')).toBe('delivered');
+    expect(aggregateParts(['failed', 'submitted'], 'any_delivered')).toBe('sent');
+    expect(aggregateParts(['failed', 'undelivered'], 'any_delivered')).toBe('failed');
+  });
+
+  it('refuses an empty list of parts', () => {
+    expect(() => aggregateParts([])).toThrow(/parts must not be empty/);
+  });
+});
+
+describe('canReaggregate', () => {
+  it('lets a multipart outcome become a worse-described one, never a better one', () => {
+    expect(canReaggregate('undelivered', 'failed')).toBe(true);
+    expect(canReaggregate('expired', 'undelivered')).toBe(true);
+    expect(canReaggregate('failed', 'undelivered')).toBe(false);
+    expect(canReaggregate('failed', 'failed')).toBe(false);
+  });
+
+  it('never touches delivered, suppressed, or a non-final aggregate', () => {
+    expect(canReaggregate('delivered', 'failed')).toBe(false);
+    expect(canReaggregate('suppressed', 'failed')).toBe(false);
+    expect(canReaggregate('failed', 'sent')).toBe(false);
+    expect(canReaggregate('sent', 'failed')).toBe(false);
+  });
+});
