@@ -1,0 +1,109 @@
+// Every connector of the carriers file, built once per process by kind. Only the dispatcher role
+// starts them (startAll): binds open, and receipts and customer messages arriving on them go to
+// Kafka (sms.receipts keyed by recipient, sms.inbound keyed by the customer's number). Other roles
+// may still read connectors' configuration and (idle) state.
+import { randomUUID } from 'node:crypto';
+import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
+import { ConfigService } from '../../config/config.service';
+import { KafkaService } from '../../infra/kafka/kafka.service';
+import { AppLogger } from '../../infra/logging/app-logger';
+import type { InboundEnvelope, ReceiptEnvelope } from '../messages/message.types';
+import { ConnectorConfig, loadCarriersFile } from './carriers.config';
+import type { Connector, RawInbound, RawReceipt } from './connector';
+import { SmppConnector } from './smpp/smpp.connector';
+import { TwilioConnector, twilioAuthToken } from './twilio/twilio.connector';
+
+export interface ConnectorFactoryContext {
+  config: ConfigService;
+  log: AppLogger;
+}
+export type ConnectorFactory = (cfg: ConnectorConfig, ctx: ConnectorFactoryContext) => Connector;
+
+const factories = new Map<ConnectorConfig['kind'], ConnectorFactory>();
+
+/** Adds (or replaces) how connectors of one kind are built; the registry uses it at construction. */
+export function registerConnectorKind(kind: ConnectorConfig['kind'], factory: ConnectorFactory): void {
+  factories.set(kind, factory);
+}
+
+registerConnectorKind('smpp', (cfg, { log }) => {
+  if (cfg.kind !== 'smpp') throw new Error(`connector ${cfg.id} is not smpp`);
+  const pino = log.child({ connector: cfg.id });
+  return new SmppConnector(cfg, {
+    log: {
+      info: (o, m) => pino.info(o, m),
+      warn: (o, m) => pino.warn(o, m),
+      debug: (o, m) => pino.debug(o, m),
+    },
+  });
+});
+
+registerConnectorKind('twilio', (cfg, { config }) => {
+  if (cfg.kind !== 'twilio') throw new Error(`connector ${cfg.id} is not twilio`);
+  return new TwilioConnector(cfg, {
+    authToken: twilioAuthToken(cfg, process.env, config.twilioAuthToken),
+    publicUrl: config.env.PARLEY_PUBLIC_URL,
+  });
+});
+
+@Injectable()
+export class ConnectorRegistry implements BeforeApplicationShutdown {
+  private readonly connectors = new Map<string, Connector>();
+  private starting?: Promise<void>;
+
+  constructor(
+    private readonly config: ConfigService,
+    private readonly kafka: KafkaService,
+    private readonly log: AppLogger,
+  ) {
+    for (const cfg of loadCarriersFile(config.env.PARLEY_CARRIERS_FILE).connectors) {
+      const factory = factories.get(cfg.kind);
+      if (!factory) throw new Error(`connector ${cfg.id}: no connector kind "${cfg.kind}" is registered`);
+      this.connectors.set(cfg.id, factory(cfg, { config, log }));
+    }
+  }
+
+  get(id: string): Connector {
+    const c = this.connectors.get(id);
+    if (!c) throw new Error(`unknown connector "${id}"`);
+    return c;
+  }
+
+  all(): Connector[] {
+    return [...this.connectors.values()];
+  }
+
+  /** Wires receipts and inbound messages to Kafka and starts every connector (once per process). */
+  startAll(): Promise<void> {
+    this.starting ??= (async () => {
+      for (const c of this.connectors.values()) {
+        c.onReceipt((r) => this.publishReceipt(r));
+        c.onInbound((m) => this.publishInbound(m));
+      }
+      await Promise.all(this.all().map((c) => c.start()));
+      this.log.info({ connectors: this.all().map((c) => c.state()) }, 'connectors started');
+    })();
+    return this.starting;
+  }
+
+  // Returned promises let a connector acknowledge to the carrier only once Kafka has the record
+  // (the SMPP connector answers deliver_sm after it; a failure makes the SMSC deliver it again).
+  private publishReceipt(r: RawReceipt): Promise<void> {
+    const value: ReceiptEnvelope = r;
+    return this.kafka.produce('sms.receipts', [
+      { key: r.recipient || r.carrierMessageId, value: JSON.stringify(value) },
+    ]);
+  }
+
+  private publishInbound(m: RawInbound): Promise<void> {
+    const value: InboundEnvelope = { ...m, id: randomUUID() };
+    return this.kafka.produce('sms.inbound', [{ key: m.from, value: JSON.stringify(value) }]);
+  }
+
+  // Before Kafka's producer closes, so receipts arriving during the unbind still reach the topic.
+  async beforeApplicationShutdown() {
+    if (!this.starting) return;
+    await this.starting.catch(() => undefined);
+    await Promise.all(this.all().map((c) => c.stop().catch(() => undefined)));
+  }
+}
