@@ -4,6 +4,7 @@
 import 'reflect-metadata';
 import { ConfigError, parseEnv } from './config/config.schema';
 import { createEngine } from './engine';
+import { CarriersConfigError } from './modules/carriers/carriers.config';
 
 async function main() {
   let env;
@@ -16,7 +17,16 @@ async function main() {
     }
     throw e;
   }
-  const engine = await createEngine(env);
+  let engine;
+  try {
+    engine = await createEngine(env);
+  } catch (e) {
+    if (e instanceof CarriersConfigError) {
+      console.error(`parley: configuration error: ${e.message}`);
+      process.exit(78);
+    }
+    throw e;
+  }
   engine.logger.info({ roles: env.PARLEY_ROLES, url: engine.url }, 'parley engine started');
 
   let stopping = false;

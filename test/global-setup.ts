@@ -1,14 +1,32 @@
 // Once per integration run: the stack must answer (npm test ran stack:up), the engine is built
 // (tests that start engine processes run dist/), and the test database is migrated to the latest.
-import { execSync, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
+import net from 'node:net';
 import path from 'node:path';
 import { createDb } from '../src/infra/db/db';
 import { migrateToLatest } from '../src/infra/db/migrator';
 import { TEST_DATABASE_URL } from './support/env';
 
+function answers(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const s = net.connect({ host, port });
+    s.setTimeout(1_000, () => (s.destroy(), resolve(false)));
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+  });
+}
+
 export default async function setup() {
   const root = path.resolve(__dirname, '..');
-  execSync('node scripts/stack.mjs status', { cwd: root, stdio: 'pipe' });
+  // Only the services the suite uses (another cluster started beside them is none of its business).
+  for (const [name, port] of [
+    ['postgres', 5432],
+    ['redis', 6379],
+    ['kafka', 9092],
+  ] as const) {
+    if (!(await answers('127.0.0.1', port)))
+      throw new Error(`${name} is not answering on 127.0.0.1:${port}; run npm run stack:up`);
+  }
   // Emits even when some file does not typecheck (typecheck is its own CI step); only tests that
   // start engine processes need dist/.
   const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { cwd: root, encoding: 'utf8' });

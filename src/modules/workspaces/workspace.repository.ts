@@ -30,6 +30,14 @@ export class WorkspaceRepository {
     return this.db.selectFrom('workspaces').select(['id', 'name']).where('id', '=', id).executeTakeFirst();
   }
 
+  findByName(name: string): Promise<Workspace | undefined> {
+    return this.db
+      .selectFrom('workspaces')
+      .select(['id', 'name'])
+      .where('name', '=', name)
+      .executeTakeFirst();
+  }
+
   async settings(id: string): Promise<Record<string, unknown>> {
     const r = await this.db
       .selectFrom('workspaces')
@@ -37,6 +45,14 @@ export class WorkspaceRepository {
       .where('id', '=', id)
       .executeTakeFirst();
     return r?.settings ?? {};
+  }
+
+  async saveSettings(id: string, settings: Record<string, unknown>): Promise<void> {
+    await this.db
+      .updateTable('workspaces')
+      .set({ settings: JSON.stringify(settings) })
+      .where('id', '=', id)
+      .execute();
   }
 
   async insertKey(workspaceId: string, hash: string, prefix: string, label?: string): Promise<string> {

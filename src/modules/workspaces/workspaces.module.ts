@@ -3,13 +3,14 @@ import { Global, Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ApiKeyGuard } from './auth.guard';
 import { WorkspaceController } from './workspace.controller';
+import { WorkspaceSettingsController } from './workspace-settings.controller';
 import { WorkspaceRepository } from './workspace.repository';
 import { WorkspaceService } from './workspace.service';
 
 @Global()
 @Module({
   providers: [WorkspaceRepository, WorkspaceService, { provide: APP_GUARD, useClass: ApiKeyGuard }],
-  controllers: [WorkspaceController],
+  controllers: [WorkspaceController, WorkspaceSettingsController],
   exports: [WorkspaceService, WorkspaceRepository],
 })
 export class WorkspacesModule {}

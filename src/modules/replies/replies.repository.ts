@@ -1,0 +1,327 @@
+// Inbound messages, the inbox, campaign responses and conversation threads in Postgres.
+import { Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
+import { Db } from '../../infra/db/db';
+import { InjectDb } from '../../infra/db/db.module';
+
+export interface InboundRow {
+  id: string;
+  workspaceId: string | null;
+  connectorId: string;
+  from: string;
+  to: string;
+  body: string;
+  carrierMessageId: string | null;
+  receivedAt: Date;
+  intent: string;
+  keyword: string | null;
+  language: string;
+  confidence: number;
+  matchedMessageId: string | null;
+  campaignId: string | null;
+  actions: unknown[];
+}
+
+export interface ThreadMatch {
+  from: string;
+  to: string;
+  messageId: string;
+  workspaceId: string;
+  campaignId: string | null;
+  type: 'transactional' | 'marketing';
+  metadata: Record<string, unknown>;
+  acceptedAt: Date;
+}
+
+export interface InboxItem {
+  id: string;
+  customer: string;
+  sender: string;
+  campaign_id: string | null;
+  message_id: string | null;
+  intent: string;
+  body: string;
+  context: Record<string, unknown>;
+  status: string;
+  created_at: Date;
+  closed_at: Date | null;
+}
+
+@Injectable()
+export class RepliesRepository {
+  constructor(@InjectDb() private readonly db: Db) {}
+
+  /**
+   * For each (customer, sender) pair, the latest message Parley sent that customer from that sender
+   * since `since` — one statement for a whole batch of replies (a lateral join over the pairs).
+   */
+  async latestOutboundMany(pairs: { from: string; to: string }[], since: Date): Promise<ThreadMatch[]> {
+    if (!pairs.length) return [];
+    const r = await sql<{
+      from_e164: string;
+      to_sender: string;
+      id: string;
+      workspace_id: string;
+      campaign_id: string | null;
+      type: 'transactional' | 'marketing';
+      metadata: Record<string, unknown>;
+      accepted_at: Date;
+    }>`
+      select p.from_e164, p.to_sender, m.id, m.workspace_id, m.campaign_id, m.type, m.metadata, m.accepted_at
+      from unnest(${pairs.map((p) => p.from)}::text[], ${pairs.map((p) => p.to)}::text[]) as p(from_e164, to_sender)
+      join lateral (
+        select id, workspace_id, campaign_id, type, metadata, accepted_at from messages
+        where to_e164 = p.from_e164 and sender = p.to_sender and accepted_at >= ${since}
+          and status not in ('suppressed', 'rejected', 'canceled', 'accepted', 'queued')
+        order by accepted_at desc limit 1
+      ) m on true`.execute(this.db);
+    return r.rows.map((x) => ({
+      from: x.from_e164,
+      to: x.to_sender,
+      messageId: x.id,
+      workspaceId: x.workspace_id,
+      campaignId: x.campaign_id,
+      type: x.type,
+      metadata: x.metadata ?? {},
+      acceptedAt: x.accepted_at,
+    }));
+  }
+
+  /** Auto-replies sent to each number since `since` (the loop guard). */
+  async autoRepliesSince(workspaceId: string, numbers: string[], since: Date): Promise<Map<string, number>> {
+    if (!numbers.length) return new Map();
+    const rows = await this.db
+      .selectFrom('messages')
+      .select(['to_e164', (eb) => eb.fn.countAll<number>().as('n')])
+      .where('workspace_id', '=', workspaceId)
+      .where('to_e164', 'in', numbers)
+      .where('auto_reply', '=', true)
+      .where('accepted_at', '>=', since)
+      .groupBy('to_e164')
+      .execute();
+    return new Map(rows.map((r) => [r.to_e164, Number(r.n)]));
+  }
+
+  async campaignsHandlers(ids: string[]): Promise<Map<string, { handlers: unknown[]; name: string }>> {
+    if (!ids.length) return new Map();
+    const rows = await this.db
+      .selectFrom('campaigns')
+      .select(['id', 'reply_handlers', 'name'])
+      .where('id', 'in', ids)
+      .execute();
+    return new Map(rows.map((r) => [r.id, { handlers: r.reply_handlers ?? [], name: r.name }]));
+  }
+
+  /** Inserts inbound rows; ids already stored (a redelivered Kafka batch) are skipped and not returned. */
+  async insertInbound(rows: InboundRow[]): Promise<Set<string>> {
+    if (!rows.length) return new Set();
+    const inserted = await this.db
+      .insertInto('inbound_messages')
+      .values(
+        rows.map((r) => ({
+          id: r.id,
+          workspace_id: r.workspaceId,
+          connector_id: r.connectorId,
+          from_e164: r.from,
+          to_sender: r.to,
+          body: r.body,
+          carrier_message_id: r.carrierMessageId,
+          received_at: r.receivedAt,
+          intent: r.intent,
+          keyword: r.keyword,
+          language: r.language,
+          confidence: r.confidence,
+          matched_message_id: r.matchedMessageId,
+          campaign_id: r.campaignId,
+          actions: JSON.stringify(r.actions),
+        })),
+      )
+      .onConflict((oc) => oc.column('id').doNothing())
+      .returning('id')
+      .execute();
+    return new Set(inserted.map((r) => r.id));
+  }
+
+  async insertInboxItems(
+    items: {
+      workspaceId: string;
+      inboundId: string;
+      customer: string;
+      sender: string;
+      campaignId: string | null;
+      messageId: string | null;
+      intent: string;
+      body: string;
+      context: Record<string, unknown>;
+    }[],
+  ): Promise<void> {
+    if (!items.length) return;
+    await this.db
+      .insertInto('inbox_items')
+      .values(
+        items.map((i) => ({
+          workspace_id: i.workspaceId,
+          inbound_id: i.inboundId,
+          customer: i.customer,
+          sender: i.sender,
+          campaign_id: i.campaignId,
+          message_id: i.messageId,
+          intent: i.intent,
+          body: i.body,
+          context: JSON.stringify(i.context),
+          closed_at: null,
+        })),
+      )
+      .onConflict((oc) => oc.column('inbound_id').doNothing())
+      .execute();
+  }
+
+  async recordResponses(
+    rows: {
+      workspaceId: string;
+      campaignId: string;
+      messageId: string;
+      e164: string;
+      kind: 'confirmed' | 'declined';
+      inboundId: string;
+      at: Date;
+    }[],
+  ): Promise<void> {
+    if (!rows.length) return;
+    await this.db
+      .insertInto('campaign_responses')
+      .values(
+        rows.map((r) => ({
+          workspace_id: r.workspaceId,
+          campaign_id: r.campaignId,
+          message_id: r.messageId,
+          e164: r.e164,
+          kind: r.kind,
+          inbound_id: r.inboundId,
+          at: r.at,
+        })),
+      )
+      // A later answer replaces an earlier one: "YES" then "actually no" is a decline.
+      .onConflict((oc) =>
+        oc.columns(['campaign_id', 'message_id']).doUpdateSet((eb) => ({
+          kind: eb.ref('excluded.kind'),
+          inbound_id: eb.ref('excluded.inbound_id'),
+          at: eb.ref('excluded.at'),
+        })),
+      )
+      .execute();
+  }
+
+  listInbox(workspaceId: string, status: 'open' | 'closed' | undefined, limit: number): Promise<InboxItem[]> {
+    let q = this.db
+      .selectFrom('inbox_items')
+      .select([
+        'id',
+        'customer',
+        'sender',
+        'campaign_id',
+        'message_id',
+        'intent',
+        'body',
+        'context',
+        'status',
+        'created_at',
+        'closed_at',
+      ])
+      .where('workspace_id', '=', workspaceId);
+    if (status) q = q.where('status', '=', status);
+    return q.orderBy('created_at', 'desc').limit(limit).execute();
+  }
+
+  getInboxItem(workspaceId: string, id: string): Promise<InboxItem | undefined> {
+    return this.db
+      .selectFrom('inbox_items')
+      .select([
+        'id',
+        'customer',
+        'sender',
+        'campaign_id',
+        'message_id',
+        'intent',
+        'body',
+        'context',
+        'status',
+        'created_at',
+        'closed_at',
+      ])
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .executeTakeFirst();
+  }
+
+  async closeInboxItem(workspaceId: string, id: string): Promise<InboxItem | undefined> {
+    await this.db
+      .updateTable('inbox_items')
+      .set({ status: 'closed', closed_at: new Date() })
+      .where('workspace_id', '=', workspaceId)
+      .where('id', '=', id)
+      .where('status', '=', 'open')
+      .execute();
+    return this.getInboxItem(workspaceId, id);
+  }
+
+  /** Both directions of one customer's thread in a workspace, oldest first. */
+  async conversation(workspaceId: string, customer: string, limit: number) {
+    const r = await sql<{
+      direction: 'outbound' | 'inbound';
+      id: string;
+      at: Date;
+      sender: string;
+      body: string;
+      campaign_id: string | null;
+      status: string | null;
+      intent: string | null;
+      keyword: string | null;
+      actions: unknown[] | null;
+      metadata: Record<string, unknown> | null;
+    }>`
+      select * from (
+        select 'outbound' as direction, id, accepted_at as at, sender, body, campaign_id, status,
+               null::text as intent, null::text as keyword, null::jsonb as actions, metadata
+        from messages where workspace_id = ${workspaceId} and to_e164 = ${customer}
+        union all
+        select 'inbound', id, received_at, to_sender, body, campaign_id, null, intent, keyword, actions, null
+        from inbound_messages where workspace_id = ${workspaceId} and from_e164 = ${customer}
+      ) t order by at asc, direction desc limit ${limit}`.execute(this.db);
+    return r.rows;
+  }
+
+  async responseCounts(
+    campaignId: string,
+  ): Promise<{
+    replies: number;
+    opt_outs: number;
+    confirmed: number;
+    declined: number;
+    by_intent: Record<string, number>;
+  }> {
+    const [intents, responses] = await Promise.all([
+      this.db
+        .selectFrom('inbound_messages')
+        .select(['intent', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('campaign_id', '=', campaignId)
+        .groupBy('intent')
+        .execute(),
+      this.db
+        .selectFrom('campaign_responses')
+        .select(['kind', (eb) => eb.fn.countAll<number>().as('n')])
+        .where('campaign_id', '=', campaignId)
+        .groupBy('kind')
+        .execute(),
+    ]);
+    const by_intent = Object.fromEntries(intents.map((r) => [r.intent, Number(r.n)]));
+    const resp = Object.fromEntries(responses.map((r) => [r.kind, Number(r.n)]));
+    return {
+      replies: Object.values(by_intent).reduce((a, b) => a + b, 0),
+      opt_outs: by_intent.opt_out ?? 0,
+      confirmed: resp.confirmed ?? 0,
+      declined: resp.declined ?? 0,
+      by_intent,
+    };
+  }
+}
