@@ -38,6 +38,10 @@ export interface OutboundEnvelope {
   segments: number;
   type: MessageType;
   campaignId?: string;
+  /** The campaign's own cap in segments per second; the dispatcher adds a bucket for it. */
+  campaignMaxSegmentsPerSecond?: number;
+  /** The campaign's share of a carrier relative to other campaigns on it (default 1). */
+  campaignWeight?: number;
   /** When the API (or the expander) accepted it, epoch ms: the order per number. */
   acceptedAt: number;
   /** Epoch ms after which it must not leave (validity); expired instead. */

@@ -1,0 +1,295 @@
+// Campaigns: creating a draft computes its launch plan from the real recipients (and refuses a
+// template whose variables some recipients lack); launch, pause, resume and cancel move its state;
+// the stats come from the message store and the replies.
+import { InjectQueue } from '@nestjs/bullmq';
+import { HttpStatus, Injectable } from '@nestjs/common';
+import { Queue } from 'bullmq';
+import { ApiError } from '../../infra/http/api-error';
+import { SegmentRepository, SegmentTarget } from '../audiences/segment.repository';
+import { CarrierDirectory } from '../carriers/carrier-directory.service';
+import { MessageRepository } from '../messages/message.repository';
+import { RepliesRepository } from '../replies/replies.repository';
+import { Workspace } from '../workspaces/workspace.repository';
+import { CreateCampaignInput } from './campaign.dto';
+import { PlanAccumulator } from './campaign-plan';
+import { CampaignRepository, CampaignRow } from './campaign.repository';
+import { QuietHoursError, windowFor } from './quiet-hours';
+import { messageFor, quietWait } from './recipient-message';
+import { TemplateError, compileTemplate } from './template';
+
+export const EXPAND_QUEUE = 'campaign-expand';
+export interface ExpandJob {
+  campaignId: string;
+}
+
+const PLAN_CHUNK = 5_000;
+
+@Injectable()
+export class CampaignService {
+  constructor(
+    private readonly repo: CampaignRepository,
+    private readonly segments: SegmentRepository,
+    private readonly directory: CarrierDirectory,
+    private readonly messages: MessageRepository,
+    private readonly replies: RepliesRepository,
+    @InjectQueue(EXPAND_QUEUE) private readonly queue: Queue<ExpandJob>,
+  ) {}
+
+  async create(ws: Workspace, input: CreateCampaignInput) {
+    if (input.quiet_hours) {
+      try {
+        // A stricter window is fine; a wider one than the law allows is refused here.
+        windowFor('+10000000000', input.quiet_hours);
+      } catch (e) {
+        if (e instanceof QuietHoursError)
+          throw ApiError.validation([
+            { path: 'quiet_hours', message: e.message.replace(/^quiet_hours: /, '') },
+          ]);
+        throw e;
+      }
+    }
+    let template;
+    try {
+      template = compileTemplate(input.body);
+    } catch (e) {
+      if (e instanceof TemplateError) throw ApiError.validation([{ path: 'body', message: e.message }]);
+      throw e;
+    }
+    this.checkFrom(input.from);
+    const target = await this.target(ws.id, input.audience_id, input.segment_id);
+    const scheduleAt = input.schedule_at ? new Date(input.schedule_at) : null;
+    const startsAt = scheduleAt && scheduleAt.getTime() > Date.now() ? scheduleAt : new Date();
+
+    const acc = new PlanAccumulator();
+    const missing = new Map<string, number>();
+    const senderForOptOut = this.directory.senderByAddress(input.from)?.address;
+    for await (const chunk of this.segments.recipients(ws.id, target.segment, {
+      chunkSize: PLAN_CHUNK,
+      senderAddress: senderForOptOut,
+    })) {
+      for (const r of chunk) {
+        const carrier = this.directory.carrierOf(r.e164);
+        if (!carrier) {
+          acc.exclude('no_route');
+          continue;
+        }
+        const m = messageFor(r, template, {
+          marketing: input.type === 'marketing',
+          override: input.quiet_hours,
+          allowLong: input.allow_long,
+        });
+        if (!m.ok) {
+          if (m.reason === 'missing_variables')
+            for (const v of m.missing!) missing.set(v, (missing.get(v) ?? 0) + 1);
+          else acc.exclude(m.reason);
+          continue;
+        }
+        const wait = quietWait(startsAt, m.timezone, m.window);
+        acc.add({
+          segments: m.segments,
+          encoding: m.encoding,
+          carrierId: carrier.id,
+          heldByQuietHours: wait > 0,
+          waitSeconds: wait,
+        });
+      }
+    }
+    if (missing.size) {
+      const lacking = Object.fromEntries(missing);
+      throw new ApiError(
+        HttpStatus.BAD_REQUEST,
+        'template_variables_missing',
+        `body: ${[...missing].map(([v, n]) => `{{${v}}} is missing for ${n} recipient${n === 1 ? '' : 's'}`).join('; ')} (add a fallback such as {{${[...missing.keys()][0]}|there}})`,
+        { field: 'body', missing: lacking },
+      );
+    }
+    acc.exclude(
+      'opted_out',
+      await this.repo.optedOutCount(ws.id, target.audienceId, target.filter, senderForOptOut),
+    );
+    const plan = acc.finish(
+      this.directory.carriers().map((c) => ({ id: c.id, segmentsPerSecond: c.segments_per_second })),
+      startsAt,
+      input.max_segments_per_second,
+    );
+    const row = await this.repo.insert({
+      workspaceId: ws.id,
+      name: input.name,
+      audienceId: target.audienceId,
+      segmentId: input.segment_id ?? null,
+      from: input.from,
+      body: input.body,
+      type: input.type,
+      scheduleAt,
+      quietHours: input.quiet_hours ?? null,
+      validitySeconds: input.validity_seconds ?? null,
+      maxSegmentsPerSecond: input.max_segments_per_second ?? null,
+      weight: input.weight,
+      replyHandlers: input.reply_handlers,
+      statusCallback: input.status_callback ?? null,
+      plan: { ...plan, allow_long: input.allow_long ?? false },
+      recipients: plan.recipients,
+      excluded: plan.excluded.total,
+    });
+    return this.present(row);
+  }
+
+  async launch(ws: Workspace, id: string) {
+    const c = await this.mustGet(ws, id);
+    if (c.schedule_at && c.schedule_at.getTime() > Date.now() && c.status === 'draft') {
+      const moved = await this.repo.transition(ws.id, id, 'schedule');
+      if (!moved) throw this.badState(c, 'launch');
+      await this.queue.add(
+        'expand',
+        { campaignId: id },
+        { jobId: `expand-${id}-scheduled`, delay: c.schedule_at.getTime() - Date.now() },
+      );
+      return this.present(moved);
+    }
+    const moved = await this.repo.transition(ws.id, id, 'launch');
+    if (!moved) throw this.badState(c, 'launch');
+    await this.enqueueExpansion(id);
+    return this.present(moved);
+  }
+
+  async pause(ws: Workspace, id: string) {
+    const c = await this.mustGet(ws, id);
+    const moved = await this.repo.transition(ws.id, id, 'pause');
+    if (!moved) throw this.badState(c, 'pause');
+    return this.present(moved);
+  }
+
+  async resume(ws: Workspace, id: string) {
+    const c = await this.mustGet(ws, id);
+    const moved = await this.repo.transition(ws.id, id, 'resume');
+    if (!moved) throw this.badState(c, 'resume');
+    // Expansion continues from its checkpoint (a finished expansion has nothing left to do).
+    if (!moved.expanded_at) await this.enqueueExpansion(id);
+    return this.present(moved);
+  }
+
+  async cancel(ws: Workspace, id: string) {
+    const c = await this.mustGet(ws, id);
+    const moved = await this.repo.transition(ws.id, id, 'cancel');
+    if (!moved) throw this.badState(c, 'cancel');
+    const canceled = await this.repo.cancelPending(id);
+    return { ...(await this.present(moved)), canceled_messages: canceled };
+  }
+
+  async get(ws: Workspace, id: string) {
+    return this.present(await this.mustGet(ws, id), true);
+  }
+
+  async list(ws: Workspace, limit: number) {
+    return { campaigns: await Promise.all((await this.repo.list(ws.id, limit)).map((c) => this.present(c))) };
+  }
+
+  async enqueueExpansion(id: string) {
+    await this.queue.add(
+      'expand',
+      { campaignId: id },
+      { jobId: `expand-${id}-${Date.now()}`, attempts: 20, backoff: { type: 'exponential', delay: 1_000 } },
+    );
+  }
+
+  private async present(c: CampaignRow, withStats = false) {
+    const base = {
+      id: c.id,
+      name: c.name,
+      status: c.status,
+      type: c.type,
+      audience_id: c.audience_id,
+      segment_id: c.segment_id,
+      from: c.from_address,
+      body: c.body,
+      schedule_at: c.schedule_at,
+      quiet_hours: c.quiet_hours,
+      validity_seconds: c.validity_seconds,
+      max_segments_per_second: c.max_segments_per_second,
+      weight: c.weight,
+      reply_handlers: c.reply_handlers,
+      status_callback: c.status_callback,
+      plan: c.plan,
+      created_at: c.created_at,
+      launched_at: c.launched_at,
+      expanded_at: c.expanded_at,
+      canceled_at: c.canceled_at,
+      completed_at: c.completed_at,
+    };
+    if (!withStats) return base;
+    return { ...base, stats: await this.stats(c) };
+  }
+
+  async stats(c: CampaignRow) {
+    const [byStatus, replies, recent] = await Promise.all([
+      this.messages.statsByCampaign(c.id, c.workspace_id),
+      this.replies.responseCounts(c.id),
+      this.repo.submittedSince(c.id, new Date(Date.now() - 10_000)),
+    ]);
+    const count = (...s: string[]) =>
+      byStatus.filter((b) => s.includes(b.status)).reduce((a, b) => a + b.messages, 0);
+    return {
+      recipients: c.recipients,
+      excluded: c.excluded,
+      expanded: c.expanded,
+      queued: count('accepted', 'queued'),
+      submitted: count('submitting', 'submitted', 'sent', 'delivered', 'undelivered', 'expired'),
+      delivered: count('delivered'),
+      undelivered: count('undelivered'),
+      failed: count('failed'),
+      expired: count('expired'),
+      suppressed: count('suppressed'),
+      canceled: count('canceled'),
+      rejected: count('rejected'),
+      replies: replies.replies,
+      replies_by_intent: replies.by_intent,
+      opt_outs: replies.opt_outs,
+      confirmed: replies.confirmed,
+      declined: replies.declined,
+      segments: byStatus.reduce((a, b) => a + b.segments, 0),
+      current_rate: { messages_per_second: recent.messages / 10, segments_per_second: recent.segments / 10 },
+    };
+  }
+
+  private async mustGet(ws: Workspace, id: string): Promise<CampaignRow> {
+    const c = UUID.test(id) ? await this.repo.get(ws.id, id) : undefined;
+    if (!c) throw ApiError.notFound('campaign', id);
+    return c;
+  }
+
+  private badState(c: CampaignRow, command: string) {
+    return ApiError.conflict(
+      `campaign ${c.id} is ${c.status}; it cannot ${command}`,
+      'invalid_campaign_state',
+      { status: c.status },
+    );
+  }
+
+  private checkFrom(from: string) {
+    const known = this.directory.senders().some((s) => s.address === from || s.pool === from);
+    if (!known)
+      throw ApiError.validation([
+        { path: 'from', message: `"${from}" is neither a configured sender nor a pool` },
+      ]);
+  }
+
+  private async target(workspaceId: string, audienceId: string, segmentId?: string) {
+    if (segmentId) {
+      const seg = await this.repo.segmentOf(workspaceId, segmentId);
+      if (!seg)
+        throw ApiError.validation([{ path: 'segment_id', message: `segment ${segmentId} not found` }]);
+      if (seg.audience_id !== audienceId) {
+        throw ApiError.validation([
+          { path: 'segment_id', message: `segment ${segmentId} belongs to another audience` },
+        ]);
+      }
+      return { segment: { segmentId } as SegmentTarget, audienceId, filter: seg.filter };
+    }
+    if (!(await this.repo.audienceExists(workspaceId, audienceId))) {
+      throw ApiError.validation([{ path: 'audience_id', message: `audience ${audienceId} not found` }]);
+    }
+    return { segment: { audienceId } as SegmentTarget, audienceId, filter: null };
+  }
+}
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

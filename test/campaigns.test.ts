@@ -1,0 +1,271 @@
+// Campaigns against the real stack and the carrier simulator: the launch plan computed from real
+// recipients (consent, routes, segments per rendered message, per-carrier time at the cap, quiet
+// hours at a scheduled start), templates with fallbacks and the 400 for missing variables, launch
+// to delivered, pause / resume / cancel, a STOP mid-campaign, reply handlers (YES as confirmation),
+// and deterministic ids (a re-run expansion sends nothing twice).
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CampaignExpander } from '../src/modules/campaigns/campaign-expander';
+import { CampaignRepository } from '../src/modules/campaigns/campaign.repository';
+import { ApiClient, eventually } from './support/engine';
+import { SimulatedEngine, startSimulatedEngine } from './support/simulated';
+
+let stack: SimulatedEngine;
+let api: ApiClient;
+const run = String(Math.floor(Math.random() * 900) + 100);
+let seq = 0;
+/** Unique valid US numbers: Chicago (carrier us-alpha) or San Francisco (us-beta). */
+const number = (area = '312') => `+1${area}${run}${String(++seq).padStart(4, '0')}`;
+const TERMINAL = ['delivered', 'undelivered', 'failed', 'expired', 'suppressed', 'rejected', 'canceled'];
+
+// Zones where it is daytime now, so quiet hours never hold these tests' marketing messages.
+function daytimeZone(): string {
+  for (const z of [
+    'America/Chicago',
+    'Europe/London',
+    'Asia/Tokyo',
+    'Australia/Sydney',
+    'America/Los_Angeles',
+    'Asia/Kolkata',
+  ]) {
+    const h = Number(
+      new Intl.DateTimeFormat('en-US', { timeZone: z, hour: 'numeric', hourCycle: 'h23' }).format(new Date()),
+    );
+    if (h >= 9 && h < 19) return z;
+  }
+  return 'Pacific/Kiritimati';
+}
+
+async function audienceWith(
+  rows: string[][],
+  header = 'phone,first_name,tier,timezone,opted_in_at,consent_source',
+): Promise<string> {
+  const a = await api.post('/v1/audiences', { name: `aud-${run}-${++seq}` });
+  expect(a.status).toBe(201);
+  const csv = [header, ...rows.map((r) => r.join(','))].join('\n') + '\n';
+  const imp = await api.request('POST', `/v1/audiences/${a.body.id}/imports?default_country=US`, csv, {
+    'content-type': 'text/csv',
+  });
+  expect(imp.status).toBe(202);
+  await eventually(
+    async () => (await api.get(`/v1/imports/${imp.body.id}`)).body.status === 'completed',
+    30_000,
+  );
+  return a.body.id;
+}
+
+const stats = async (id: string) => (await api.get(`/v1/campaigns/${id}`)).body;
+const done = (s: any) => TERMINAL.reduce((a, k) => a + (s.stats[k] ?? 0), 0);
+
+beforeAll(async () => {
+  stack = await startSimulatedEngine({ scenario: { outcomes: { delivered: 1 }, receipt_delay_ms: 20 } });
+  api = await stack.engine.workspace();
+});
+afterAll(async () => stack?.close());
+
+describe('campaigns', () => {
+  it('plans honestly: exclusions, encodings, segments per rendered message, per-carrier time', async () => {
+    const tz = daytimeZone();
+    const consented = '2026-01-01T00:00:00Z';
+    const optedOut = number();
+    const audience = await audienceWith([
+      [number(), 'Ana', 'gold', tz, consented, 'web'],
+      [number('415'), 'Łukasz', 'gold', tz, consented, 'web'], // Ł is not GSM: UCS-2
+      [number('415'), '', 'silver', tz, consented, 'web'], // no first name: the fallback
+      [number(), 'Bo', 'bronze', tz, '', ''], // no consent: excluded from marketing
+      [optedOut, 'Cy', 'gold', tz, consented, 'web'],
+    ]);
+    expect((await api.post('/v1/opt-outs', { number: optedOut })).status).toBe(201);
+
+    const c = await api.post('/v1/campaigns', {
+      name: 'Plan check',
+      audience_id: audience,
+      from: 'default',
+      type: 'marketing',
+      body: 'Hi {{first_name|there}}, {{tier}} members save 20% on everything in store today. Reply STOP to opt out.',
+    });
+    expect(c.status).toBe(201);
+    expect(c.body.status).toBe('draft');
+    const plan = c.body.plan;
+    expect(plan.recipients).toBe(3);
+    expect(plan.excluded).toMatchObject({ opted_out: 1, not_opted_in: 1, total: 2 });
+    expect(plan.encoding_mix).toEqual({ 'GSM-7': 2, 'UCS-2': 1 });
+    // About 100 characters: one GSM-7 segment, but two UCS-2 segments (over 70) for Łukasz.
+    expect(plan.segments_total).toBe(4);
+    const byCarrier = Object.fromEntries(plan.carriers.map((x: any) => [x.carrier, x]));
+    expect(byCarrier['us-alpha'].segments).toBe(1);
+    expect(byCarrier['us-beta'].segments).toBe(3);
+    expect(byCarrier['us-beta'].seconds_at_cap).toBeCloseTo(3 / 200, 1);
+    expect(plan.quiet_hours_held).toBe(0);
+    expect(new Date(plan.estimated_finish).getTime()).toBeGreaterThanOrEqual(
+      new Date(plan.starts_at).getTime(),
+    );
+  });
+
+  it('refuses a template variable some recipients lack, saying how many', async () => {
+    const tz = daytimeZone();
+    const audience = await audienceWith([
+      [number(), 'Ana', 'gold', tz, '2026-01-01T00:00:00Z', 'web'],
+      [number(), '', 'gold', tz, '2026-01-01T00:00:00Z', 'web'],
+      [number(), '', 'gold', tz, '2026-01-01T00:00:00Z', 'web'],
+    ]);
+    const r = await api.post('/v1/campaigns', {
+      name: 'x',
+      audience_id: audience,
+      from: 'default',
+      type: 'marketing',
+      body: 'Hi {{first_name}}!',
+    });
+    expect(r.status).toBe(400);
+    expect(r.body.error.code).toBe('template_variables_missing');
+    expect(r.body.error.details.missing).toEqual({ first_name: 2 });
+    const wider = await api.post('/v1/campaigns', {
+      name: 'x',
+      audience_id: audience,
+      from: 'default',
+      type: 'marketing',
+      body: 'Hi',
+      quiet_hours: { start: '07:00', end: '22:00' },
+    });
+    expect(wider.status).toBe(400);
+    expect(wider.body.error.details.issues[0].path).toBe('quiet_hours');
+  });
+
+  it('counts recipients quiet hours hold at a scheduled start (a fake clock)', async () => {
+    // Tomorrow 03:00 UTC is night in New York and afternoon in Tokyo.
+    const at = new Date();
+    at.setUTCDate(at.getUTCDate() + 1);
+    at.setUTCHours(3, 0, 0, 0);
+    const audience = await audienceWith([
+      [number(), 'A', 'gold', 'America/New_York', '2026-01-01T00:00:00Z', 'web'],
+      [number(), 'B', 'gold', 'America/New_York', '2026-01-01T00:00:00Z', 'web'],
+      [number(), 'C', 'gold', 'Asia/Tokyo', '2026-01-01T00:00:00Z', 'web'],
+    ]);
+    const c = await api.post('/v1/campaigns', {
+      name: 'Night',
+      audience_id: audience,
+      from: 'default',
+      type: 'marketing',
+      body: 'Hello {{first_name}}',
+      schedule_at: at.toISOString(),
+    });
+    expect(c.status).toBe(201);
+    expect(c.body.plan.quiet_hours_held).toBe(2);
+    // Held until 08:00 in New York: 5 hours after the start (4 in summer time).
+    expect(c.body.plan.quiet_hours_wait_seconds).toBeGreaterThanOrEqual(4 * 3600);
+    const t = await api.post('/v1/campaigns', {
+      name: 'Night, transactional',
+      audience_id: audience,
+      from: 'default',
+      type: 'transactional',
+      body: 'Your appointment is tomorrow',
+      schedule_at: at.toISOString(),
+    });
+    expect(t.body.plan.quiet_hours_held).toBe(0);
+    const launched = await api.post(`/v1/campaigns/${c.body.id}/launch`);
+    expect(launched.body.status).toBe('scheduled');
+    expect((await api.post(`/v1/campaigns/${c.body.id}/cancel`)).body.status).toBe('canceled');
+  });
+
+  it('launches, drains to delivered, records YES as a confirmation and answers it, and never sends twice', async () => {
+    const tz = daytimeZone();
+    const rows = Array.from({ length: 40 }, (_, i) => [
+      number(i % 2 ? '312' : '415'),
+      `N${i}`,
+      'gold',
+      tz,
+      '2026-01-01T00:00:00Z',
+      'web',
+    ]);
+    const audience = await audienceWith(rows);
+    const c = await api.post('/v1/campaigns', {
+      name: 'Appointments',
+      audience_id: audience,
+      from: 'default',
+      type: 'marketing',
+      body: 'Hi {{first_name}}, confirm your fitting on Friday? Reply YES or NO.',
+      reply_handlers: [{ intent: 'confirm', record: 'confirmation', auto_reply: 'Thanks, see you Friday!' }],
+    });
+    expect((await api.post(`/v1/campaigns/${c.body.id}/launch`)).body.status).toBe('running');
+    const final = await eventually(
+      async () => {
+        const s = await stats(c.body.id);
+        return done(s) === 40 ? s : undefined;
+      },
+      60_000,
+      250,
+    );
+    expect(final.stats.delivered).toBe(40);
+
+    const to = rows[0][0];
+    const first = stack.sim.messages(to)[0];
+    stack.sim.sendMo('parley', { from: to, to: first.from, text: 'Yes' });
+    await eventually(async () => (await stats(c.body.id)).stats.confirmed === 1, 20_000);
+    await eventually(
+      async () => stack.sim.messages(to).some((m) => m.text === 'Thanks, see you Friday!'),
+      20_000,
+    );
+
+    // Expanding again (a retried job) produces the same ids: nothing new reaches the carrier.
+    const before = stack.sim.stats().accepted;
+    await stack.engine.app.get(CampaignRepository).advance(c.body.id, '0', 0);
+    await stack.engine.app.get(CampaignExpander).expand(c.body.id);
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect(stack.sim.stats().accepted).toBe(before);
+    expect(stack.sim.stats().duplicates).toBe(0);
+  });
+
+  it('pauses, resumes and cancels; a STOP mid-campaign stops that number', async () => {
+    const tz = daytimeZone();
+    const rows = Array.from({ length: 120 }, (_, i) => [
+      number(),
+      `P${i}`,
+      'gold',
+      tz,
+      '2026-01-01T00:00:00Z',
+      'web',
+    ]);
+    const audience = await audienceWith(rows);
+    const c = await api.post('/v1/campaigns', {
+      name: 'Slow',
+      audience_id: audience,
+      from: 'default',
+      type: 'marketing',
+      body: 'Hi {{first_name}}, new arrivals are in.',
+      max_segments_per_second: 10,
+    });
+    // The last recipient says STOP (on another channel) before its turn comes.
+    const last = rows[rows.length - 1][0];
+    await api.post(`/v1/campaigns/${c.body.id}/launch`);
+    await api.post('/v1/opt-outs', { number: last });
+    await eventually(async () => (await stats(c.body.id)).stats.delivered >= 10, 30_000);
+    expect((await api.post(`/v1/campaigns/${c.body.id}/pause`)).body.status).toBe('paused');
+    await new Promise((r) => setTimeout(r, 1_500)); // in-flight submits finish
+    const held = (await stats(c.body.id)).stats.submitted;
+    await new Promise((r) => setTimeout(r, 2_000));
+    expect((await stats(c.body.id)).stats.submitted).toBe(held);
+
+    expect((await api.post(`/v1/campaigns/${c.body.id}/resume`)).body.status).toBe('running');
+    await eventually(async () => (await stats(c.body.id)).stats.submitted > held, 20_000);
+    const cancel = await api.post(`/v1/campaigns/${c.body.id}/cancel`);
+    expect(cancel.body.status).toBe('canceled');
+    const final = await eventually(
+      async () => {
+        const s = await stats(c.body.id);
+        return done(s) === 120 ? s : undefined;
+      },
+      30_000,
+      250,
+    );
+    expect(final.stats.canceled).toBeGreaterThan(0);
+    expect(final.stats.delivered + final.stats.canceled + final.stats.suppressed).toBe(120);
+    expect(stack.sim.messages(last)).toEqual([]);
+    expect((await api.post(`/v1/campaigns/${c.body.id}/resume`)).status).toBe(409);
+  });
+
+  it('keeps campaigns to their workspace', async () => {
+    const other = await stack.engine.workspace();
+    const mine = (await api.get('/v1/campaigns')).body.campaigns[0];
+    expect((await other.get(`/v1/campaigns/${mine.id}`)).status).toBe(404);
+    expect((await other.post(`/v1/campaigns/${mine.id}/cancel`)).status).toBe(404);
+  });
+});
