@@ -1,0 +1,98 @@
+import type { ColumnType, Generated } from 'kysely';
+
+export type ImportStatus = 'queued' | 'running' | 'completed' | 'failed';
+
+export interface AudiencesTable {
+  id: Generated<string>;
+  workspace_id: string;
+  name: string;
+  created_at: Generated<Date>;
+}
+
+export interface ContactsTable {
+  id: Generated<number>;
+  workspace_id: string;
+  e164: string;
+  country: string | null;
+  line_type: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  email: string | null;
+  timezone: string | null;
+  attributes: ColumnType<Record<string, unknown>, string | undefined, string>;
+  last_import_id: string | null;
+  created_at: Generated<Date>;
+  updated_at: Generated<Date>;
+}
+
+export interface AudienceMembersTable {
+  workspace_id: string;
+  audience_id: string;
+  contact_id: number;
+  added_at: Generated<Date>;
+}
+
+export interface ImportsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  audience_id: string;
+  format: string;
+  default_country: string | null;
+  status: ImportStatus;
+  received_at: Date | null;
+  staged: Generated<number>;
+  checkpoint: Generated<number>;
+  total: Generated<number>;
+  imported: Generated<number>;
+  updated: Generated<number>;
+  duplicates: Generated<number>;
+  invalid: Generated<number>;
+  error: string | null;
+  created_at: Generated<Date>;
+  started_at: Date | null;
+  finished_at: Date | null;
+}
+
+export interface ImportRowsTable {
+  import_id: string;
+  workspace_id: string;
+  row_no: number;
+  phone: string | null;
+  country: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  email: string | null;
+  timezone: string | null;
+  opted_in_at: string | null;
+  consent_source: string | null;
+  attributes: string | null;
+  malformed: string | null;
+}
+
+export interface ImportErrorsTable {
+  import_id: string;
+  workspace_id: string;
+  row_no: number;
+  phone: string | null;
+  reason: string;
+  detail: string | null;
+}
+
+export interface SegmentsTable {
+  id: Generated<string>;
+  workspace_id: string;
+  audience_id: string;
+  name: string | null;
+  filter: ColumnType<unknown, string, string>;
+  created_at: Generated<Date>;
+}
+
+export interface AudienceTables {
+  audiences: AudiencesTable;
+  contacts: ContactsTable;
+  audience_members: AudienceMembersTable;
+  imports: ImportsTable;
+  import_rows: ImportRowsTable;
+  import_errors: ImportErrorsTable;
+  segments: SegmentsTable;
+}

@@ -1,0 +1,98 @@
+// Contacts: one row per (workspace, E.164), written in bulk by imports and read one at a time.
+import { Injectable } from '@nestjs/common';
+import { Kysely, sql } from 'kysely';
+import type { Database } from '../../infra/db/database';
+import { Db } from '../../infra/db/db';
+import { InjectDb } from '../../infra/db/db.module';
+import type { PreparedContact } from './import-row';
+import { textArray } from './pg-array';
+
+export const CONTACT_COLUMNS = [
+  'id',
+  'e164',
+  'country',
+  'line_type',
+  'first_name',
+  'last_name',
+  'email',
+  'timezone',
+  'attributes',
+  'created_at',
+  'updated_at',
+] as const;
+
+@Injectable()
+export class ContactRepository {
+  constructor(@InjectDb() private readonly db: Db) {}
+
+  /**
+   * Upserts a chunk of distinct numbers and adds them to the audience, in one statement. A number
+   * this import already wrote (an earlier chunk's duplicate) is left alone and not returned, so
+   * what comes back splits into inserted (xmax = 0) and updated; the rest are duplicates.
+   */
+  async upsertChunk(
+    trx: Kysely<Database>,
+    workspaceId: string,
+    audienceId: string,
+    importId: string,
+    rows: PreparedContact[],
+  ): Promise<{ inserted: number; updated: number }> {
+    if (!rows.length) return { inserted: 0, updated: 0 };
+    const col = (
+      k: 'e164' | 'country' | 'line_type' | 'first_name' | 'last_name' | 'email' | 'timezone' | 'attributes',
+    ) => textArray(rows.map((r) => r[k]));
+    const r = await sql<{ inserted: number; updated: number }>`
+      with v as (
+        select * from unnest(
+          ${col('e164')}::text[], ${col('country')}::text[], ${col('line_type')}::text[],
+          ${col('first_name')}::text[], ${col('last_name')}::text[], ${col('email')}::text[],
+          ${col('timezone')}::text[], ${col('attributes')}::jsonb[]
+        ) as v(e164, country, line_type, first_name, last_name, email, timezone, attributes)
+      ), up as (
+        insert into contacts as c (workspace_id, e164, country, line_type, first_name, last_name, email,
+                                   timezone, attributes, last_import_id)
+        select ${workspaceId}::uuid, e164, country, line_type, first_name, last_name, email, timezone,
+               attributes, ${importId}::uuid
+          from v
+        on conflict (workspace_id, e164) do update set
+          country = excluded.country,
+          line_type = excluded.line_type,
+          first_name = coalesce(excluded.first_name, c.first_name),
+          last_name = coalesce(excluded.last_name, c.last_name),
+          email = coalesce(excluded.email, c.email),
+          timezone = coalesce(excluded.timezone, c.timezone),
+          attributes = c.attributes || excluded.attributes,
+          last_import_id = excluded.last_import_id,
+          updated_at = now()
+        where c.last_import_id is distinct from excluded.last_import_id
+        returning c.id, (c.xmax = 0) as inserted
+      ), members as (
+        insert into audience_members (workspace_id, audience_id, contact_id)
+        select ${workspaceId}::uuid, ${audienceId}::uuid, id from up
+        on conflict do nothing
+      )
+      select count(*) filter (where inserted)::int as inserted,
+             count(*) filter (where not inserted)::int as updated
+        from up`.execute(trx);
+    return r.rows[0];
+  }
+
+  findByE164(workspaceId: string, e164: string) {
+    return this.db
+      .selectFrom('contacts')
+      .select(CONTACT_COLUMNS)
+      .where('workspace_id', '=', workspaceId)
+      .where('e164', '=', e164)
+      .executeTakeFirst();
+  }
+
+  async audiencesOf(workspaceId: string, contactId: number): Promise<string[]> {
+    const r = await this.db
+      .selectFrom('audience_members')
+      .select('audience_id')
+      .where('workspace_id', '=', workspaceId)
+      .where('contact_id', '=', contactId)
+      .execute();
+    return r.map((x) => x.audience_id);
+  }
+}

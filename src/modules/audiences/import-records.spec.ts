@@ -1,0 +1,80 @@
+import { describe, expect, it } from 'vitest';
+import { CsvRecordReader, NdjsonRecordReader, RawRecord, parseCsvRecord } from './import-records';
+
+function readCsv(input: Buffer | string, chunk = 7, maxRecordBytes?: number): RawRecord[] {
+  const buf = Buffer.isBuffer(input) ? input : Buffer.from(input);
+  const r = new CsvRecordReader({ maxRecordBytes });
+  const out: RawRecord[] = [];
+  for (let i = 0; i < buf.length; i += chunk) out.push(...r.push(buf.subarray(i, i + chunk)));
+  out.push(...r.end());
+  return out;
+}
+
+describe('CSV records', () => {
+  it('parses quoted fields, doubled quotes, commas and newlines inside quotes', () => {
+    expect(parseCsvRecord('a,"b,c","say ""hi""",')).toEqual(['a', 'b,c', 'say "hi"', '']);
+    const recs = readCsv('phone,note\r\n+1 555,"two\nlines"\n+2,x\n');
+    expect(recs).toEqual([
+      { line: 1, fields: ['phone', 'note'] },
+      { line: 2, fields: ['+1 555', 'two\nlines'] },
+      { line: 4, fields: ['+2', 'x'] },
+    ]);
+  });
+
+  it('refuses an unbalanced quote at its line and reads the following lines again', () => {
+    const recs = readCsv('phone,name\n1,"bad\n2,ok\n3,fine\n');
+    expect(recs[1]).toEqual({ line: 2, malformed: 'quote not closed at the end of the file' });
+    expect(recs.slice(2)).toEqual([
+      { line: 3, fields: ['2', 'ok'] },
+      { line: 4, fields: ['3', 'fine'] },
+    ]);
+  });
+
+  it('refuses text after a closing quote', () => {
+    expect(readCsv('a\n"x"y\n')[1]).toMatchObject({
+      line: 2,
+      malformed: expect.stringContaining('after the closing quote'),
+    });
+  });
+
+  it('refuses an invalid UTF-8 line and keeps BOM-less header clean', () => {
+    const buf = Buffer.concat([
+      Buffer.from([0xef, 0xbb, 0xbf]),
+      Buffer.from('phone\n1\n'),
+      Buffer.from([0xff, 0xfe, 0x0a]),
+      Buffer.from('3\n'),
+    ]);
+    expect(readCsv(buf, 3)).toEqual([
+      { line: 1, fields: ['phone'] },
+      { line: 2, fields: ['1'] },
+      { line: 3, malformed: 'invalid UTF-8' },
+      { line: 4, fields: ['3'] },
+    ]);
+  });
+
+  it('refuses a line longer than the limit without keeping it, and goes on', () => {
+    const recs = readCsv(`phone\n${'9'.repeat(5_000)}\n42\n`, 1_000, 1_024);
+    expect(recs).toEqual([
+      { line: 1, fields: ['phone'] },
+      { line: 2, malformed: 'line longer than 1024 bytes' },
+      { line: 3, fields: ['42'] },
+    ]);
+  });
+
+  it('skips blank lines and reads a last line without newline', () => {
+    expect(readCsv('a\n\n\nb')).toEqual([
+      { line: 1, fields: ['a'] },
+      { line: 4, fields: ['b'] },
+    ]);
+  });
+});
+
+describe('NDJSON records', () => {
+  it('reads one value per line and refuses bad JSON by line', () => {
+    const r = new NdjsonRecordReader();
+    const out = [...r.push(Buffer.from('{"phone":"1"}\n{bad\n\n[1]\n')), ...r.end()];
+    expect(out[0]).toEqual({ line: 1, value: { phone: '1' } });
+    expect(out[1]).toMatchObject({ line: 2, malformed: expect.stringContaining('invalid JSON') });
+    expect(out[2]).toEqual({ line: 4, value: [1] });
+  });
+});

@@ -1,0 +1,280 @@
+// What one row of an import means: the header's columns mapped to contact fields (the rest become
+// attributes), a row made ready for staging, and a staged row checked and normalized into a
+// contact (or refused with a reason for the errors report). Pure: no framework, no I/O.
+import { normalizePhone } from '../carriers/phone-number';
+
+export const CONTACT_FIELDS = [
+  'phone',
+  'country',
+  'first_name',
+  'last_name',
+  'email',
+  'timezone',
+  'opted_in_at',
+  'consent_source',
+] as const;
+export type ContactField = (typeof CONTACT_FIELDS)[number];
+
+/** Other headers CRMs use for the same field. */
+const ALIASES: Record<string, ContactField> = {
+  phone_number: 'phone',
+  mobile: 'phone',
+  mobile_number: 'phone',
+  msisdn: 'phone',
+  firstname: 'first_name',
+  lastname: 'last_name',
+  email_address: 'email',
+  time_zone: 'timezone',
+  tz: 'timezone',
+};
+
+export type RowRefusal =
+  | 'INVALID_NUMBER'
+  | 'TOO_SHORT'
+  | 'TOO_LONG'
+  | 'INVALID_COUNTRY'
+  | 'NOT_MOBILE'
+  | 'MISSING_PHONE'
+  | 'MALFORMED_ROW'
+  | 'INVALID_TIMEZONE'
+  | 'INVALID_OPTED_IN_AT';
+
+/** A row as staged: the contact fields as text, other columns as a JSON object text. */
+export interface StagedRow {
+  row_no: number;
+  phone: string | null;
+  country: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  email: string | null;
+  timezone: string | null;
+  opted_in_at: string | null;
+  consent_source: string | null;
+  attributes: string | null;
+  /** Set when the row could not be read at all (MALFORMED_ROW). */
+  malformed: string | null;
+}
+
+export class ImportFormatError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(`${field}: ${message}`);
+  }
+}
+
+export interface HeaderMap {
+  columns: number;
+  /** Index of each contact field present in the header. */
+  fields: Partial<Record<ContactField, number>>;
+  /** Attribute name and column index of every other column. */
+  attributes: [string, number][];
+}
+
+export function headerName(raw: string): string {
+  return raw
+    .trim()
+    .toLowerCase()
+    .replace(/[^a-z0-9]+/g, '_')
+    .replace(/^_+|_+$/g, '');
+}
+
+/** Maps a CSV header; throws naming the problem when there is no phone column or a name repeats. */
+export function mapHeader(header: string[]): HeaderMap {
+  const fields: HeaderMap['fields'] = {};
+  const attributes: [string, number][] = [];
+  const seen = new Set<string>();
+  header.forEach((raw, i) => {
+    const name = headerName(raw) || `column_${i + 1}`;
+    if (seen.has(name)) throw new ImportFormatError('header', `column "${raw.trim()}" appears twice`);
+    seen.add(name);
+    const field = (CONTACT_FIELDS as readonly string[]).includes(name)
+      ? (name as ContactField)
+      : ALIASES[name];
+    if (field && fields[field] === undefined) fields[field] = i;
+    else attributes.push([name, i]);
+  });
+  if (fields.phone === undefined) {
+    throw new ImportFormatError(
+      'header',
+      `no "phone" column (found: ${header.map((h) => JSON.stringify(h.trim())).join(', ') || 'none'})`,
+    );
+  }
+  return { columns: header.length, fields, attributes };
+}
+
+const text = (v: string | undefined): string | null => {
+  if (v === undefined) return null;
+  const t = v.trim();
+  return t === '' ? null : t;
+};
+
+export function malformedRow(row_no: number, detail: string, phone: string | null = null): StagedRow {
+  return {
+    row_no,
+    phone,
+    country: null,
+    first_name: null,
+    last_name: null,
+    email: null,
+    timezone: null,
+    opted_in_at: null,
+    consent_source: null,
+    attributes: null,
+    malformed: detail,
+  };
+}
+
+export function rowFromFields(map: HeaderMap, row_no: number, values: string[]): StagedRow {
+  if (values.length !== map.columns) {
+    const phone = map.fields.phone !== undefined ? text(values[map.fields.phone]) : null;
+    return malformedRow(row_no, `expected ${map.columns} columns, found ${values.length}`, phone);
+  }
+  const f = map.fields;
+  const pick = (k: ContactField) => (f[k] === undefined ? null : text(values[f[k]!]));
+  let attributes: string | null = null;
+  if (map.attributes.length) {
+    const attrs: Record<string, string> = {};
+    let any = false;
+    for (const [name, i] of map.attributes) {
+      const v = values[i].trim();
+      if (v !== '') {
+        attrs[name] = v;
+        any = true;
+      }
+    }
+    if (any) attributes = JSON.stringify(attrs);
+  }
+  return {
+    row_no,
+    phone: pick('phone'),
+    country: pick('country'),
+    first_name: pick('first_name'),
+    last_name: pick('last_name'),
+    email: pick('email'),
+    timezone: pick('timezone'),
+    opted_in_at: pick('opted_in_at'),
+    consent_source: pick('consent_source'),
+    attributes,
+    malformed: null,
+  };
+}
+
+/** An NDJSON object: the same fields by name; any other key is an attribute with its JSON value. */
+export function rowFromObject(row_no: number, value: unknown): StagedRow {
+  if (!value || typeof value !== 'object' || Array.isArray(value)) {
+    return malformedRow(row_no, 'expected a JSON object');
+  }
+  const row = malformedRow(row_no, '');
+  row.malformed = null;
+  const attrs: Record<string, unknown> = {};
+  let any = false;
+  for (const [k, v] of Object.entries(value as Record<string, unknown>)) {
+    const name = headerName(k) || k;
+    const field = (CONTACT_FIELDS as readonly string[]).includes(name)
+      ? (name as ContactField)
+      : ALIASES[name];
+    if (field && row[field] === null) {
+      if (v === null || v === undefined) continue;
+      if (typeof v === 'object') {
+        return malformedRow(
+          row_no,
+          `field "${k}" must be a string, not ${Array.isArray(v) ? 'an array' : 'an object'}`,
+        );
+      }
+      row[field] = text(String(v));
+    } else if (v !== null && v !== undefined) {
+      attrs[k] = v;
+      any = true;
+    }
+  }
+  if (any) row.attributes = JSON.stringify(attrs);
+  return row;
+}
+
+export interface PreparedContact {
+  row_no: number;
+  e164: string;
+  country: string | null;
+  line_type: string | null;
+  first_name: string | null;
+  last_name: string | null;
+  email: string | null;
+  timezone: string | null;
+  attributes: string;
+  /** Present when the row carries consent (opted_in_at and/or consent_source). */
+  optIn: { at: Date; source: string } | null;
+}
+
+export type Prepared =
+  | { ok: true; contact: PreparedContact }
+  | { ok: false; row_no: number; phone: string | null; reason: RowRefusal; detail: string };
+
+const zones = new Map<string, boolean>();
+function knownTimezone(tz: string): boolean {
+  let ok = zones.get(tz);
+  if (ok === undefined) {
+    try {
+      new Intl.DateTimeFormat('en-US', { timeZone: tz });
+      ok = true;
+    } catch {
+      ok = false;
+    }
+    if (zones.size < 10_000) zones.set(tz, ok);
+  }
+  return ok;
+}
+
+/** How far in the future a consent timestamp may be (clock skew between systems). */
+const CONSENT_FUTURE_TOLERANCE_MS = 24 * 3600 * 1000;
+
+/**
+ * Checks and normalizes one staged row. The row's `country` reads its national format before
+ * the import's default country; consent without a time is consent given at `importedAt`.
+ */
+export function prepareRow(row: StagedRow, defaultCountry: string | undefined, importedAt: Date): Prepared {
+  const refuse = (reason: RowRefusal, detail: string): Prepared => ({
+    ok: false,
+    row_no: row.row_no,
+    phone: row.phone,
+    reason,
+    detail,
+  });
+  if (row.malformed !== null) return refuse('MALFORMED_ROW', row.malformed);
+  const n = normalizePhone(row.phone, defaultCountry, { country: row.country });
+  if (!n.ok) return refuse(n.reason, n.detail);
+  if (row.timezone !== null && !knownTimezone(row.timezone)) {
+    return refuse('INVALID_TIMEZONE', `timezone "${row.timezone}" is not an IANA time zone`);
+  }
+  let optIn: PreparedContact['optIn'] = null;
+  if (row.opted_in_at !== null || row.consent_source !== null) {
+    let at = importedAt;
+    if (row.opted_in_at !== null) {
+      const t = Date.parse(row.opted_in_at);
+      if (Number.isNaN(t)) {
+        return refuse('INVALID_OPTED_IN_AT', `opted_in_at "${row.opted_in_at}" is not a date`);
+      }
+      if (t > importedAt.getTime() + CONSENT_FUTURE_TOLERANCE_MS) {
+        return refuse('INVALID_OPTED_IN_AT', `opted_in_at "${row.opted_in_at}" is in the future`);
+      }
+      at = new Date(t);
+    }
+    optIn = { at, source: row.consent_source ?? 'import' };
+  }
+  return {
+    ok: true,
+    contact: {
+      row_no: row.row_no,
+      e164: n.e164,
+      country: n.country,
+      line_type: n.lineType,
+      first_name: row.first_name,
+      last_name: row.last_name,
+      email: row.email,
+      timezone: row.timezone,
+      attributes: row.attributes ?? '{}',
+      optIn,
+    },
+  };
+}

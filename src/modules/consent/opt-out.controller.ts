@@ -1,0 +1,105 @@
+// Opt-outs from other channels (a web form, a call centre) and the list of a number's opt-outs.
+import { Controller, Get, HttpCode, Post } from '@nestjs/common';
+import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { z } from 'zod/v4';
+import { ApiError } from '../../infra/http/api-error';
+import { Idempotent } from '../../infra/http/idempotency';
+import { ApiZodBody, ApiZodQuery, ZodBody, ZodQuery } from '../../infra/http/zod';
+import { CurrentWorkspace } from '../workspaces/auth.guard';
+import type { Workspace } from '../workspaces/workspace.repository';
+import { normalizePhone } from '../carriers/phone-number';
+import { ConsentEventRow } from './consent.repository';
+import { ConsentRepository } from './consent.repository';
+import { OptOutLedger } from './opt-out-ledger.service';
+
+const OptOutBody = z
+  .object({
+    number: z.string().min(1).max(64),
+    scope: z.enum(['workspace', 'sender']).default('workspace'),
+    sender: z.string().min(1).max(64).optional(),
+    source: z.string().min(1).max(64).default('api'),
+    evidence: z.string().max(2_000).optional(),
+    country: z
+      .string()
+      .regex(/^[A-Za-z]{2}$/, 'an ISO 3166 alpha-2 code')
+      .optional(),
+    occurred_at: z.iso.datetime({ offset: true }).optional(),
+  })
+  .refine((b) => b.scope !== 'sender' || !!b.sender, {
+    path: ['sender'],
+    message: 'required when scope is "sender"',
+  });
+
+const OptOutQuery = z.object({
+  number: z.string().min(1).max(64).optional(),
+  country: z
+    .string()
+    .regex(/^[A-Za-z]{2}$/, 'an ISO 3166 alpha-2 code')
+    .optional(),
+  limit: z.coerce.number().int().min(1).max(1_000).default(100),
+});
+
+export function eventJson(e: ConsentEventRow) {
+  return {
+    id: String(e.id),
+    number: e.e164,
+    kind: e.kind,
+    scope: e.scope,
+    sender: e.sender_address || null,
+    source: e.source,
+    evidence: e.evidence,
+    occurred_at: e.occurred_at.toISOString(),
+    recorded_at: e.recorded_at.toISOString(),
+  };
+}
+
+/** A number given by a user: E.164 or a national format with `country`; 400 naming the field. */
+export function e164OrThrow(input: string, country: string | undefined, field: string): string {
+  const n = normalizePhone(input, country?.toUpperCase());
+  if (!n.ok) {
+    throw ApiError.badRequest(`${field}: not a valid phone number (${n.reason}: ${n.detail})`, {
+      field,
+      reason: n.reason,
+    });
+  }
+  return n.e164;
+}
+
+@ApiTags('consent')
+@ApiBearerAuth()
+@Controller('v1/opt-outs')
+export class OptOutController {
+  constructor(
+    private readonly ledger: OptOutLedger,
+    private readonly repo: ConsentRepository,
+  ) {}
+
+  @Post()
+  @HttpCode(201)
+  @Idempotent()
+  @ApiZodBody(OptOutBody)
+  async create(@CurrentWorkspace() ws: Workspace, @ZodBody(OptOutBody) body: z.infer<typeof OptOutBody>) {
+    const e164 = e164OrThrow(body.number, body.country, 'number');
+    const ev = await this.ledger.recordOptOut({
+      workspaceId: ws.id,
+      e164,
+      scope: body.scope,
+      senderAddress: body.sender,
+      source: body.source,
+      evidence: body.evidence,
+      at: body.occurred_at ? new Date(body.occurred_at) : undefined,
+    });
+    return eventJson(ev);
+  }
+
+  @Get()
+  @ApiZodQuery(OptOutQuery)
+  async list(@CurrentWorkspace() ws: Workspace, @ZodQuery(OptOutQuery) q: z.infer<typeof OptOutQuery>) {
+    const e164 = q.number ? e164OrThrow(q.number, q.country, 'number') : undefined;
+    const events = await this.repo.events(ws.id, { e164, kind: 'opt_out', limit: q.limit });
+    return {
+      data: events.map(eventJson),
+      ...(e164 ? { state: await this.ledger.state(ws.id, e164) } : {}),
+    };
+  }
+}
