@@ -4,10 +4,22 @@ import 'reflect-metadata';
 import { ConfigError } from './config/config.schema';
 import type { CliCommand } from './cli/command';
 import { keysCommand } from './cli/keys.command';
+import { importCommand } from './cli/import.command';
 import { migrateCommand } from './cli/migrate.command';
 import { stackCommand } from './cli/stack.command';
+import { simulateCommand } from './cli/simulate.command';
+import { benchCommand } from './cli/bench.command';
+import { demoCommand } from './cli/demo.command';
 
-const COMMANDS: CliCommand[] = [stackCommand, migrateCommand, keysCommand];
+const COMMANDS: CliCommand[] = [
+  stackCommand,
+  migrateCommand,
+  keysCommand,
+  simulateCommand,
+  importCommand,
+  demoCommand,
+  benchCommand,
+];
 
 function usage(): string {
   return [

@@ -75,7 +75,8 @@ export const demoCommand: CliCommand = {
         throw new Error(`port ${p} is in use (another simulator or demo running?); stop it and retry`);
     }
     const requestedPort = Number(values.port ?? process.env.PORT ?? 3000);
-    const port = (await portFree(requestedPort)) ? requestedPort : 0;
+    // Providers call back on the public URL, so the port must be known before the engine starts.
+    const port = (await portFree(requestedPort)) ? requestedPort : await freePort();
 
     line('2. carrier simulator');
     const sim = new CarrierSimulator({
@@ -260,5 +261,15 @@ export const demoCommand: CliCommand = {
     }
   },
 };
+
+const freePort = () =>
+  new Promise<number>((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, '127.0.0.1', () => {
+      const port = (s.address() as net.AddressInfo).port;
+      s.close(() => resolve(port));
+    });
+  });
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

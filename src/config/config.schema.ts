@@ -61,6 +61,13 @@ export const envSchema = z.object({
   KAFKA_REPLICATION_FACTOR: int(1, 5).default(1),
   PARLEY_CARRIERS_FILE: z.string().optional(),
   TWILIO_AUTH_TOKEN: z.string().optional(),
+  // Where providers reach this engine (status callbacks, signed webhook URLs); no trailing slash.
+  PARLEY_PUBLIC_URL: z
+    .string()
+    .regex(/^https?:\/\/[^/\s]+$/, 'must be http(s)://host[:port] without a path')
+    .default('http://127.0.0.1:3000'),
+  // How a multipart message's parts add up to one status (see messages/status-machine.ts).
+  PARLEY_MULTIPART_RULE: z.enum(['any_failure', 'all_final', 'any_delivered']).default('any_failure'),
 });
 
 export type ParleyEnv = z.infer<typeof envSchema>;
