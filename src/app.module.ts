@@ -15,9 +15,18 @@ import { MetricsModule } from './infra/metrics/metrics.module';
 import { QueueModule } from './infra/queue/queue.module';
 import { RedisModule } from './infra/redis/redis.module';
 import { WorkspacesModule } from './modules/workspaces/workspaces.module';
+import { CarriersModule } from './modules/carriers/carriers.module';
+import { ConnectorsModule } from './modules/carriers/connectors.module';
+import { ConsentModule } from './modules/consent/consent.module';
+import { AudiencesModule } from './modules/audiences/audiences.module';
+import { MessagesModule } from './modules/messages/messages.module';
+import { ReceiptsModule } from './modules/receipts/receipts.module';
+import { DispatchModule } from './modules/dispatch/dispatch.module';
+import { RepliesModule } from './modules/replies/replies.module';
+import { CampaignsModule } from './modules/campaigns/campaigns.module';
 
 // Domain modules, in the order of the flow. Each owns its controllers, repositories and workers.
-export const DOMAIN_MODULES = [WorkspacesModule];
+export const DOMAIN_MODULES = [WorkspacesModule, CarriersModule, ConnectorsModule, ConsentModule, AudiencesModule, MessagesModule, ReceiptsModule, DispatchModule, RepliesModule, CampaignsModule];
 
 @Module({})
 export class AppModule {

@@ -195,6 +195,7 @@ describe('campaigns', () => {
       250,
     );
     expect(final.stats.delivered).toBe(40);
+    await eventually(async () => (await stats(c.body.id)).status === 'completed', 10_000);
 
     const to = rows[0][0];
     const first = stack.sim.messages(to)[0];

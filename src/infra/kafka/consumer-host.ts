@@ -38,6 +38,7 @@ export interface ConsumerSpec {
 @Injectable()
 export class ConsumerHost implements BeforeApplicationShutdown {
   private consumers: Consumer[] = [];
+  private closing = false;
   private lagTimers: NodeJS.Timeout[] = [];
   private readonly lag;
 
@@ -54,7 +55,24 @@ export class ConsumerHost implements BeforeApplicationShutdown {
     );
   }
 
+  /**
+   * Joins the group and starts consuming. Keeps trying while Kafka does not answer (a role may start
+   * before its broker), until the process shuts down.
+   */
   async start(spec: ConsumerSpec): Promise<Consumer> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await this.startOnce(spec);
+      } catch (err) {
+        if (this.closing) throw err;
+        this.log.warn({ err, attempt, consumer: spec.groupId }, 'consumer could not start; retrying');
+        await new Promise((r) => setTimeout(r, Math.min(1_000 * attempt, 10_000)));
+        if (this.closing) throw err;
+      }
+    }
+  }
+
+  private async startOnce(spec: ConsumerSpec): Promise<Consumer> {
     await this.kafka.topicsReady;
     const consumer = this.kafka.kafka.consumer({
       groupId: groupIdOf(this.config, spec.groupId),
@@ -66,7 +84,12 @@ export class ConsumerHost implements BeforeApplicationShutdown {
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
     });
-    await consumer.connect();
+    try {
+      await consumer.connect();
+    } catch (err) {
+      await consumer.disconnect().catch(() => undefined);
+      throw err;
+    }
     for (const t of spec.topics) {
       await consumer.subscribe({ topic: this.config.topic(t), fromBeginning: spec.fromBeginning ?? true });
     }
@@ -142,6 +165,7 @@ export class ConsumerHost implements BeforeApplicationShutdown {
 
   // Before the producer and the database close, so in-flight batches finish and commit.
   async beforeApplicationShutdown() {
+    this.closing = true;
     for (const t of this.lagTimers) clearInterval(t);
     await Promise.all(this.consumers.map((c) => c.disconnect().catch(() => undefined)));
     this.consumers = [];

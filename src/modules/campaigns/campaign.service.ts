@@ -177,7 +177,16 @@ export class CampaignService {
   }
 
   async get(ws: Workspace, id: string) {
-    return this.present(await this.mustGet(ws, id), true);
+    let c = await this.mustGet(ws, id);
+    const view = await this.present(c, true);
+    // A running campaign whose expansion is done and whose every message has ended is complete.
+    const s = (view as { stats: Awaited<ReturnType<CampaignService['stats']>> }).stats;
+    const ended = s.delivered + s.undelivered + s.failed + s.expired + s.suppressed + s.canceled + s.rejected;
+    if (c.status === 'running' && c.expanded_at && ended >= s.expanded) {
+      c = (await this.repo.transition(ws.id, id, 'complete')) ?? c;
+      return { ...view, status: c.status, completed_at: c.completed_at };
+    }
+    return view;
   }
 
   async list(ws: Workspace, limit: number) {
@@ -232,8 +241,9 @@ export class CampaignService {
       recipients: c.recipients,
       excluded: c.excluded,
       expanded: c.expanded,
-      queued: count('accepted', 'queued'),
-      submitted: count('submitting', 'submitted', 'sent', 'delivered', 'undelivered', 'expired'),
+      // Claimed by a dispatcher but not yet handed to the carrier still counts as queued.
+      queued: count('accepted', 'queued', 'submitting'),
+      submitted: count('submitted', 'sent', 'delivered', 'undelivered', 'expired'),
       delivered: count('delivered'),
       undelivered: count('undelivered'),
       failed: count('failed'),

@@ -371,16 +371,26 @@ export class MessageRepository {
         partAts.push(row.submittedAt);
       });
     }
-    const out: AppliedChange[] = [];
-    for (const round of roundsByKey(rows, (r) => r.id)) {
-      const events = round.map((r) =>
-        JSON.stringify({
-          connector: r.connectorId,
-          carrier: r.carrierId,
-          carrier_message_ids: r.carrierMessageIds,
-        }),
-      );
-      const res = await sql<AppliedRow>`
+    // One transaction, parts first: a crash can never leave a message `submitted` without the
+    // parts its receipts are matched by (it would never reach a terminal status).
+    return this.db.transaction().execute(async (trx) => {
+      await sql`
+      insert into message_parts (workspace_id, message_id, part_index, carrier_message_id, connector_id, status, submitted_at)
+      select m.workspace_id, p.id, p.idx, p.cid, p.conn, 'submitted', p.at
+      from unnest(${partIds}::uuid[], ${partIdx}::int[], ${partCarrierIds}::text[], ${partConnectors}::text[],
+                  ${partAts}::timestamptz[]) as p(id, idx, cid, conn, at)
+      join messages m on m.id = p.id
+      on conflict do nothing`.execute(trx);
+      const out: AppliedChange[] = [];
+      for (const round of roundsByKey(rows, (r) => r.id)) {
+        const events = round.map((r) =>
+          JSON.stringify({
+            connector: r.connectorId,
+            carrier: r.carrierId,
+            carrier_message_ids: r.carrierMessageIds,
+          }),
+        );
+        const res = await sql<AppliedRow>`
         with u as (
           select * from unnest(
             ${round.map((r) => r.id)}::uuid[], ${round.map((r) => r.carrierId)}::text[],
@@ -403,17 +413,27 @@ export class MessageRepository {
           insert into message_events (workspace_id, message_id, status, at, detail)
           select workspace_id, id, status, at, event from upd
         )
-        select * from upd`.execute(this.db);
-      for (const x of res.rows) out.push(toApplied(x));
-    }
-    await sql`
-      insert into message_parts (workspace_id, message_id, part_index, carrier_message_id, connector_id, status, submitted_at)
-      select m.workspace_id, p.id, p.idx, p.cid, p.conn, 'submitted', p.at
-      from unnest(${partIds}::uuid[], ${partIdx}::int[], ${partCarrierIds}::text[], ${partConnectors}::text[],
-                  ${partAts}::timestamptz[]) as p(id, idx, cid, conn, at)
-      join messages m on m.id = p.id
-      on conflict do nothing`.execute(this.db);
-    return out;
+        select * from upd`.execute(trx);
+        for (const x of res.rows) out.push(toApplied(x));
+      }
+      return out;
+    });
+  }
+
+  /**
+   * Gives claimed messages back (submitting → queued) before any submit was attempted: only the
+   * claim holder calls it, e.g. when the message's campaign was paused while it waited for tokens.
+   * Outside the state machine on purpose: `submitting` otherwise only moves forward.
+   */
+  async releaseClaims(ids: readonly string[]): Promise<number> {
+    if (!ids.length) return 0;
+    const r = await this.db
+      .updateTable('messages')
+      .set({ status: 'queued', updated_at: new Date() })
+      .where('id', 'in', [...ids])
+      .where('status', '=', 'submitting')
+      .executeTakeFirst();
+    return Number(r.numUpdatedRows ?? 0);
   }
 
   /**

@@ -69,14 +69,17 @@ export class ReplyRouter implements OnApplicationBootstrap {
     );
   }
 
-  async onApplicationBootstrap() {
+  onApplicationBootstrap() {
     if (!this.config.hasRole('router')) return;
-    await this.host.start({
-      groupId: 'parley-router',
-      topics: ['sms.inbound'],
-      partitionsConsumedConcurrently: 3,
-      handle: (batch) => this.handleBatch(batch),
-    });
+    // Not awaited: the engine starts (and reports not ready) while Kafka is away.
+    this.host
+      .start({
+        groupId: 'parley-router',
+        topics: ['sms.inbound'],
+        partitionsConsumedConcurrently: 3,
+        handle: (batch) => this.handleBatch(batch),
+      })
+      .catch((err) => this.log.error({ err }, 'reply router did not start'));
   }
 
   async handleBatch(batch: BatchContext): Promise<void> {

@@ -1,0 +1,189 @@
+// The dispatcher's Kafka side: one consumer group on both outbound topics. A batch handler only
+// parses and hands records to the lanes, then returns, so a slow carrier never holds a partition's
+// next batch hostage (other carriers' messages behind it keep flowing). Offsets are resolved per
+// partition up to the highest offset below which every message is durable; a partition with too
+// many open messages is paused (kafkajs pause/resume) until its lanes drain; a rebalance starts a
+// new generation in which old offset refs are ignored and unclaimed queued messages are let go.
+import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
+import type { Consumer } from 'kafkajs';
+import type { Logger } from 'pino';
+import { ConfigService } from '../../config/config.service';
+import { BatchContext, ConsumerHost } from '../../infra/kafka/consumer-host';
+import { AppLogger } from '../../infra/logging/app-logger';
+import { ConnectorRegistry } from '../carriers/connector-registry.service';
+import { DISPATCH_TUNING, DispatchTuning } from './dispatch.tuning';
+import { Dispatcher, OffsetRef } from './dispatcher.service';
+import { HeldMessages } from './held-messages.service';
+import { PartitionProgress } from './partition-progress';
+import { SubmitReconciler } from './submit-reconciler.service';
+
+export const DISPATCH_GROUP = 'parley-dispatcher';
+
+interface PartitionState {
+  progress: PartitionProgress;
+  resolve?: (offset: string) => void;
+  resolved?: string;
+  resume?: () => void;
+}
+
+@Injectable()
+export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy {
+  private consumer?: Consumer;
+  private generation = 0;
+  private readonly partitions = new Map<string, PartitionState>();
+  private readonly log: Logger;
+  private stopping = false;
+  private commitTimer?: NodeJS.Timeout;
+  /** Resolves once the consumer has joined its group (tests and readiness wait on it). */
+  readonly joined: Promise<void>;
+  private markJoined!: () => void;
+
+  constructor(
+    private readonly config: ConfigService,
+    private readonly host: ConsumerHost,
+    private readonly dispatcher: Dispatcher,
+    private readonly connectors: ConnectorRegistry,
+    private readonly held: HeldMessages,
+    private readonly reconciler: SubmitReconciler,
+    @Inject(DISPATCH_TUNING) private readonly tuning: DispatchTuning,
+    logger: AppLogger,
+  ) {
+    this.log = logger.child({ component: 'dispatch-consumer' });
+    this.joined = new Promise((r) => (this.markJoined = r));
+    this.dispatcher.onFinished = (ref) => this.finished(ref);
+  }
+
+  onApplicationBootstrap() {
+    if (!this.config.hasRole('dispatcher')) return;
+    // Not awaited: the process starts (and reports not ready) while Kafka or a carrier is away,
+    // and keeps trying until they answer.
+    void this.startWithRetry();
+  }
+
+  private async startWithRetry() {
+    for (let attempt = 1; !this.stopping; attempt++) {
+      try {
+        await this.start();
+        return;
+      } catch (err) {
+        this.log.error({ err, attempt }, 'dispatcher failed to start; retrying');
+        await this.consumer?.disconnect().catch(() => undefined);
+        this.consumer = undefined;
+        await new Promise((r) => setTimeout(r, Math.min(1_000 * attempt, 10_000)));
+      }
+    }
+  }
+
+  private async start() {
+    this.dispatcher.publishCaps();
+    await this.connectors.startAll();
+    const priority = this.config.topic('sms.outbound.priority');
+    this.consumer = await this.host.start({
+      groupId: DISPATCH_GROUP,
+      topics: ['sms.outbound.priority', 'sms.outbound'],
+      partitionsConsumedConcurrently: this.tuning.partitionsConsumedConcurrently,
+      handle: (batch) => this.handle(batch, batch.topic === priority ? 'priority' : 'bulk'),
+    });
+    const c = this.consumer;
+    // The first join happened inside start() (batches follow it); every later join is a rebalance.
+    c.on(c.events.GROUP_JOIN, () => this.newGeneration());
+    this.markJoined();
+    // Resolved offsets are committed after each batch by the host; this covers quiet partitions
+    // whose last messages finished after their last batch.
+    this.commitTimer = setInterval(() => void this.commitResolved(), 1_000);
+    this.commitTimer.unref();
+    this.held.start();
+    this.reconciler.start();
+  }
+
+  private async handle(batch: BatchContext, laneClass: 'priority' | 'bulk') {
+    if (this.stopping) return; // not resolved: read again by whoever consumes next
+    const key = `${batch.topic}:${batch.partition}`;
+    const st = this.stateOf(key);
+    st.resolve = batch.resolveOffset;
+    const generation = this.generation;
+    for (const m of batch.messages) st.progress.track(m.offset);
+    await this.dispatcher.accept(
+      batch.messages.map((m) => ({
+        ref: { topic: batch.topic, partition: batch.partition, offset: m.offset, generation },
+        key: m.key,
+        value: m.value,
+      })),
+      laneClass,
+    );
+    if (!st.resume && st.progress.open >= this.tuning.maxOpenPerPartition) {
+      st.resume = batch.pause();
+      this.log.debug(
+        { topic: batch.topic, partition: batch.partition, open: st.progress.open },
+        'partition paused',
+      );
+    }
+  }
+
+  private finished(ref: OffsetRef) {
+    if (ref.generation !== this.generation) return; // an old assignment's offset: not ours to commit
+    const st = this.partitions.get(`${ref.topic}:${ref.partition}`);
+    if (!st) return;
+    const upTo = st.progress.finish(ref.offset);
+    if (upTo !== undefined) {
+      st.resolved = upTo;
+      try {
+        st.resolve?.(upTo);
+      } catch (err) {
+        this.log.debug({ err }, 'resolveOffset after the assignment changed');
+      }
+    }
+    if (st.resume && st.progress.open <= this.tuning.maxOpenPerPartition / 2) {
+      const resume = st.resume;
+      st.resume = undefined;
+      resume();
+    }
+  }
+
+  private newGeneration() {
+    this.generation++;
+    for (const st of this.partitions.values()) st.resume?.();
+    this.partitions.clear();
+    // Everything queued and unclaimed is read again from the committed offsets.
+    const released = this.dispatcher.release(() => true);
+    if (released)
+      this.log.info({ released, generation: this.generation }, 'rebalance: queued messages let go');
+  }
+
+  private stateOf(key: string): PartitionState {
+    let st = this.partitions.get(key);
+    if (!st) this.partitions.set(key, (st = { progress: new PartitionProgress() }));
+    return st;
+  }
+
+  private async commitResolved() {
+    const offsets = [...this.partitions.entries()]
+      .filter(([, st]) => st.resolved !== undefined)
+      .map(([key, st]) => {
+        const i = key.lastIndexOf(':');
+        return {
+          topic: key.slice(0, i),
+          partition: Number(key.slice(i + 1)),
+          offset: String(BigInt(st.resolved!) + 1n),
+        };
+      });
+    if (!offsets.length || !this.consumer) return;
+    try {
+      await this.consumer.commitOffsets(offsets);
+    } catch (err) {
+      this.log.debug({ err }, 'offset commit failed; the next one carries it');
+    }
+  }
+
+  // Before ConsumerHost disconnects (beforeApplicationShutdown): finish what is claimed, write
+  // every outcome, commit, then let the host leave the group.
+  async onModuleDestroy() {
+    this.stopping = true;
+    if (this.commitTimer) clearInterval(this.commitTimer);
+    this.held.stop();
+    this.reconciler.stop();
+    if (!this.consumer) return;
+    await this.dispatcher.drain();
+    await this.commitResolved();
+  }
+}

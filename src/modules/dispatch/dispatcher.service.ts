@@ -1,0 +1,887 @@
+// The dispatcher: outbound envelopes in, carrier submits out. It owns the per-carrier lanes, the
+// checks made at dispatch time (validity, route, quiet hours, opt-outs), the segment buckets, the
+// at-most-once claim, the submit and its outcome. Kafka (offsets, pausing, rebalances) is the
+// consumer's business (dispatch.consumer.ts); here every message carries opaque offset refs that
+// are handed back through `onFinished` once its outcome is durable.
+//
+// One loop per carrier lane, woken by events (new work, an outcome, a timer), never polling:
+//   build a batch (priority first, per-number FIFO, up to batchAheadMs of every bucket's rate)
+//   → re-check validity and quiet hours; opt-outs as they are now and the claim, in parallel
+//     (only claimed ids go out; a claimed opted-out number is suppressed)
+//   → reserve the batch's chunks in Redis (one round trip for many chunks, each at its own time)
+//   → at each chunk's time submit it through its connector (outcomes arrive asynchronously)
+//   → outcome → batched status write → offsets.
+// Batches overlap (Postgres latency), bounded by claimAheadMs of the carrier's rate.
+import { Inject, Injectable, Optional } from '@nestjs/common';
+import type { Logger } from 'pino';
+import { KafkaService } from '../../infra/kafka/kafka.service';
+import { AppLogger } from '../../infra/logging/app-logger';
+import { METRICS } from '../../infra/metrics/metric-names';
+import { MetricsService } from '../../infra/metrics/metrics.service';
+import { CampaignStates } from '../campaigns/campaign-states.service';
+import { isAllowedAt, nextAllowedAt } from '../campaigns/quiet-hours';
+import { CarrierDirectory } from '../carriers/carrier-directory.service';
+import type { CarrierConfig, SenderConfig } from '../carriers/carriers.config';
+import type { Connector, SubmitOutcome } from '../carriers/connector';
+import { ConnectorRegistry } from '../carriers/connector-registry.service';
+import { OptOutLedger } from '../consent/opt-out-ledger.service';
+import { analyzeText } from '../encoding';
+import { AppliedChange, MessageRepository, StatusChange } from '../messages/message.repository';
+import { StatusCallbackService } from '../receipts/status-callback.service';
+import { CarrierLane, LaneClass, LaneEntry } from './carrier-lane';
+import { DISPATCH_TUNING, DispatchTuning } from './dispatch.tuning';
+import { HeldMessages } from './held-messages.service';
+import { DispatchEnvelope, parseOutbound } from './outbound-envelope';
+import { BlockBudget, BucketSpec, SegmentRatePolicy, chunksOf } from './rate.policy';
+import { StatusBatcher } from './status-batcher';
+import { SendWindow } from './send-window';
+import type { Take } from './token-bucket';
+import { TokenBucketStore, preciseNow } from './token-buckets.service';
+
+/** Where a message came from in Kafka; opaque to the dispatcher, handed back when it is finished. */
+export interface OffsetRef {
+  topic: string;
+  partition: number;
+  offset: string;
+  generation: number;
+}
+
+export interface IntakeRecord {
+  ref: OffsetRef;
+  key: Buffer | null;
+  value: Buffer | null;
+}
+
+interface Pending extends LaneEntry {
+  env: DispatchEnvelope;
+  carrier: CarrierConfig;
+  sender: SenderConfig;
+  connector: Connector;
+  buckets: BucketSpec[];
+  refs: OffsetRef[];
+  /** Claimed in Postgres by this process: only it may submit (and retry) the message. */
+  claimed: boolean;
+  attempts: number;
+  /** Picked into a block and not yet back (outcome, finish or retry). */
+  flying: boolean;
+  /** Picked and not yet handed to the connector. */
+  unsent: boolean;
+}
+
+interface LaneState {
+  lane: CarrierLane<Pending>;
+  running: boolean;
+  /** Messages picked into blocks and not yet back. */
+  inFlight: number;
+  /** Batches in their Postgres phase (checks and claim). */
+  blocks: number;
+  /** Segments picked and not yet handed to the connector (claimed messages waiting for tokens). */
+  unsent: number;
+  /** Most unsent segments the lane may hold: `claimAheadMs` of its carrier's rate. */
+  unsentAllowance: number;
+  /** The carrier itself said "throttled": nothing leaves this lane before then. */
+  pausedUntil: number;
+  wake?: () => void;
+  timer?: NodeJS.Timeout;
+}
+
+/** How soon a paused campaign's held message is looked at again. */
+const PAUSED_RECHECK_MS = 3_000;
+
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, Math.max(0, ms)));
+
+@Injectable()
+export class Dispatcher {
+  /** Handed every offset ref whose message is finished (outcome durable). Set by the consumer. */
+  onFinished: (ref: OffsetRef) => void = () => undefined;
+
+  private readonly lanes = new Map<string, LaneState>();
+  private readonly windows = new Map<string, SendWindow>();
+  private readonly byId = new Map<string, Pending>();
+  private readonly policy: SegmentRatePolicy;
+  private readonly statuses: StatusBatcher;
+  private readonly log: Logger;
+  private stopping = false;
+  private readonly idleWaiters = new Set<() => void>();
+
+  private readonly m;
+
+  constructor(
+    private readonly messages: MessageRepository,
+    private readonly optOuts: OptOutLedger,
+    private readonly directory: CarrierDirectory,
+    private readonly connectors: ConnectorRegistry,
+    private readonly buckets: TokenBucketStore,
+    private readonly held: HeldMessages,
+    private readonly kafka: KafkaService,
+    metrics: MetricsService,
+    logger: AppLogger,
+    @Inject(DISPATCH_TUNING) private readonly tuning: DispatchTuning,
+    @Optional() private readonly callbacks?: StatusCallbackService,
+    @Optional() private readonly campaigns?: CampaignStates,
+  ) {
+    this.log = logger.child({ component: 'dispatcher' });
+    this.policy = new SegmentRatePolicy(tuning.rate);
+    const M = METRICS;
+    this.m = {
+      submitted: metrics.counter(
+        M.messagesSubmitted.name,
+        'Messages a carrier accepted.',
+        M.messagesSubmitted.labels,
+      ),
+      segments: metrics.counter(
+        M.segmentsSubmitted.name,
+        'Segments a carrier accepted.',
+        M.segmentsSubmitted.labels,
+      ),
+      submitLatency: metrics.histogram(
+        M.submitLatency.name,
+        'Time from submit to the carrier answering.',
+        M.submitLatency.labels,
+        [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10],
+      ),
+      acceptToSubmit: metrics.histogram(
+        M.acceptToSubmit.name,
+        'Time from acceptance to the carrier taking the message.',
+        M.acceptToSubmit.labels,
+        [0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 3600],
+      ),
+      throttled: metrics.counter(
+        M.throttled.name,
+        'Waits for segment tokens (source=local) and carrier throttling answers (source=carrier).',
+        M.throttled.labels,
+      ),
+      retries: metrics.counter(
+        M.retries.name,
+        'Submits retried after a definite non-acceptance.',
+        M.retries.labels,
+      ),
+      dlq: metrics.counter(M.dlqMessages.name, 'Records sent to the outbound DLQ.', M.dlqMessages.labels),
+      suppressed: metrics.counter(
+        M.suppressed.name,
+        'Messages not sent at dispatch time.',
+        M.suppressed.labels,
+      ),
+      cap: metrics.gauge(
+        M.carrierCap.name,
+        'Configured carrier cap, segments per second.',
+        M.carrierCap.labels,
+      ),
+      final: metrics.counter(
+        M.messagesFinal.name,
+        'Messages reaching a final status.',
+        M.messagesFinal.labels,
+      ),
+    };
+    this.statuses = new StatusBatcher(messages, {
+      lingerMs: tuning.statusLingerMs,
+      maxBatch: tuning.statusMaxBatch,
+      onApplied: (applied) => this.afterApplied(applied),
+      onError: (err, attempt) => this.log.warn({ err, attempt }, 'status write failed; retrying'),
+    });
+  }
+
+  /** Publishes the configured caps; called when the dispatcher role starts. */
+  publishCaps(): void {
+    for (const c of this.directory.carriers()) this.m.cap.set({ carrier: c.id }, c.segments_per_second);
+  }
+
+  /** Ids this process holds (queued in a lane, in flight or waiting to retry): not lost, not stuck. */
+  holds(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /** Messages taken in and not finished. */
+  get open(): number {
+    return this.byId.size;
+  }
+
+  /**
+   * Takes in one partition's records: malformed ones go to the DLQ, messages that cannot leave are
+   * finished at once (expired, no route, held for quiet hours), the rest join their carrier's lane.
+   * Resolves when each record is either finished or in a lane.
+   */
+  async accept(records: IntakeRecord[], laneClass: LaneClass): Promise<void> {
+    const now = Date.now();
+    const dlq: { rec: IntakeRecord; reason: string }[] = [];
+    const finals: { refs: OffsetRef[]; change: StatusChange; env: DispatchEnvelope }[] = [];
+    const holds: { env: DispatchEnvelope; refs: OffsetRef[]; releaseAt: Date }[] = [];
+    const admitted: Pending[] = [];
+    for (const rec of records) {
+      const parsed = parseOutbound(rec.value);
+      if (!parsed.ok) {
+        dlq.push({ rec, reason: parsed.reason });
+        continue;
+      }
+      const env = parsed.envelope;
+      const known = this.byId.get(env.id);
+      if (known) {
+        // Delivered again (rebalance, seek): the copy in hand finishes for both.
+        known.refs.push(rec.ref);
+        continue;
+      }
+      const stop = this.refusal(env, now);
+      if (stop) {
+        finals.push({ refs: [rec.ref], change: { ...stop, id: env.id, at: new Date(now) }, env });
+        continue;
+      }
+      const releaseAt = this.quietUntil(env, now);
+      if (releaseAt) {
+        holds.push({ env, refs: [rec.ref], releaseAt });
+        continue;
+      }
+      const carrier = this.directory.carrierOf(env.to)!;
+      const sender = this.directory.senderByAddress(env.from)!;
+      const p: Pending = {
+        id: env.id,
+        to: env.to,
+        lane: laneClass,
+        env,
+        carrier,
+        sender,
+        connector: this.connectors.get(sender.connector),
+        buckets: this.policy.bucketsOf({
+          carrier,
+          sender,
+          campaign: env.campaignId
+            ? { id: env.campaignId, maxSegmentsPerSecond: env.campaignMaxSegmentsPerSecond }
+            : undefined,
+          segments: env.segments,
+        }),
+        refs: [rec.ref],
+        claimed: false,
+        attempts: 0,
+        flying: false,
+        unsent: false,
+      };
+      this.byId.set(p.id, p);
+      admitted.push(p);
+    }
+
+    for (const p of admitted) this.laneOf(p.carrier).lane.push(p);
+    for (const c of new Set(admitted.map((p) => p.carrier))) this.kick(this.laneOf(c));
+
+    await Promise.all([
+      this.toDlq(dlq.map((d) => ({ ...d, reasonLabel: 'malformed' }))),
+      ...finals.map(async (f) => {
+        await this.statuses.apply(f.change);
+        if (f.change.status === 'rejected' || f.change.status === 'expired')
+          this.m.suppressed.inc({ reason: f.change.errorCode ?? f.change.status, type: f.env.type });
+        this.finishRefs(f.refs);
+      }),
+      this.holdAll(holds),
+    ]);
+  }
+
+  /**
+   * Forgets queued messages whose record matches (their partition went to another consumer, which
+   * reads them again). Claimed messages stay: only this process may submit them.
+   */
+  release(match: (ref: OffsetRef) => boolean): number {
+    let n = 0;
+    for (const s of this.lanes.values()) {
+      for (const p of s.lane.drop((e) => !e.claimed && e.refs.every(match))) {
+        this.byId.delete(p.id);
+        n++;
+      }
+    }
+    return n;
+  }
+
+  /**
+   * Graceful stop: no new block starts with unclaimed messages; claimed ones (in flight, waiting
+   * to retry) are finished within the deadline; status writes are flushed.
+   */
+  async drain(deadlineMs = this.tuning.drainTimeoutMs): Promise<void> {
+    this.stopping = true;
+    const deadline = Date.now() + deadlineMs;
+    for (const s of this.lanes.values()) this.kick(s);
+    while (Date.now() < deadline && this.busy()) {
+      await new Promise<void>((r) => {
+        const t = setTimeout(r, Math.min(200, Math.max(1, deadline - Date.now())));
+        this.idleWaiters.add(() => {
+          clearTimeout(t);
+          r();
+        });
+      });
+    }
+    await this.statuses.flush();
+    this.statuses.close();
+    for (const s of this.lanes.values()) if (s.timer) clearTimeout(s.timer);
+  }
+
+  // ---- checks ---------------------------------------------------------------------------------
+
+  /** A reason the message can never leave, as its final status. */
+  private refusal(env: DispatchEnvelope, now: number): Omit<StatusChange, 'id' | 'at'> | undefined {
+    if (env.validUntil !== undefined && env.validUntil <= now)
+      return { status: 'expired', errorCode: 'validity_expired', detail: 'validity ended before dispatch' };
+    if (!this.directory.carrierOf(env.to))
+      return {
+        status: 'rejected',
+        errorCode: 'no_route',
+        detail: `no carrier serves ${env.to.slice(0, 4)}…`,
+      };
+    const sender = this.directory.senderByAddress(env.from);
+    if (!sender) return { status: 'rejected', errorCode: 'unknown_sender', detail: `no sender ${env.from}` };
+    return undefined;
+  }
+
+  /** For a marketing message outside its window: when the window opens. */
+  private quietUntil(env: DispatchEnvelope, now: number): Date | undefined {
+    if (env.type !== 'marketing' || !env.quietHours) return undefined;
+    const { timezone, start, end } = env.quietHours;
+    const at = new Date(now);
+    if (isAllowedAt(at, timezone, { start, end })) return undefined;
+    return nextAllowedAt(at, timezone, { start, end });
+  }
+
+  /**
+   * When some of `rest` (claimed, not yet submitted) belong to a campaign that is now paused: they
+   * are released (submitting → queued, only the claim holder may) and held; the others go back to
+   * the lane, still claimed. True when the block must stop here.
+   */
+  private async stopForPausedCampaigns(s: LaneState, rest: Pending[]): Promise<boolean> {
+    const stopped = await this.campaignStops(rest);
+    if (!stopped.size) return false;
+    const stop = rest.filter((p) => stopped.has(p.id));
+    await this.messages.releaseClaims(stop.map((p) => p.id));
+    const hold = stop.filter((p) => stopped.get(p.id) === 'paused');
+    const cancel = stop.filter((p) => stopped.get(p.id) === 'canceled');
+    for (const p of hold) this.forget(s, p);
+    await this.holdAll(
+      hold.map((p) => ({ env: p.env, refs: p.refs, releaseAt: new Date(Date.now() + PAUSED_RECHECK_MS) })),
+      'campaign_paused',
+    );
+    for (const p of cancel) {
+      p.claimed = false;
+      void this.finishWith(s, p, {
+        status: 'canceled',
+        errorCode: 'campaign_canceled',
+        detail: 'campaign canceled',
+      });
+    }
+    const now = Date.now();
+    for (const p of rest) {
+      if (stopped.has(p.id) || this.byId.get(p.id) !== p) continue;
+      this.land(s, p);
+      s.lane.retryAt(p, now);
+    }
+    this.kick(s);
+    return true;
+  }
+
+  /** Messages whose campaign is paused, scheduled for later, or canceled (not to leave now). */
+  private async campaignStops(ps: Pending[]): Promise<Map<string, 'paused' | 'canceled'>> {
+    const out = new Map<string, 'paused' | 'canceled'>();
+    const ids = [...new Set(ps.map((p) => p.env.campaignId).filter((x): x is string => !!x))];
+    if (!ids.length || !this.campaigns) return out;
+    const states = await this.campaigns.of(ids);
+    for (const p of ps) {
+      const st = p.env.campaignId ? states.get(p.env.campaignId)?.status : undefined;
+      if (st === 'paused' || st === 'scheduled') out.set(p.id, 'paused');
+      else if (st === 'canceled') out.set(p.id, 'canceled');
+    }
+    return out;
+  }
+
+  /** Ids of messages whose campaign is paused or scheduled for later (not to be claimed now). */
+  private async pausedCampaignMessages(ps: Pending[]): Promise<Set<string>> {
+    const stops = await this.campaignStops(ps);
+    return new Set([...stops].filter(([, why]) => why === 'paused').map(([id]) => id));
+  }
+
+  private async holdAll(
+    holds: { env: DispatchEnvelope; refs: OffsetRef[]; releaseAt: Date }[],
+    reason: 'quiet_hours' | 'campaign_paused' = 'quiet_hours',
+  ) {
+    if (!holds.length) return;
+    await this.held.hold(holds.map((h) => ({ envelope: h.env, releaseAt: h.releaseAt })));
+    // `queued` shows the message is waiting (for its window); it is not final, so its failure to
+    // apply (already queued from an earlier hold) changes nothing.
+    await Promise.all(
+      holds.map((h) =>
+        this.statuses.apply({
+          id: h.env.id,
+          status: 'queued',
+          detail: reason === 'quiet_hours' ? 'held for quiet hours' : 'held while the campaign is paused',
+          event: { reason, release_at: h.releaseAt.toISOString() },
+          at: new Date(),
+        }),
+      ),
+    );
+    this.finishRefs(holds.flatMap((h) => h.refs));
+  }
+
+  // ---- lanes ----------------------------------------------------------------------------------
+
+  private laneOf(carrier: CarrierConfig): LaneState {
+    let s = this.lanes.get(carrier.id);
+    if (!s) {
+      const rate = this.policy.paramsFor(carrier.segments_per_second).ratePerSecond;
+      s = {
+        lane: new CarrierLane<Pending>(carrier.id),
+        running: false,
+        inFlight: 0,
+        blocks: 0,
+        unsent: 0,
+        unsentAllowance: Math.max(1, (rate * this.tuning.claimAheadMs) / 1000),
+        pausedUntil: 0,
+      };
+      this.lanes.set(carrier.id, s);
+    }
+    return s;
+  }
+
+  /** Wakes a lane's loop (starting it if it is not running). */
+  private kick(s: LaneState) {
+    if (s.wake) {
+      const w = s.wake;
+      s.wake = undefined;
+      w();
+    }
+    if (!s.running) {
+      s.running = true;
+      // runLane clears `running` itself, synchronously, where it returns: a kick right after
+      // starts a new loop instead of being lost.
+      void this.runLane(s)
+        .catch((err) => {
+          s.running = false;
+          this.log.error({ err, carrier: s.lane.carrierId }, 'lane loop failed; restarting');
+          setTimeout(() => this.kick(s), this.tuning.retryBaseMs).unref();
+        })
+        .finally(() => this.notifyIdle());
+    }
+  }
+
+  /** Sleeps until kicked or until `at` (a backoff ending), whichever comes first. */
+  private waitForWork(s: LaneState, at?: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const done = () => {
+        if (s.timer) clearTimeout(s.timer);
+        s.timer = undefined;
+        s.wake = undefined;
+        resolve();
+      };
+      s.wake = done;
+      if (at !== undefined) s.timer = setTimeout(done, Math.max(1, at - Date.now()));
+    });
+  }
+
+  private async runLane(s: LaneState): Promise<void> {
+    const name = s.lane.carrierId;
+    for (;;) {
+      const now = Date.now();
+      if (
+        s.lane.size === 0 ||
+        (this.stopping && ![...this.byId.values()].some((p) => p.claimed && p.carrier.id === name))
+      ) {
+        s.running = false;
+        return;
+      }
+      if (s.pausedUntil > now) {
+        await this.waitForWork(s, s.pausedUntil);
+        continue;
+      }
+      // Batches overlap while Postgres answers, but claimed messages waiting for tokens stay
+      // within claimAheadMs of the carrier's rate: a crash leaves only those `submitting`.
+      if (
+        s.inFlight >= this.tuning.maxInFlightPerLane ||
+        s.blocks >= this.tuning.maxBlocksPerLane ||
+        s.unsent >= s.unsentAllowance
+      ) {
+        await this.waitForWork(s);
+        continue;
+      }
+      const budget = new BlockBudget(this.tuning.batchAheadMs);
+      let skips = 0;
+      const room = Math.min(this.tuning.maxBlockMessages, this.tuning.maxInFlightPerLane - s.inFlight);
+      const block = s.lane.nextBlock(now, (p) => {
+        if (budget.size >= room) return 'stop';
+        // While stopping only claimed messages (waiting to retry) may still go.
+        if (this.stopping && !p.claimed) return ++skips > this.tuning.maxSkipsPerBlock ? 'stop' : 'skip';
+        if (!budget.fits(p.buckets, p.env.segments))
+          return ++skips > this.tuning.maxSkipsPerBlock ? 'stop' : 'skip';
+        budget.add(p.buckets, p.env.segments);
+        return 'take';
+      });
+      if (!block.length) {
+        await this.waitForWork(s, s.lane.nextWakeAt());
+        continue;
+      }
+      // Blocks overlap: while one waits for Postgres, the next is built. Per-number order holds
+      // because a number's head stays in flight until its outcome.
+      for (const p of block) {
+        p.flying = true;
+        p.unsent = true;
+        s.unsent += p.env.segments;
+      }
+      s.inFlight += block.length;
+      s.blocks++;
+      let released = false;
+      const dbDone = () => {
+        if (released) return;
+        released = true;
+        s.blocks--;
+        this.kick(s);
+      };
+      void this.runBlock(s, block, dbDone).finally(dbDone);
+    }
+  }
+
+  /**
+   * One block: dispatch-time checks and the claim first (Postgres), then the segments (Redis),
+   * then the submits at the reserved time. Claiming before reserving keeps the database's latency
+   * out of the gap between the reserved time and the submit, which is what the caps depend on.
+   */
+  private async runBlock(s: LaneState, block: Pending[], dbDone: () => void): Promise<void> {
+    try {
+      const now = Date.now();
+      const go: Pending[] = [];
+      const fresh: Pending[] = [];
+      const requeue: Pending[] = [];
+      for (const p of block) {
+        if (p.env.validUntil !== undefined && p.env.validUntil <= now) {
+          void this.finishWith(s, p, {
+            status: 'expired',
+            errorCode: 'validity_expired',
+            detail: 'validity ended',
+          });
+        } else if (p.claimed) go.push(p);
+        else if (this.quietUntil(p.env, now)) requeue.push(p);
+        else fresh.push(p);
+      }
+      if (requeue.length) {
+        for (const p of requeue) this.forget(s, p);
+        void this.holdAll(
+          requeue.map((p) => ({ env: p.env, refs: p.refs, releaseAt: this.quietUntil(p.env, now)! })),
+        ).catch((err) =>
+          this.log.error({ err }, 'holding messages for quiet hours failed; read again on restart'),
+        );
+      }
+      // A paused (or not yet started) campaign's messages wait; they are looked at again shortly.
+      const paused = await this.pausedCampaignMessages(fresh);
+      if (paused.size) {
+        const waiting = fresh.filter((p) => paused.has(p.id));
+        fresh.splice(0, fresh.length, ...fresh.filter((p) => !paused.has(p.id)));
+        for (const p of waiting) this.forget(s, p);
+        void this.holdAll(
+          waiting.map((p) => ({ env: p.env, refs: p.refs, releaseAt: new Date(now + PAUSED_RECHECK_MS) })),
+          'campaign_paused',
+        ).catch((err) =>
+          this.log.error({ err }, 'holding paused campaign messages failed; read again on restart'),
+        );
+      }
+
+      // STOP wins: opt-outs as they are at dispatch time. Checked alongside the claim (one round
+      // trip instead of two): a claimed message found opted out is suppressed from `submitting`,
+      // which only the claim holder may do.
+      const [suppressed, claimed] = await Promise.all([
+        this.suppressedAmong(fresh),
+        this.messages.claimForSubmit(fresh.map((p) => p.id)),
+      ]);
+      for (const p of fresh) {
+        if (!claimed.has(p.id))
+          this.finish(s, p); // claimed elsewhere, already sent or final: not ours
+        else if (suppressed.has(p.id)) {
+          p.claimed = true;
+          void this.finishWith(s, p, {
+            status: 'suppressed',
+            errorCode: 'opted_out',
+            detail: 'recipient opted out',
+          });
+        } else {
+          p.claimed = true;
+          go.push(p);
+        }
+      }
+      dbDone();
+      if (!go.length) return;
+
+      // Segments for what actually goes: the batch in chunks (each within every bucket's
+      // capacity), reserved in as few round trips as the look-ahead allows, each chunk sent at its
+      // own reserved time. A chunk that comes late (the process stalled) must not bunch with the
+      // next ones: the local send window holds it until this process's last second has room.
+      const chunks = chunksOf(
+        go,
+        (p) => p.buckets,
+        (p) => p.env.segments,
+      );
+      let next = 0;
+      while (next < chunks.length) {
+        const r = await this.buckets.reserve(
+          chunks.slice(next).map((c) => c.budget.takes()),
+          this.tuning.maxAheadMs,
+        );
+        if (!r.sendAt.length) {
+          this.m.throttled.inc({ carrier: s.lane.carrierId, connector: go[0].connector.id, source: 'local' });
+          await sleep(r.retryInMs);
+          continue;
+        }
+        for (const at of r.sendAt) {
+          // A campaign paused while this block waited for its tokens: what has not left goes back.
+          if (
+            await this.stopForPausedCampaigns(
+              s,
+              chunks.slice(next).flatMap((c) => c.items),
+            )
+          )
+            return;
+          const takes = chunks[next].budget.takes();
+          let wait = at - preciseNow();
+          for (;;) {
+            if (wait >= 1) await sleep(wait);
+            const now = preciseNow();
+            wait = Math.max(
+              ...takes.map((t) => this.windowOf(t.key).waitFor(now, t.cost, this.windowLimit(t))),
+            );
+            if (wait <= 0) {
+              for (const t of takes) this.windowOf(t.key).add(now, t.cost);
+              break;
+            }
+            this.m.throttled.inc({
+              carrier: s.lane.carrierId,
+              connector: go[0].connector.id,
+              source: 'window',
+            });
+          }
+          for (const p of chunks[next].items) {
+            this.sent(s, p);
+            void this.submit(s, p);
+          }
+          next++;
+        }
+      }
+    } catch (err) {
+      // Redis or Postgres away: what is still ours goes back (order kept) and is tried again;
+      // claimed messages stay claimed and skip the claim next time.
+      this.log.warn({ err, carrier: s.lane.carrierId }, 'block failed before submit; retrying');
+      const at = Date.now() + this.tuning.retryBaseMs;
+      for (const p of block) {
+        if (this.byId.get(p.id) !== p || !p.flying) continue;
+        this.land(s, p);
+        s.lane.retryAt(p, at);
+      }
+    }
+  }
+
+  private windowOf(key: string): SendWindow {
+    let w = this.windows.get(key);
+    if (!w) this.windows.set(key, (w = new SendWindow()));
+    return w;
+  }
+
+  /**
+   * What on-time sends can reach in one second (B + r, the bucket's own bound), so only late,
+   * bunched chunks ever wait; the cap's remaining r·J stays for the network's jitter.
+   */
+  private windowLimit(t: Take): number {
+    return Math.max(t.cost, Math.ceil(t.params.capacity + t.params.ratePerSecond));
+  }
+
+  private async suppressedAmong(ps: Pending[]): Promise<Set<string>> {
+    const groups = new Map<string, Pending[]>();
+    for (const p of ps) {
+      // The one confirmation after STOP goes out by design.
+      if (p.env.optOutConfirmation) continue;
+      const k = `${p.env.workspaceId}\u0000${p.env.from}`;
+      const list = groups.get(k) ?? [];
+      list.push(p);
+      groups.set(k, list);
+    }
+    const out = new Set<string>();
+    await Promise.all(
+      [...groups.values()].map(async (list) => {
+        const numbers = await this.optOuts.suppressedAmong(
+          list[0].env.workspaceId,
+          list.map((p) => p.to),
+          list[0].env.from,
+        );
+        for (const p of list) if (numbers.has(p.to)) out.add(p.id);
+      }),
+    );
+    return out;
+  }
+
+  // ---- submit and outcomes --------------------------------------------------------------------
+
+  private async submit(s: LaneState, p: Pending): Promise<void> {
+    const labels = { carrier: p.carrier.id, connector: p.connector.id };
+    let outcome: SubmitOutcome;
+    const started = performance.now();
+    try {
+      const text = analyzeText(p.env.body, { smartEncoding: p.env.smartEncoding ?? p.sender.smart_encoding });
+      outcome = await p.connector.submit({
+        messageId: p.id,
+        from: p.env.from,
+        senderKind: p.sender.kind,
+        to: p.to,
+        body: text.text,
+        encoding: text.encoding,
+        parts: text.parts,
+        validUntil: p.env.validUntil !== undefined ? new Date(p.env.validUntil) : undefined,
+      });
+    } catch (err) {
+      // A throw after the bytes may have left is not a definite refusal: reconcile, never resend.
+      outcome = { kind: 'unknown', reason: err instanceof Error ? err.message : String(err) };
+    }
+    this.m.submitLatency.observe(labels, (performance.now() - started) / 1000);
+    this.land(s, p);
+    try {
+      await this.onOutcome(s, p, outcome);
+    } finally {
+      this.kick(s);
+    }
+  }
+
+  private async onOutcome(s: LaneState, p: Pending, o: SubmitOutcome): Promise<void> {
+    const labels = { carrier: p.carrier.id, connector: p.connector.id };
+    switch (o.kind) {
+      case 'accepted': {
+        const at = new Date();
+        const type = p.env.type;
+        this.m.submitted.inc({ ...labels, sender_kind: p.sender.kind, type });
+        this.m.segments.inc(
+          { ...labels, sender_kind: p.sender.kind, type, encoding: p.env.encoding },
+          o.carrierMessageIds.length || p.env.segments,
+        );
+        this.m.acceptToSubmit.observe({ type }, Math.max(0, at.getTime() - p.env.acceptedAt) / 1000);
+        // The lane moves on at once (the next message to this number may go: the carrier has
+        // this one); the offset waits for the write.
+        this.forget(s, p);
+        await this.statuses.markSubmitted({
+          id: p.id,
+          carrierId: p.carrier.id,
+          connectorId: p.connector.id,
+          carrierMessageIds: o.carrierMessageIds,
+          submittedAt: at,
+        });
+        this.finishRefs(p.refs);
+        return;
+      }
+      case 'failed':
+        await this.finishWith(s, p, { status: 'failed', errorCode: o.code, detail: o.reason });
+        return;
+      case 'unknown':
+        // Stays `submitting`: a receipt or the reconciler decides. Durable already (the claim).
+        this.log.warn({ id: p.id, carrier: p.carrier.id, reason: o.reason }, 'submit outcome unknown');
+        this.finish(s, p);
+        return;
+      case 'retry': {
+        p.attempts++;
+        this.m.retries.inc({ ...labels, code: o.code });
+        if (/throttl/i.test(o.code)) {
+          this.m.throttled.inc({ ...labels, source: 'carrier' });
+          s.pausedUntil = Math.max(s.pausedUntil, Date.now() + (o.backoffMs ?? this.tuning.retryBaseMs));
+        }
+        if (p.attempts >= this.tuning.maxAttempts) {
+          await this.toDlq([
+            {
+              rec: { ref: p.refs[0], key: Buffer.from(p.to), value: Buffer.from(JSON.stringify(p.env)) },
+              reason: `retries exhausted after ${p.attempts} attempts: ${o.code} ${o.reason}`,
+              reasonLabel: 'retries_exhausted',
+            },
+          ]);
+          await this.finishWith(s, p, {
+            status: 'failed',
+            errorCode: o.code,
+            detail: `retries exhausted (${p.attempts}): ${o.reason}`,
+            event: { attempts: p.attempts },
+          });
+          return;
+        }
+        const backoff = Math.min(
+          this.tuning.retryMaxMs,
+          Math.max(o.backoffMs ?? 0, this.tuning.retryBaseMs * 2 ** (p.attempts - 1)),
+        );
+        // Stays at the head of its number's queue: nothing later to this number overtakes it.
+        s.lane.retryAt(p, Date.now() + backoff * (0.8 + Math.random() * 0.4));
+        this.kick(s);
+        return;
+      }
+    }
+  }
+
+  /** Writes a final status, then finishes the message. */
+  private async finishWith(s: LaneState, p: Pending, change: Omit<StatusChange, 'id' | 'at'>) {
+    this.forget(s, p);
+    await this.statuses.apply({ ...change, id: p.id, at: new Date() });
+    if (change.status === 'suppressed' || change.status === 'expired')
+      this.m.suppressed.inc({ reason: change.errorCode ?? change.status, type: p.env.type });
+    this.finishRefs(p.refs);
+  }
+
+  /** Removes from the lane and the index, then hands back its offsets (nothing to write). */
+  private finish(s: LaneState, p: Pending) {
+    this.forget(s, p);
+    this.finishRefs(p.refs);
+  }
+
+  /** Handed to the connector (or no longer waiting to be). */
+  private sent(s: LaneState, p: Pending) {
+    if (!p.unsent) return;
+    p.unsent = false;
+    s.unsent -= p.env.segments;
+    this.kick(s);
+  }
+
+  /** The message is no longer being worked on (outcome in, finished, or back in the lane). */
+  private land(s: LaneState, p: Pending) {
+    this.sent(s, p);
+    if (!p.flying) return;
+    p.flying = false;
+    s.inFlight--;
+  }
+
+  private forget(s: LaneState, p: Pending) {
+    this.land(s, p);
+    if (this.byId.get(p.id) !== p) return;
+    this.byId.delete(p.id);
+    s.lane.done(p);
+    this.kick(s);
+    this.notifyIdle();
+  }
+
+  private finishRefs(refs: OffsetRef[]) {
+    for (const r of refs) this.onFinished(r);
+  }
+
+  private async toDlq(items: { rec: IntakeRecord; reason: string; reasonLabel: string }[]): Promise<void> {
+    if (!items.length) return;
+    await this.kafka.produce(
+      'sms.outbound.dlq',
+      items.map(({ rec, reason }) => ({
+        key: rec.key?.toString('utf8') ?? `${rec.ref.topic}:${rec.ref.partition}:${rec.ref.offset}`,
+        value: JSON.stringify({
+          reason,
+          source: { topic: rec.ref.topic, partition: rec.ref.partition, offset: rec.ref.offset },
+          record: rec.value?.toString('utf8') ?? null,
+          at: new Date().toISOString(),
+        }),
+        headers: { 'parley-dlq-reason': reason.slice(0, 200) },
+      })),
+    );
+    for (const i of items) this.m.dlq.inc({ reason: i.reasonLabel });
+    // A malformed record has no message to finish; its offset is done once the DLQ has it.
+    this.finishRefs(items.filter((i) => i.reasonLabel === 'malformed').map((i) => i.rec.ref));
+  }
+
+  private async afterApplied(applied: AppliedChange[]) {
+    for (const a of applied)
+      if (a.status !== 'submitted' && a.status !== 'queued')
+        this.m.final.inc({ status: a.status, type: a.type });
+    await this.callbacks?.notify(applied);
+  }
+
+  private busy(): boolean {
+    if ([...this.lanes.values()].some((s) => s.inFlight > 0)) return true;
+    return [...this.byId.values()].some((p) => p.claimed);
+  }
+
+  private notifyIdle() {
+    if (!this.stopping || !this.idleWaiters.size) return;
+    const ws = [...this.idleWaiters];
+    this.idleWaiters.clear();
+    for (const w of ws) w();
+  }
+}

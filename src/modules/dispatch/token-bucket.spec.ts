@@ -1,0 +1,217 @@
+import { describe, expect, it } from 'vitest';
+import {
+  BucketState,
+  DEFAULT_RATE_TUNING,
+  bucketParamsFor,
+  readyAt,
+  refill,
+  reserve,
+  reserveChunks,
+} from './token-bucket';
+import { SendWindow } from './send-window';
+
+/** Largest sum over any closed window [t, t + 1000] ms, windows starting at each event. */
+function peakPerSecond(events: { at: number; n: number }[]): number {
+  const sorted = [...events].sort((a, b) => a.at - b.at);
+  let peak = 0;
+  let sum = 0;
+  let j = 0;
+  for (let i = 0; i < sorted.length; i++) {
+    while (j < sorted.length && sorted[j].at <= sorted[i].at + 1000) sum += sorted[j++].n;
+    peak = Math.max(peak, sum);
+    sum -= sorted[i].n;
+  }
+  return peak;
+}
+
+/** A deterministic PRNG so a failing run can be replayed. */
+function rng(seed: number) {
+  return () => (seed = (seed * 1103515245 + 12345) >>> 0) / 2 ** 32;
+}
+
+const AHEAD = 200;
+
+/**
+ * A saturated lane on a fake clock: it always has work, reserves a block, sleeps until the send
+ * time (or the retry time when refused) and comes back a little late, as timers do. Each segment
+ * reaches the carrier after a random delay within the jitter allowance.
+ */
+function saturate(cap: number, seconds: number, seed: number, sizes: () => number) {
+  const p = bucketParamsFor(cap);
+  const store = new Map<string, BucketState>();
+  const random = rng(seed);
+  const arrivals: { at: number; n: number }[] = [];
+  let now = 1_000_000;
+  const end = now + seconds * 1000;
+  while (now < end) {
+    // A block: messages while they fit the bucket's capacity (always at least one).
+    let n = sizes();
+    for (let next = sizes(); n + next <= p.capacity; next = sizes()) n += next;
+    const r = reserve(store, [{ key: 'c', params: p, cost: n }], now, AHEAD);
+    if (r.granted) {
+      arrivals.push({ at: r.sendAt + random() * DEFAULT_RATE_TUNING.jitterMs, n });
+      now = r.sendAt + random() * 3;
+    } else now += r.retryInMs + random() * 3;
+  }
+  const total = arrivals.reduce((s, a) => s + a.n, 0);
+  return { peak: peakPerSecond(arrivals), rate: total / seconds, params: p };
+}
+
+describe('token bucket math', () => {
+  it('sizes the block from the cap and keeps B + r·(1 + J) at or under the cap', () => {
+    for (const cap of [2, 5, 50, 200, 400, 1000, 10_000, 100_000]) {
+      const p = bucketParamsFor(cap);
+      expect(p.capacity).toBeGreaterThanOrEqual(1);
+      expect(p.capacity + p.ratePerSecond * (1 + DEFAULT_RATE_TUNING.jitterMs / 1000)).toBeLessThanOrEqual(
+        cap + 1e-9,
+      );
+    }
+    expect(bucketParamsFor(50).capacity).toBe(1);
+    expect(bucketParamsFor(200).capacity).toBe(4);
+    expect(bucketParamsFor(10_000).capacity).toBe(200);
+  });
+
+  it('never lets any one-second window exceed the cap, and achieves at least 95% of it', () => {
+    for (const [cap, seed] of [
+      [50, 1],
+      [200, 2],
+      [1000, 3],
+      [25_000, 4],
+    ]) {
+      const r = saturate(cap, 20, seed, () => 1);
+      expect(r.peak).toBeLessThanOrEqual(cap);
+      expect(r.rate).toBeGreaterThanOrEqual(cap * 0.95);
+    }
+  });
+
+  it('holds tiny caps too, where one-segment blocks cost a larger share of the cap', () => {
+    for (const cap of [2, 3, 7]) {
+      const r = saturate(cap, 30, cap, () => 1);
+      expect(r.peak).toBeLessThanOrEqual(cap);
+      expect(r.rate).toBeGreaterThanOrEqual(bucketParamsFor(cap).ratePerSecond * 0.95);
+    }
+  });
+
+  it('holds the cap with multi-segment messages when the block admits them', () => {
+    const random = rng(9);
+    const r = saturate(400, 20, 5, () => 1 + Math.floor(random() * 3));
+    expect(r.params.capacity).toBeGreaterThanOrEqual(3);
+    expect(r.peak).toBeLessThanOrEqual(400);
+    expect(r.rate).toBeGreaterThanOrEqual(400 * 0.95);
+  });
+
+  it('grants a lump larger than the block only from a full bucket, then repays the debt', () => {
+    const p = bucketParamsFor(50); // capacity 1
+    const store = new Map<string, BucketState>();
+    expect(reserve(store, [{ key: 'c', params: p, cost: 3 }], 0, AHEAD)).toEqual({
+      granted: true,
+      sendAt: 0,
+    });
+    expect(store.get('c')!.tokens).toBe(-2);
+    // The debt (2) plus one full block must refill before anything else leaves.
+    expect(readyAt(store.get('c'), p, 1, 0)).toBeCloseTo((3 * 1000) / p.ratePerSecond, 9);
+  });
+
+  it('reserves ahead up to the limit and refuses beyond it without charging', () => {
+    const p = bucketParamsFor(50);
+    const store = new Map<string, BucketState>();
+    const one = [{ key: 'c', params: p, cost: 1 }];
+    const slot = 1000 / p.ratePerSecond;
+    expect(reserve(store, one, 0, AHEAD)).toEqual({ granted: true, sendAt: 0 });
+    const second = reserve(store, one, 0, AHEAD);
+    expect(second.granted && second.sendAt).toBeCloseTo(slot, 9);
+    let last = slot;
+    for (;;) {
+      const r = reserve(store, one, 0, AHEAD);
+      if (!r.granted) {
+        expect(r.retryInMs).toBe(Math.ceil(last + slot - AHEAD));
+        break;
+      }
+      expect(r.sendAt).toBeGreaterThan(last);
+      last = r.sendAt;
+    }
+    expect(store.get('c')!.at).toBe(last);
+  });
+
+  it("takes from several buckets all or nothing, at the slowest one's time", () => {
+    const carrier = bucketParamsFor(1000); // capacity 20
+    const sender = bucketParamsFor(100); // capacity 2
+    const store = new Map<string, BucketState>();
+    const takes = [
+      { key: 'carrier', params: carrier, cost: 2 },
+      { key: 'sender', params: sender, cost: 2 },
+    ];
+    expect(reserve(store, takes, 0, AHEAD)).toEqual({ granted: true, sendAt: 0 });
+    const r = reserve(store, takes, 0, AHEAD);
+    expect(r.granted).toBe(true);
+    const sendAt = (2 * 1000) / sender.ratePerSecond;
+    if (r.granted) expect(r.sendAt).toBeCloseTo(sendAt, 9);
+    // The carrier bucket was charged as of the common send time, refilled up to then.
+    expect(store.get('carrier')).toEqual({ tokens: carrier.capacity - 2, at: sendAt });
+    expect(reserve(store, takes, 0, 1).granted).toBe(false);
+    expect(store.get('carrier')!.at).toBe(sendAt);
+  });
+
+  it('refills at the rate and never above capacity', () => {
+    const p = bucketParamsFor(200);
+    const s = refill({ tokens: 0, at: 0 }, p, 10);
+    expect(s.tokens).toBeCloseTo((10 * p.ratePerSecond) / 1000, 9);
+    expect(refill({ tokens: 0, at: 0 }, p, 60_000).tokens).toBe(p.capacity);
+  });
+});
+
+describe('reserveChunks', () => {
+  it('schedules a batch chunk by chunk in order, up to the look-ahead, one bucket history', () => {
+    const p = bucketParamsFor(50); // capacity 1, ~48/s
+    const store = new Map<string, BucketState>();
+    const chunk = [{ key: 'c', params: p, cost: 1 }];
+    const r = reserveChunks(
+      store,
+      Array.from({ length: 30 }, () => chunk),
+      0,
+      200,
+    );
+    const slot = 1000 / p.ratePerSecond;
+    // The full bucket pays the first at once, then one per slot until 200 ms ahead.
+    expect(r.sendAt.length).toBe(1 + Math.floor(200 / slot));
+    r.sendAt.forEach((t, i) => expect(t).toBeCloseTo(i * slot, 6));
+    // The next batch continues the same schedule.
+    const next = reserveChunks(store, [chunk], 0, 1000);
+    expect(next.sendAt[0]).toBeCloseTo(r.sendAt.length * slot, 6);
+    const none = reserveChunks(new Map(store), [chunk], 0, 10);
+    expect(none.sendAt).toEqual([]);
+    expect(none.retryInMs).toBeGreaterThan(0);
+  });
+
+  it('keeps every window at or under the cap when batches of chunks share a bucket', () => {
+    const cap = 200;
+    const p = bucketParamsFor(cap);
+    const store = new Map<string, BucketState>();
+    const random = rng(3);
+    const arrivals: { at: number; n: number }[] = [];
+    let now = 0;
+    while (now < 20_000) {
+      // Three lanes' batches of random chunk sizes (each within the capacity) interleave.
+      const chunks = Array.from({ length: 1 + Math.floor(random() * 20) }, () => [
+        { key: 'c', params: p, cost: 1 + Math.floor(random() * p.capacity) },
+      ]);
+      const r = reserveChunks(store, chunks, now, AHEAD);
+      r.sendAt.forEach((t, i) =>
+        arrivals.push({ at: t + random() * DEFAULT_RATE_TUNING.jitterMs, n: chunks[i][0].cost }),
+      );
+      now += r.sendAt.length ? random() * 50 : r.retryInMs;
+    }
+    expect(peakPerSecond(arrivals)).toBeLessThanOrEqual(cap);
+  });
+});
+
+describe('SendWindow', () => {
+  it('makes a late burst wait so its own last second stays within the limit', () => {
+    const w = new SendWindow();
+    for (let t = 0; t < 10; t++) w.add(t * 100, 5); // 50 in [0, 900]
+    expect(w.waitFor(950, 1, 50)).toBe(50); // the send at 0 leaves the window at 1000
+    expect(w.waitFor(950, 6, 50)).toBe(150);
+    expect(w.waitFor(1000, 5, 50)).toBe(0);
+    expect(w.count(1000)).toBe(45);
+  });
+});
