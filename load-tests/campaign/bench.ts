@@ -1,0 +1,135 @@
+// Campaign benchmark (issue 5): N opted-in contacts imported through the API, a marketing campaign
+// (caps high, every contact's time zone one where it is daytime now, so quiet hours do not hold)
+// created and launched; measured: expansion to Kafka (the campaign's `expanded` count and
+// launched_at → expanded_at), end to end (every message terminal in the DB), and, while it drains,
+// transactional messages sent at 20/s with their p99 accept → submitted (DB timestamps).
+//
+//   npx tsc -p tsconfig.build.json && node dist/load-tests/campaign/bench.js [--full | --n 20000]
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import {
+  Api,
+  ResultRow,
+  SENDER,
+  benchCarriers,
+  benchDb,
+  createWorkspace,
+  deleteTopics,
+  emitResults,
+  fmt,
+  log,
+  now,
+  numberAt,
+  pct,
+  sizeOf,
+  sleep,
+  spawnEngine,
+  startSim,
+  topicPrefix,
+  waitAllTerminal,
+  watchdog,
+} from '../lib/harness';
+import { importAudience, launchCampaign, watchExpansion } from '../lib/campaign';
+
+const { values } = parseArgs({ options: { full: { type: 'boolean', default: false }, n: { type: 'string' } } });
+const N = sizeOf(values, 20_000, 1_000_000);
+const SIZE = `${fmt(N)} recipients`;
+const rows: ResultRow[] = [];
+const details: string[] = [];
+watchdog((values.full ? 120 : 12) * 60_000);
+
+async function main() {
+  const db = await benchDb();
+  const prefix = topicPrefix('camp');
+  const sim = await startSim(benchCarriers({ alpha: 1_000_000, beta: 1_000_000 }), {
+    seed: 21,
+    receipt_delay_ms: { min: 5, max: 40 },
+    outcomes: { delivered: 1 },
+  });
+  let engine;
+  try {
+    engine = await spawnEngine('all', { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '20' }, { name: 'engine' });
+    const ws = await createWorkspace(db, 'bench-campaign');
+    const api = new Api(engine.url, ws.key);
+    const aud = await importAudience(api, N, 0, values.full ? 1_800_000 : 300_000);
+    details.push(`import of ${fmt(N)} contacts through the API: ${aud.importSeconds.toFixed(1)} s (${fmt(N / aud.importSeconds)} rows/s)`);
+    sim.sim.resetStats();
+    sim.sent.length = 0;
+
+    const c = await launchCampaign(api, aud.audienceId, { from: SENDER });
+    log(`campaign ${c.campaignId} launched (plan recipients ${c.recipients})`);
+
+    // Transactional probe at 20/s while the campaign drains (bounded: stops when it has drained).
+    const probeIds: string[] = [];
+    let probing = true;
+    let probeErrors = 0;
+    const probe = (async () => {
+      let i = 0;
+      const t0 = now();
+      while (probing && i < 20 * 1_800) {
+        const due = t0 + i * 50;
+        const wait = due - now();
+        if (wait > 0) await sleep(wait);
+        const k = i++;
+        void api
+          .post<{ id: string }>('/v1/messages', { to: numberAt(k % 2 ? '+1303' : '+1202', 7_000_000 + k), body: `Order ${k} ships today` })
+          .then((r) => (r.status === 202 ? probeIds.push(r.body.id) : probeErrors++))
+          .catch(() => probeErrors++);
+      }
+    })();
+
+    const exp = await watchExpansion(db, c, values.full ? 1_800_000 : 300_000);
+    log(`expansion: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} in ${exp.seconds.toFixed(1)} s → ${fmt(exp.rate)} msgs/s to Kafka`);
+    const done = await waitAllTerminal(db, ws.workspaceId, exp.recipients, values.full ? 3_600_000 : 480_000, (cnt) => log('  statuses', JSON.stringify(cnt)), c.campaignId);
+    probing = false;
+    await probe;
+    await sleep(1_000);
+    // End to end: campaign messages only (the probe's transactional ones are not counted).
+    const e2e = await sql<{ n: number; first: Date; last: Date }>`
+      select count(*)::int as n, min(accepted_at) as first, max(final_at) as last
+        from messages where campaign_id = ${c.campaignId}`.execute(db);
+    const campSecs = (done.doneAt - c.launchedAt) / 1000;
+    const campRate = e2e.rows[0].n / campSecs;
+    log(`end to end: ${fmt(e2e.rows[0].n)} campaign messages terminal=${done.ok} in ${campSecs.toFixed(1)} s from launch → ${fmt(campRate)} msgs/s; ${JSON.stringify(done.counts)}`);
+
+    // Probe latency from the DB: accepted_at → submitted_at.
+    await waitAllTerminal(db, ws.workspaceId, 0, 30_000);
+    const lat = await sql<{ ms: number | null; status: string }>`
+      select extract(epoch from (submitted_at - accepted_at)) * 1000 as ms, status
+        from messages where id = any(${probeIds}::uuid[])`.execute(db);
+    const ms = lat.rows.filter((r) => r.ms !== null).map((r) => Number(r.ms));
+    const p50 = pct(ms, 50);
+    const p99 = pct(ms, 99);
+    log(`transactional probe: ${probeIds.length} sent at 20/s (${probeErrors} errors), ${ms.length} submitted; accept→submitted p50 ${p50?.toFixed(0)} ms, p99 ${p99?.toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms`);
+    const st = sim.sim.stats();
+    details.push(
+      `expansion to Kafka: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} recipients in ${exp.seconds.toFixed(1)} s (launched_at → expanded_at): **${fmt(exp.rate)} msgs/s**`,
+      `end to end (launch → every campaign message terminal): ${fmt(e2e.rows[0].n)} in ${campSecs.toFixed(1)} s: **${fmt(campRate)} msgs/s**; statuses ${JSON.stringify(done.counts)}`,
+      `transactional at 20/s during the drain: ${ms.length} messages, accept→submitted **p50 ${p50?.toFixed(0)} ms, p99 ${p99?.toFixed(0)} ms**, max ${Math.max(...ms).toFixed(0)} ms; ${probeErrors} API errors`,
+      `simulator: accepted ${st.accepted}, duplicates ${st.duplicates}, throttled ${st.throttled}`,
+    );
+    rows.push(
+      { scenario: 'campaign expansion', size: SIZE, rate: `${fmt(exp.rate)} msg/s`, target: '≥ 20,000 msg/s', verdict: exp.expanded >= exp.recipients ? (exp.rate >= 20_000 ? 'pass' : 'below target') : 'FAIL' },
+      { scenario: 'campaign e2e', size: SIZE, rate: `${fmt(campRate)} msg/s`, target: '≥ 5,000 msg/s', verdict: !done.ok || st.duplicates ? 'FAIL' : campRate >= 5_000 ? 'pass' : 'below target', notes: `duplicates ${st.duplicates}` },
+      { scenario: 'campaign txn p99', size: `${ms.length} txn`, rate: `p99 ${p99?.toFixed(0)} ms`, target: '≤ 250 ms', verdict: !ms.length ? 'FAIL' : p99 <= 250 ? 'pass' : 'below target', notes: `p50 ${p50?.toFixed(0)} ms` },
+    );
+  } finally {
+    await engine?.kill('SIGTERM');
+    await sim.stop();
+    await db.destroy();
+    await deleteTopics(prefix);
+  }
+}
+
+main().then(
+  () => {
+    emitResults('campaign', rows, details);
+    process.exit(rows.some((r) => r.verdict === 'FAIL') ? 1 : 0);
+  },
+  (err) => {
+    console.error(err);
+    rows.push({ scenario: 'campaign', size: SIZE, rate: '-', target: '-', verdict: 'FAIL', notes: String(err).slice(0, 200) });
+    emitResults('campaign', rows, details);
+    process.exit(1);
+  },
+);

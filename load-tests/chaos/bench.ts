@@ -1,0 +1,337 @@
+// Chaos scenarios (issue 8). Each: a marketing campaign to N opted-in contacts (api, receipts,
+// router and scheduler in one engine process, the dispatcher in another), a STOP arriving mid-way
+// from some recipients whose message has not left yet (as SMPP MO from the simulator), and one fault:
+//   a  kill -9 of the dispatcher process, restarted 3 s later
+//   b  Redis restarted (redis-cli shutdown nosave, then started again)        [shared: opt-in only]
+//   c  PostgreSQL restarted (pg_ctlcluster <v> main restart)                  [shared: opt-in only]
+//   d  the simulator drops every SMPP connection, then answers throttled for 30 s (POST /scenario)
+//   e  one broker of a three-broker KRaft cluster (PARLEY_KAFKA_PORT=19092, never the default
+//      broker) stopped and restarted; topics with replication factor 3
+// After each, from the simulator's counts and the database: every message terminal, zero duplicates
+// at the carrier, zero sends after a committed STOP, zero cap violations. Each prints its verdict.
+//
+//   npx tsc -p tsconfig.build.json && node dist/load-tests/chaos/bench.js [--only a,d,e] [--full | --n 10000]
+//   --allow-shared-restarts  also run b and c (they restart the Redis / PostgreSQL other work uses)
+//   --keep-cluster           leave the three-broker cluster running after e
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdirSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { parseArgs } from 'node:util';
+import { sql } from 'kysely';
+import {
+  Api,
+  EngineProc,
+  ROOT,
+  ResultRow,
+  SENDER,
+  benchCarriers,
+  benchDb,
+  capViolations,
+  createWorkspace,
+  deleteTopics,
+  emitResults,
+  fmt,
+  log,
+  now,
+  sizeOf,
+  sleep,
+  spawnEngine,
+  startSim,
+  topicPrefix,
+  waitAllTerminal,
+  waitFor,
+  watchdog,
+} from '../lib/harness';
+import { importAudience, launchCampaign } from '../lib/campaign';
+import type { Db } from '../../src/infra/db/db';
+
+const { values } = parseArgs({
+  options: {
+    full: { type: 'boolean', default: false },
+    n: { type: 'string' },
+    only: { type: 'string' },
+    'allow-shared-restarts': { type: 'boolean', default: false },
+    'keep-cluster': { type: 'boolean', default: false },
+    stops: { type: 'string', default: '40' },
+  },
+});
+const N = sizeOf(values, 10_000, 100_000);
+const STOPS = Number(values.stops);
+const CAPS = { alpha: 200, beta: 200 };
+const CLUSTER_PORT = 19092;
+const CLUSTER_BROKERS = '127.0.0.1:19092,127.0.0.1:19102,127.0.0.1:19112';
+const ALL = ['a', 'd', 'e', 'b', 'c'];
+const SHARED = ['b', 'c'];
+const NAMES: Record<string, string> = {
+  a: 'dispatcher kill -9 + restart',
+  b: 'Redis restart',
+  c: 'PostgreSQL restart',
+  d: 'SMPP connections dropped + 30 s throttled',
+  e: 'Kafka broker stop + restart (3 brokers)',
+};
+const rows: ResultRow[] = [];
+const details: string[] = [];
+watchdog((values.full ? 150 : 50) * 60_000);
+
+function sh(cmd: string, args: string[], env: Record<string, string> = {}): string {
+  const r = spawnSync(cmd, args, { cwd: ROOT, encoding: 'utf8', env: { ...process.env, ...env }, timeout: 180_000 });
+  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() + (r.status ? ` (exit ${r.status})` : '');
+}
+
+async function portOpen(port: number): Promise<boolean> {
+  const net = await import('node:net');
+  return new Promise((resolve) => {
+    const s = net.connect({ host: '127.0.0.1', port });
+    s.once('connect', () => (s.destroy(), resolve(true)));
+    s.once('error', () => resolve(false));
+    s.setTimeout(1_000, () => (s.destroy(), resolve(false)));
+  });
+}
+
+// ---------------------------------------------------------------------------- faults
+
+/** Redis: shut down without saving, then started again with the stack script's command (plus the
+ *  eviction policy the running server had, so BullMQ keeps its `noeviction`). */
+async function restartRedis(): Promise<string> {
+  const policy = execFileSync('redis-cli', ['-h', '127.0.0.1', 'config', 'get', 'maxmemory-policy'], { encoding: 'utf8' }).split('\n')[1]?.trim() || 'noeviction';
+  const dir = path.join(ROOT, '.cache', 'redis');
+  mkdirSync(dir, { recursive: true });
+  const t0 = now();
+  sh('redis-cli', ['-h', '127.0.0.1', 'shutdown', 'nosave']);
+  await waitFor(async () => !(await portOpen(6379)), 10_000, 100);
+  await sleep(2_000);
+  const out = sh('redis-server', [
+    '--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no',
+    '--maxmemory-policy', policy, '--dir', dir,
+    '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log'),
+  ]);
+  const up = await waitFor(() => portOpen(6379), 20_000, 100);
+  return `redis shut down (nosave) and started again: ${up ? 'up' : 'NOT UP'} after ${((now() - t0) / 1000).toFixed(1)} s ${out.slice(0, 200)}`;
+}
+
+async function restartPostgres(): Promise<string> {
+  const versions = sh('pg_lsclusters', ['-h']).split('\n').map((l) => l.split(/\s+/)).filter((c) => c[1] === 'main' && c[3] === 'online').map((c) => c[0]);
+  const v = versions[0] ?? '15';
+  const t0 = now();
+  const out = sh('pg_ctlcluster', ['--skip-systemctl-redirect', v, 'main', 'restart']);
+  const up = await waitFor(() => portOpen(5432), 30_000, 200);
+  return `pg_ctlcluster ${v} main restart in ${((now() - t0) / 1000).toFixed(1)} s: ${up ? 'up' : 'NOT UP'} ${out.slice(0, 200)}`;
+}
+
+function brokerPid(id: number): number {
+  return Number(readFileSync(path.join(ROOT, '.cache', 'kafka', `port-${CLUSTER_PORT}`, `broker-${id}`, 'broker.pid'), 'utf8').trim());
+}
+
+async function clusterUp(): Promise<string> {
+  return sh('node', ['scripts/stack.mjs', 'up', '--brokers', '3'], { PARLEY_KAFKA_PORT: String(CLUSTER_PORT) });
+}
+
+// ---------------------------------------------------------------------------- one scenario
+
+interface Outcome {
+  allTerminal: boolean;
+  counts: Record<string, number>;
+  duplicates: number;
+  afterStop: number;
+  stopsCommitted: number;
+  caps: string;
+  capViolations: number;
+  faultNote: string;
+  secs: number;
+  unattributed: number;
+  afterStopSent: number;
+  carrierGot: number;
+  codes: string;
+  stops: number;
+}
+
+async function scenario(id: string): Promise<Outcome> {
+  const db: Db = await benchDb();
+  const prefix = topicPrefix(`chaos${id}`);
+  const brokers = id === 'e' ? CLUSTER_BROKERS : undefined;
+  const sim = await startSim(benchCarriers({ ...CAPS }), { seed: 51, receipt_delay_ms: { min: 5, max: 60 }, outcomes: { delivered: 1 } });
+  const procs: EngineProc[] = [];
+  const env: Record<string, string> = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix };
+  if (brokers) Object.assign(env, { KAFKA_BROKERS: brokers, KAFKA_REPLICATION_FACTOR: '3' });
+  let dispatcher: EngineProc | undefined;
+  try {
+    const main = await spawnEngine('api,receipts,router,scheduler', env, { name: 'api+' });
+    procs.push(main);
+    dispatcher = await spawnEngine('dispatcher', env, { name: 'dispatcher' });
+    const ws = await createWorkspace(db, `bench-chaos-${id}`);
+    const api = new Api(main.url, ws.key);
+    const aud = await importAudience(api, N, id.charCodeAt(0) * 100_000);
+    sim.sim.resetStats();
+    sim.sent.length = 0;
+    const c = await launchCampaign(api, aud.audienceId, { from: SENDER, name: `chaos ${id}` });
+    log(`[${id}] campaign ${c.campaignId} launched to ${fmt(N)}`);
+
+    // Mid-way: about a third of the campaign at the carrier.
+    await waitFor(async () => sim.sent.length >= N / 3, 300_000, 100);
+    // STOP from recipients near the end of the list (their messages have not left yet).
+    const stopNumbers = aud.numbers.slice(-Math.floor(N / 5)).filter((_, i) => i % Math.max(1, Math.floor(N / 5 / STOPS)) === 0).slice(0, STOPS);
+    const stopSentAt = Date.now();
+    for (const from of stopNumbers) sim.sim.sendMo('parley', { from, to: SENDER, text: 'STOP' });
+    log(`[${id}] ${stopNumbers.length} STOPs sent as MO at ${sim.sent.length} sent`);
+
+    let faultNote = '';
+    const tFault = now();
+    switch (id) {
+      case 'a': {
+        dispatcher.proc.kill('SIGKILL');
+        await dispatcher.exited;
+        log('[a] dispatcher killed with SIGKILL; restarting in 3 s');
+        await sleep(3_000);
+        dispatcher = await spawnEngine('dispatcher', env, { name: 'dispatcher-2' });
+        faultNote = `dispatcher SIGKILL at ${sim.sent.length} sent, new dispatcher ready after ${((now() - tFault) / 1000).toFixed(1)} s`;
+        break;
+      }
+      case 'b':
+        faultNote = await restartRedis();
+        break;
+      case 'c':
+        faultNote = await restartPostgres();
+        break;
+      case 'd': {
+        const r1 = await fetch(`${sim.sim.httpUrl}/scenario`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop_connections: true }) });
+        const r2 = await fetch(`${sim.sim.httpUrl}/scenario`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ throttle_all_seconds: 30 }) });
+        faultNote = `POST /scenario drop_connections → ${r1.status}, throttle_all_seconds 30 → ${r2.status}`;
+        break;
+      }
+      case 'e': {
+        const pid = brokerPid(2);
+        process.kill(pid, 'SIGTERM');
+        const gone = await waitFor(async () => !(await portOpen(CLUSTER_PORT + 10)), 60_000, 200);
+        log(`[e] broker 2 (pid ${pid}) stopped: ${gone}; restarting in 10 s`);
+        await sleep(10_000);
+        const out = await clusterUp();
+        faultNote = `broker 2 (127.0.0.1:${CLUSTER_PORT + 10}) SIGTERM, back after ${((now() - tFault) / 1000).toFixed(1)} s: ${out.split('\n').filter((l) => l.includes('kafka')).join(' ').slice(0, 200)}`;
+        break;
+      }
+    }
+    log(`[${id}] fault: ${faultNote}`);
+
+    // The dispatcher's reconciler fails claims with no outcome after 10 minutes (checked every
+    // minute), so a crashed dispatcher's claims need up to ~11 minutes to become terminal.
+    const done = await waitAllTerminal(db, ws.workspaceId, N - STOPS, values.full ? 3_600_000 : 14 * 60_000, (cnt) => log(`[${id}]   statuses`, JSON.stringify(cnt)));
+    const secs = (done.doneAt - c.launchedAt) / 1000;
+    await sleep(2_000); // late duplicates would show here
+    const st = sim.sim.stats();
+
+    // Sends after a committed STOP: campaign messages the simulator took after the commit time.
+    const commits = await sql<{ e164: string; at: Date }>`
+      select e164, min(recorded_at) as at from consent_events
+       where workspace_id = ${ws.workspaceId} and kind = 'opt_out' group by e164`.execute(db);
+    const campaignIds = new Set(
+      (await sql<{ id: string }>`select id::text from messages where campaign_id = ${c.campaignId} and to_e164 = any(${stopNumbers}::text[])`.execute(db)).rows.map((r) => r.id),
+    );
+    let afterStop = 0;
+    for (const cm of commits.rows) {
+      for (const m of sim.sent) {
+        if (m.to === cm.e164 && m.at > cm.at.getTime() && m.parleyMessageId && campaignIds.has(m.parleyMessageId)) {
+          afterStop++;
+          log(`[${id}] SEND AFTER STOP: ${m.to} message ${m.parleyMessageId} at ${new Date(m.at).toISOString()} > committed ${cm.at.toISOString()}`);
+        }
+      }
+    }
+    // STOPs the router stored without a workspace (not attributed: no opt-out recorded), and
+    // campaign messages the carrier got for any STOP number after the STOP was sent.
+    const unattributed = (
+      await sql<{ n: number }>`select count(*)::int as n from inbound_messages
+        where workspace_id is null and from_e164 = any(${stopNumbers}::text[]) and received_at >= ${new Date(stopSentAt - 1_000)}`.execute(db)
+    ).rows[0].n;
+    let afterStopSent = 0;
+    for (const m of sim.sent) if (stopNumbers.includes(m.to) && m.at > stopSentAt && m.parleyMessageId && campaignIds.has(m.parleyMessageId)) afterStopSent++;
+    const carrierGot = new Set(sim.sent.filter((m) => m.parleyMessageId).map((m) => m.parleyMessageId!)).size;
+    const codes = (
+      await sql<{ status: string; error_code: string | null; n: number }>`select status, error_code, count(*)::int as n from messages
+        where workspace_id = ${ws.workspaceId} and status not in ('delivered') group by 1, 2 order by 3 desc`.execute(db)
+    ).rows.map((r) => `${r.status}${r.error_code ? `/${r.error_code}` : ''} ${r.n}`);
+    const caps = capViolations(sim.sim);
+    const capText = Object.entries(st.carriers).map(([k, v]) => `${k} peak ${v.peak}/${v.cap}`).join(', ');
+    return {
+      allTerminal: done.ok,
+      counts: done.counts,
+      duplicates: st.duplicates,
+      afterStop,
+      stopsCommitted: commits.rows.filter((r) => stopNumbers.includes(r.e164)).length,
+      caps: capText,
+      capViolations: caps.length,
+      faultNote,
+      secs,
+      unattributed,
+      afterStopSent,
+      carrierGot,
+      codes: codes.join(', ') || 'none',
+      stops: stopNumbers.length,
+    };
+  } finally {
+    for (const p of [...procs, ...(dispatcher ? [dispatcher] : [])].reverse()) await p.kill('SIGTERM').catch(() => undefined);
+    await sim.stop();
+    await db.destroy().catch(() => undefined);
+    await deleteTopics(prefix, brokers);
+  }
+}
+
+async function main() {
+  const wanted = values.only ? values.only.split(',').map((s) => s.trim()) : ALL;
+  for (const id of wanted) {
+    if (!NAMES[id]) {
+      console.error(`unknown scenario ${id}; one of ${ALL.join(',')}`);
+      process.exit(2);
+    }
+  }
+  // Shared-service restarts run last, and only when asked for.
+  const order = [...wanted.filter((w) => !SHARED.includes(w)), ...wanted.filter((w) => SHARED.includes(w))];
+  let clusterStarted = false;
+  for (const id of order) {
+    const name = `chaos ${id}: ${NAMES[id]}`;
+    if (SHARED.includes(id) && !values['allow-shared-restarts']) {
+      log(`${name}: not run (restarts a service other work on this machine uses; pass --allow-shared-restarts)`);
+      rows.push({ scenario: `chaos ${id}`, size: '-', rate: '-', target: 'invariants hold', verdict: 'not run', notes: `${NAMES[id]}: shared service, needs --allow-shared-restarts` });
+      continue;
+    }
+    try {
+      if (id === 'e') {
+        const up = await portOpen(CLUSTER_PORT);
+        log(`[e] starting the three-broker cluster on ${CLUSTER_BROKERS}${up ? ' (already up)' : ''}`);
+        const out = await clusterUp();
+        clusterStarted = !up;
+        log(`[e] ${out.split('\n').filter((l) => l.includes('kafka')).join(' ')}`);
+      }
+      const t0 = now();
+      const o = await scenario(id);
+      const pass = o.allTerminal && o.duplicates === 0 && o.afterStop === 0 && o.capViolations === 0 && o.stopsCommitted === o.stops;
+      const verdict = pass ? 'pass' : 'FAIL';
+      log(`${name}: ${verdict.toUpperCase()} — all terminal ${o.allTerminal}, duplicates ${o.duplicates}, sends after STOP ${o.afterStop} (STOPs committed ${o.stopsCommitted}/${STOPS}), cap violations ${o.capViolations} (${o.caps}); ${((now() - t0) / 1000).toFixed(0)} s`);
+      details.push(
+        `**${name}: ${verdict}** (${fmt(N)} recipients, ${STOPS} STOPs mid-way) — fault: ${o.faultNote}; all terminal ${o.allTerminal ? 'yes' : 'NO'} ${JSON.stringify(o.counts)} after ${o.secs.toFixed(0)} s; duplicates at the carrier ${o.duplicates}; sends after a committed STOP ${o.afterStop} (opt-outs committed ${o.stopsCommitted}/${STOPS}); cap violations ${o.capViolations} (${o.caps}); STOPs stored without a workspace (no opt-out recorded) ${o.unattributed}, campaign messages reaching STOP numbers after their STOP was sent ${o.afterStopSent}; distinct messages at the carrier ${fmt(o.carrierGot)}; not delivered: ${o.codes}`,
+      );
+      rows.push({
+        scenario: `chaos ${id}`,
+        size: `${fmt(N)} rcpt`,
+        rate: `${o.secs.toFixed(0)} s`,
+        target: 'terminal, 0 dup, 0 after STOP, 0 cap',
+        verdict,
+        notes: `${NAMES[id]}; dup ${o.duplicates}, afterSTOP ${o.afterStop}, stops ${o.stopsCommitted}/${STOPS}, capviol ${o.capViolations}, terminal ${o.allTerminal}, unattributed STOPs ${o.unattributed}`,
+      });
+    } catch (err) {
+      log(`${name}: FAIL (could not complete):`, err);
+      details.push(`**${name}: FAIL** — the scenario could not complete: ${String(err).slice(0, 300)}`);
+      rows.push({ scenario: `chaos ${id}`, size: `${fmt(N)} rcpt`, rate: '-', target: 'invariants hold', verdict: 'FAIL', notes: String(err).slice(0, 200) });
+    }
+  }
+  if (clusterStarted && !values['keep-cluster']) {
+    log('stopping the three-broker cluster');
+    log(sh('node', ['scripts/stack.mjs', 'down'], { PARLEY_KAFKA_PORT: String(CLUSTER_PORT) }));
+  }
+  emitResults('chaos', rows, details);
+}
+
+main().then(
+  () => process.exit(rows.some((r) => r.verdict === 'FAIL') ? 1 : 0),
+  (err) => {
+    console.error(err);
+    process.exit(1);
+  },
+);

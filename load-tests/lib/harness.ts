@@ -1,0 +1,435 @@
+// Shared pieces of the load-test scenarios: a dedicated database, engine processes spawned from the
+// build (`node dist/src/main.js` with roles), an in-process carrier simulator that also keeps every
+// message it accepted (the simulator itself only keeps the last 2,000), API helpers, bounded waits,
+// percentiles, and the machine-readable result line `npm run bench` collects.
+//
+// Everything talks to 127.0.0.1 only; every wait has a deadline; every script ends by itself.
+import { ChildProcess, execFileSync, spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
+import path from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
+import { sql } from 'kysely';
+import { createDb, Db } from '../../src/infra/db/db';
+import { migrateToLatest } from '../../src/infra/db/migrator';
+import { CarriersFile, carriersFileSchema } from '../../src/modules/carriers/carriers.config';
+import { CarrierSimulator, SimulatedMessage } from '../../src/modules/carriers/simulator/carrier-simulator';
+import type { ScenarioInput } from '../../src/modules/carriers/simulator/scenario';
+import { WorkspaceRepository } from '../../src/modules/workspaces/workspace.repository';
+import { WorkspaceService } from '../../src/modules/workspaces/workspace.service';
+
+/** Repository root (this file runs from dist/load-tests/lib). */
+export const ROOT = path.resolve(__dirname, '..', '..', '..');
+export const MAIN_JS = path.join(ROOT, 'dist', 'src', 'main.js');
+export const BENCH_DATABASE_URL =
+  process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/parley_bench';
+export const DEFAULT_BROKERS = process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:9092';
+export const SENDER = '+14155550100';
+export const TERMINAL = ['delivered', 'undelivered', 'failed', 'expired', 'suppressed', 'rejected', 'canceled'];
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+export const now = () => performance.now();
+
+export function log(...args: unknown[]) {
+  console.log(`[${new Date().toISOString().slice(11, 19)}]`, ...args);
+}
+
+/** The machine as RESULTS.md describes it: cores, memory, load at the time. */
+export function machine(): string {
+  const gib = Math.round(os.totalmem() / 2 ** 30);
+  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  return `${os.cpus().length} cores, ${gib} GiB, Node ${process.version}, all services on this host; load average ${load}`;
+}
+
+// ------------------------------------------------------------------------------------ results
+
+export interface ResultRow {
+  scenario: string;
+  size: string;
+  rate: string;
+  target: string;
+  verdict: 'pass' | 'FAIL' | 'below target' | 'info' | 'not run';
+  notes?: string;
+}
+
+/** The line `npm run bench` reads from each scenario's output (one JSON object). */
+export function emitResults(scenario: string, rows: ResultRow[], details: string[]) {
+  console.log(`BENCH_RESULT ${JSON.stringify({ scenario, rows, details, machine: machine(), at: new Date().toISOString() })}`);
+}
+
+export function pct(values: number[], p: number): number {
+  if (!values.length) return NaN;
+  const s = [...values].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))];
+}
+
+export const fmt = (n: number, digits = 0) =>
+  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : String(n);
+
+/** Polls `check` until truthy or the deadline; returns the last value (falsy on timeout). */
+export async function waitFor<T>(check: () => Promise<T>, timeoutMs: number, everyMs = 250): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let v = await check();
+  while (!v && Date.now() < deadline) {
+    await sleep(everyMs);
+    v = await check();
+  }
+  return v;
+}
+
+// ------------------------------------------------------------------------------------ database
+
+let migrated = false;
+/** The bench database (created if missing) at the latest migration. */
+export async function benchDb(poolSize = 4): Promise<Db> {
+  const u = new URL(BENCH_DATABASE_URL);
+  const name = u.pathname.slice(1);
+  const admin = new URL(BENCH_DATABASE_URL);
+  admin.pathname = '/postgres';
+  const exists = execFileSync('psql', [admin.toString(), '-tAc', `select 1 from pg_database where datname = '${name}'`], {
+    encoding: 'utf8',
+  }).trim();
+  if (exists !== '1') execFileSync('psql', [admin.toString(), '-qc', `create database "${name}"`]);
+  const db = createDb(BENCH_DATABASE_URL, poolSize);
+  if (!migrated) {
+    await migrateToLatest(db);
+    migrated = true;
+  }
+  return db;
+}
+
+export async function createWorkspace(db: Db, prefix: string): Promise<{ workspaceId: string; name: string; key: string }> {
+  const name = `${prefix}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
+  const { workspace, key } = await new WorkspaceService(new WorkspaceRepository(db)).createKey(name);
+  return { workspaceId: workspace.id, name: workspace.name, key };
+}
+
+export async function statusCounts(db: Db, workspaceId: string, campaignId?: string): Promise<Record<string, number>> {
+  const r = campaignId
+    ? await sql<{ status: string; n: number }>`
+    select status, count(*)::int as n from messages where workspace_id = ${workspaceId} and campaign_id = ${campaignId} group by status`.execute(db)
+    : await sql<{ status: string; n: number }>`
+    select status, count(*)::int as n from messages where workspace_id = ${workspaceId} group by status`.execute(db);
+  return Object.fromEntries(r.rows.map((x) => [x.status, x.n]));
+}
+
+export const sumOf = (c: Record<string, number>, keys?: string[]) =>
+  Object.entries(c)
+    .filter(([k]) => !keys || keys.includes(k))
+    .reduce((a, [, v]) => a + v, 0);
+
+/** Waits until every message of the workspace (at least `expected`) is terminal; returns the counts. */
+export async function waitAllTerminal(
+  db: Db,
+  workspaceId: string,
+  expected: number,
+  timeoutMs: number,
+  progress?: (c: Record<string, number>) => void,
+  campaignId?: string,
+): Promise<{ ok: boolean; counts: Record<string, number>; doneAt: number }> {
+  let counts: Record<string, number> = {};
+  let lastLog = 0;
+  const ok = await waitFor(
+    async () => {
+      counts = await statusCounts(db, workspaceId, campaignId).catch(() => counts);
+      if (progress && Date.now() - lastLog > 5_000) {
+        lastLog = Date.now();
+        progress(counts);
+      }
+      const total = sumOf(counts);
+      return total >= expected && sumOf(counts, TERMINAL) === total;
+    },
+    timeoutMs,
+    250,
+  );
+  return { ok, counts, doneAt: now() };
+}
+
+// ------------------------------------------------------------------------------------ simulator
+
+export interface Sim {
+  sim: CarrierSimulator;
+  /** Every whole message the simulator accepted, in order (not trimmed). */
+  sent: SimulatedMessage[];
+  /** The carriers file with its SMPP connector pointed at this simulator, written for the engine. */
+  file: string;
+  carriers: CarriersFile;
+  stop(): Promise<void>;
+}
+
+/** Two carriers (+1202 alpha, +1303 beta) and one sender on one SMPP connector, all caps given. */
+export function benchCarriers(opts: { alpha: number; beta: number; sender?: number; binds?: number; window?: number }): CarriersFile {
+  return carriersFileSchema.parse({
+    connectors: [
+      {
+        id: 'smpp',
+        kind: 'smpp',
+        host: '127.0.0.1',
+        port: 2775,
+        system_id: 'parley',
+        password: 'secret',
+        binds: opts.binds ?? 2,
+        window: opts.window ?? 100,
+        enquire_link_seconds: 5,
+        response_timeout_ms: 5_000,
+      },
+    ],
+    carriers: [
+      { id: 'alpha', prefixes: ['+1202'], segments_per_second: opts.alpha },
+      { id: 'beta', prefixes: ['+1303'], segments_per_second: opts.beta },
+    ],
+    senders: [{ address: SENDER, kind: 'long_code', segments_per_second: opts.sender ?? 1_000_000, connector: 'smpp', pool: 'bench' }],
+    default_from: 'bench',
+  });
+}
+
+export async function startSim(carriers: CarriersFile, scenario: ScenarioInput): Promise<Sim> {
+  const sim = new CarrierSimulator({ smppPort: 0, httpPort: 0, carriers, scenario });
+  const sent: SimulatedMessage[] = [];
+  const record = sim.record.bind(sim);
+  sim.record = (m: SimulatedMessage) => {
+    sent.push(m);
+    record(m);
+  };
+  await sim.start();
+  const withPort = carriersFileSchema.parse({
+    ...carriers,
+    connectors: carriers.connectors.map((c) => (c.kind === 'smpp' ? { ...c, port: sim.smppPort } : c)),
+  });
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-bench-')), 'carriers.json');
+  writeFileSync(file, JSON.stringify(withPort));
+  return { sim, sent, file, carriers: withPort, stop: () => sim.stop() };
+}
+
+/** Cap check from the simulator's own counters: peak in any one-second window ≤ cap per carrier. */
+export function capViolations(sim: CarrierSimulator): { carrier: string; peak: number; cap: number }[] {
+  const s = sim.stats();
+  return Object.entries(s.carriers)
+    .filter(([, c]) => c.peak > c.cap)
+    .map(([carrier, c]) => ({ carrier, peak: c.peak, cap: c.cap }));
+}
+
+// ------------------------------------------------------------------------------------ numbers
+
+const SALT = Math.floor(Math.random() * 8_000_000);
+/** A unique valid NANP number under an area-code prefix (+1202 / +1303): exchange 2-9xx. */
+export function numberAt(prefix: string, i: number): string {
+  return `${prefix}${2_000_000 + ((SALT + i) % 8_000_000)}`;
+}
+
+// ------------------------------------------------------------------------------------ engine processes
+
+export interface EngineProc {
+  proc: ChildProcess;
+  url: string;
+  port: number;
+  roles: string;
+  kill(signal?: NodeJS.Signals): Promise<void>;
+  exited: Promise<number | null>;
+}
+
+let nextPort = 3900 + Math.floor(Math.random() * 80);
+export function freePort(): number {
+  return nextPort++;
+}
+
+export function benchEnv(extra: Record<string, string>): Record<string, string> {
+  return {
+    ...Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>,
+    NODE_ENV: 'development',
+    DATABASE_URL: BENCH_DATABASE_URL,
+    PARLEY_MIGRATE_ON_START: 'false',
+    PARLEY_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
+    KAFKA_BROKERS: DEFAULT_BROKERS,
+    ...extra,
+  };
+}
+
+/** Spawns `node dist/src/main.js` with the roles and waits for /health/live (and ready if asked). */
+export async function spawnEngine(
+  roles: string,
+  env: Record<string, string>,
+  opts: { port?: number; waitReady?: boolean; name?: string; timeoutMs?: number } = {},
+): Promise<EngineProc> {
+  const port = opts.port ?? freePort();
+  const proc = spawn(process.execPath, [MAIN_JS], {
+    env: benchEnv({ ...env, PARLEY_ROLES: roles, PORT: String(port), PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}` }),
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const name = opts.name ?? roles;
+  const tail: string[] = [];
+  const keep = (b: Buffer) => {
+    for (const line of b.toString().split('\n')) {
+      if (!line.trim()) continue;
+      tail.push(line);
+      if (tail.length > 30) tail.shift();
+      if (process.env.BENCH_ENGINE_LOGS) console.log(`  [${name}] ${line.slice(0, 400)}`);
+    }
+  };
+  proc.stdout!.on('data', keep);
+  proc.stderr!.on('data', keep);
+  const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  const url = `http://127.0.0.1:${port}`;
+  const ready = await waitFor(
+    async () => {
+      if (proc.exitCode !== null) return 'exited';
+      try {
+        const res = await fetch(`${url}/health/${opts.waitReady === false ? 'live' : 'ready'}`);
+        return res.ok ? 'ok' : '';
+      } catch {
+        return '';
+      }
+    },
+    opts.timeoutMs ?? 90_000,
+    300,
+  );
+  if (ready !== 'ok') {
+    proc.kill('SIGKILL');
+    throw new Error(`engine (${name}) did not become ready (${ready || 'timeout'}); last output:\n${tail.join('\n')}`);
+  }
+  return {
+    proc,
+    url,
+    port,
+    roles,
+    exited,
+    async kill(signal: NodeJS.Signals = 'SIGTERM') {
+      if (proc.exitCode !== null || proc.signalCode) return;
+      proc.kill(signal);
+      const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(t);
+    },
+  };
+}
+
+/** Consumer group joined: the engine's metrics or a short grace; good enough for a benchmark start. */
+export async function settle(ms = 3_000) {
+  await sleep(ms);
+}
+
+// ------------------------------------------------------------------------------------ API
+
+export class Api {
+  constructor(
+    readonly url: string,
+    readonly key: string,
+  ) {}
+
+  async req<T = any>(method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+    const h: Record<string, string> = { authorization: `Bearer ${this.key}`, ...headers };
+    let payload: string | undefined;
+    if (body !== undefined) {
+      payload = typeof body === 'string' ? body : JSON.stringify(body);
+      h['content-type'] ??= 'application/json';
+    }
+    const res = await fetch(`${this.url}${p}`, { method, headers: h, body: payload, signal: AbortSignal.timeout(60_000) });
+    const text = await res.text();
+    let parsed: any = text;
+    try {
+      parsed = text ? JSON.parse(text) : undefined;
+    } catch {
+      /* not JSON */
+    }
+    return { status: res.status, body: parsed as T };
+  }
+  get<T = any>(p: string) {
+    return this.req<T>('GET', p);
+  }
+  post<T = any>(p: string, body: unknown = {}, headers?: Record<string, string>) {
+    return this.req<T>('POST', p, body, headers);
+  }
+  async must<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+    const r = await this.req<T>(method, p, body, headers);
+    if (r.status >= 300) throw new Error(`${method} ${p} → ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
+    return r.body;
+  }
+}
+
+/** Sends `count` messages through POST /v1/messages/batch (1,000 a request, `concurrency` at once). */
+export async function sendBatches(
+  api: Api,
+  make: (i: number) => Record<string, unknown>,
+  count: number,
+  concurrency = 3,
+): Promise<{ accepted: string[]; invalid: number; errors: string[] }> {
+  const accepted: string[] = [];
+  const errors: string[] = [];
+  let invalid = 0;
+  let next = 0;
+  const worker = async () => {
+    while (next < count) {
+      const from = next;
+      const to = Math.min(count, from + 1_000);
+      next = to;
+      const messages = [];
+      for (let i = from; i < to; i++) messages.push(make(i));
+      const r = await api.post<{ results: { status: string; id?: string; error?: unknown }[] }>('/v1/messages/batch', { messages });
+      if (r.status !== 200) {
+        errors.push(`${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
+        continue;
+      }
+      for (const x of r.body.results) {
+        if (x.status === 'accepted' && x.id) accepted.push(x.id);
+        else {
+          invalid++;
+          if (errors.length < 5) errors.push(JSON.stringify(x).slice(0, 300));
+        }
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  return { accepted, invalid, errors };
+}
+
+// ------------------------------------------------------------------------------------ Kafka
+
+export function topicPrefix(name: string): string {
+  return `bench${name}${Date.now().toString(36)}.`;
+}
+
+/** Deletes the topics a bench run created under its prefix (never any other topic). */
+export async function deleteTopics(prefix: string, brokers = DEFAULT_BROKERS): Promise<void> {
+  if (!prefix.startsWith('bench')) return;
+  const kafka = new Kafka({ clientId: 'parley-bench-cleanup', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  try {
+    await admin.connect();
+    const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
+    if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 });
+    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+    if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
+  } catch {
+    /* best effort */
+  } finally {
+    await admin.disconnect().catch(() => undefined);
+  }
+}
+
+/** Picks an IANA zone whose local time is now well inside 08:00-21:00 (quiet hours never hold). */
+export function daytimeZone(): string {
+  const zones = ['UTC', 'Europe/London', 'Europe/Berlin', 'America/New_York', 'America/Chicago', 'America/Los_Angeles', 'Pacific/Honolulu', 'Asia/Tokyo', 'Asia/Kolkata', 'Australia/Sydney', 'Pacific/Auckland'];
+  const hourIn = (tz: string) => {
+    const p = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date());
+    const [h, m] = p.split(':').map(Number);
+    return h + m / 60;
+  };
+  return zones.map((z) => ({ z, d: Math.abs(hourIn(z) - 13) })).sort((a, b) => a.d - b.d)[0].z;
+}
+
+/** A sized scenario: small by default, the issue's size with --full, or an explicit --n. */
+export function sizeOf(values: { full?: boolean; n?: string }, small: number, full: number): number {
+  if (values.n) return Number(values.n);
+  return values.full ? full : small;
+}
+
+/** Hard stop: whatever happens, the script exits after `ms`. */
+export function watchdog(ms: number, onTimeout?: () => void) {
+  const t = setTimeout(() => {
+    console.error(`bench: watchdog: gave up after ${Math.round(ms / 1000)} s`);
+    onTimeout?.();
+    process.exit(3);
+  }, ms);
+  t.unref();
+}
