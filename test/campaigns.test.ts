@@ -270,3 +270,82 @@ describe('campaigns', () => {
     expect((await other.post(`/v1/campaigns/${mine.id}/cancel`)).status).toBe(404);
   });
 });
+
+describe('fairness on one carrier', () => {
+  let slow: SimulatedEngine;
+  let sapi: ApiClient;
+  beforeAll(async () => {
+    // One slow carrier for every +1 number, so the two campaigns compete for it.
+    slow = await startSimulatedEngine({
+      scenario: { outcomes: { delivered: 1 }, receipt_delay_ms: 20 },
+      adjust: (f) => ({
+        ...f,
+        carriers: f.carriers
+          .map((c) => (c.id === 'us-alpha' ? { ...c, segments_per_second: 20 } : c))
+          .filter((c) => c.id !== 'us-beta'),
+      }),
+    });
+    sapi = await slow.engine.workspace();
+  });
+  afterAll(async () => slow?.close());
+
+  it('shares the carrier between concurrent campaigns by weight, and notifications overtake both', async () => {
+    const tz = daytimeZone();
+    const make = async (name: string, weight: number) => {
+      const a = await sapi.post('/v1/audiences', { name });
+      const rows = Array.from(
+        { length: 80 },
+        (_, i) => `${number('312')},${name}${i},gold,${tz},2026-01-01T00:00:00Z,web`,
+      );
+      const imp = await sapi.request(
+        'POST',
+        `/v1/audiences/${a.body.id}/imports?default_country=US`,
+        ['phone,first_name,tier,timezone,opted_in_at,consent_source', ...rows].join('\n') + '\n',
+        { 'content-type': 'text/csv' },
+      );
+      await eventually(
+        async () => (await sapi.get(`/v1/imports/${imp.body.id}`)).body.status === 'completed',
+        30_000,
+      );
+      const c = await sapi.post('/v1/campaigns', {
+        name,
+        audience_id: a.body.id,
+        from: 'default',
+        type: 'marketing',
+        body: 'Hi {{first_name}}',
+        weight,
+      });
+      expect(c.status).toBe(201);
+      return c.body.id as string;
+    };
+    const heavy = await make('Heavy', 3);
+    const light = await make('Light', 1);
+    await sapi.post(`/v1/campaigns/${heavy}/launch`);
+    await sapi.post(`/v1/campaigns/${light}/launch`);
+    const sub = async (id: string) => (await sapi.get(`/v1/campaigns/${id}`)).body.stats.submitted as number;
+    await eventually(async () => (await sub(heavy)) + (await sub(light)) >= 40, 30_000, 200);
+    // A notification sent while both drain leaves ahead of them.
+    const note = await sapi.post('/v1/messages', {
+      to: number('312'),
+      body: 'Your courier is 5 minutes away',
+    });
+    const t0 = Date.now();
+    await eventually(
+      async () => (await sapi.get(`/v1/messages/${note.body.id}`)).body.status !== 'accepted',
+      10_000,
+      50,
+    );
+    await eventually(
+      async () =>
+        ['submitted', 'delivered'].includes((await sapi.get(`/v1/messages/${note.body.id}`)).body.status),
+      10_000,
+      50,
+    );
+    expect(Date.now() - t0).toBeLessThan(5_000);
+    const [h, l] = [await sub(heavy), await sub(light)];
+    // 3:1 by weight (the first blocks may go before the light campaign arrives).
+    expect(l).toBeGreaterThan(0);
+    expect(h).toBeGreaterThan(1.8 * l);
+    expect(h).toBeLessThan(80);
+  });
+});

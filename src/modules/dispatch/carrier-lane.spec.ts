@@ -139,4 +139,37 @@ describe('batches and chunks', () => {
     ]);
     expect(chunks.map((c) => c.budget.takes()[0].cost)).toEqual([4, 4, 4]);
   });
+
+  it('shares bulk blocks between concurrent campaigns by weight, whoever arrived first', () => {
+    const lane = new CarrierLane<LaneEntry>('c');
+    // Campaign A's 300 messages arrive before any of B's 300.
+    for (let i = 0; i < 300; i++)
+      lane.push({
+        id: `a${i}`,
+        to: `+1312555${String(i).padStart(4, '0')}`,
+        lane: 'bulk',
+        flow: 'A',
+        weight: 3,
+      });
+    for (let i = 0; i < 300; i++)
+      lane.push({
+        id: `b${i}`,
+        to: `+1415555${String(i).padStart(4, '0')}`,
+        lane: 'bulk',
+        flow: 'B',
+        weight: 1,
+      });
+    let room = 100;
+    const block = lane.nextBlock(0, () => (room-- > 0 ? 'take' : 'stop'));
+    const a = block.filter((e) => e.flow === 'A').length;
+    expect(block).toHaveLength(100);
+    expect(a).toBe(75);
+    // Each flow still goes in its own arrival order.
+    expect(block.filter((e) => e.flow === 'B').map((e) => e.id)).toEqual(
+      Array.from({ length: 25 }, (_, i) => `b${i}`),
+    );
+    // Transactional (priority) work still comes before any campaign.
+    lane.push({ id: 'p', to: '+12125550100', lane: 'priority' });
+    expect(lane.nextBlock(0, () => 'take')[0].id).toBe('p');
+  });
 });

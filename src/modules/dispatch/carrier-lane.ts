@@ -9,6 +9,9 @@
 //   one, including one that is waiting to be retried.
 // - No head-of-line blocking across numbers: a number whose head is in flight or backing off simply
 //   leaves the ready queue; the others keep going.
+// - Fair shares in bulk: concurrent campaigns on one carrier fill its blocks by weight (smooth
+//   weighted round-robin over a window of ready numbers), so a large campaign launched first does
+//   not starve one launched after it.
 
 export type LaneClass = 'priority' | 'bulk';
 const CLASSES: readonly LaneClass[] = ['priority', 'bulk'];
@@ -19,7 +22,14 @@ export interface LaneEntry {
   /** Recipient; order is kept per number and class. */
   to: string;
   lane: LaneClass;
+  /** The flow it belongs to for fair sharing (its campaign); none shares one default flow. */
+  flow?: string;
+  /** The flow's weight relative to others on the carrier (default 1). */
+  weight?: number;
 }
+
+/** How many ready numbers a bulk block looks at to interleave campaigns. */
+const FAIR_WINDOW = 4_096;
 
 /** What a block builder says about the next candidate. */
 export type Pick = 'take' | 'skip' | 'stop';
@@ -74,6 +84,10 @@ export class CarrierLane<T extends LaneEntry> {
     for (const name of CLASSES) {
       const c = this.cls(name);
       this.wake(c, now);
+      if (name === 'bulk') {
+        this.fairBlock(c, pick, block);
+        break;
+      }
       const skipped: string[] = [];
       let stop = false;
       while (c.readyHead < c.ready.length) {
@@ -96,6 +110,48 @@ export class CarrierLane<T extends LaneEntry> {
       if (stop) break;
     }
     return block;
+  }
+
+  /**
+   * Bulk: the ready numbers in a window are grouped by their head's flow and offered to `pick` in
+   * smooth weighted round-robin order (each flow in its own arrival order). Numbers not taken keep
+   * their relative order at the front of the ready queue.
+   */
+  private fairBlock(c: ClassState<T>, pick: (entry: T) => Pick, block: T[]): void {
+    const end = Math.min(c.ready.length, c.readyHead + FAIR_WINDOW);
+    const window = c.ready.slice(c.readyHead, end);
+    const flows = new Map<string, { weight: number; numbers: string[]; next: number; current: number }>();
+    for (const to of window) {
+      const head = c.queues.get(to)![0];
+      const key = head.flow ?? '';
+      let f = flows.get(key);
+      if (!f)
+        flows.set(key, (f = { weight: Math.max(1, head.weight ?? 1), numbers: [], next: 0, current: 0 }));
+      f.numbers.push(to);
+    }
+    const taken = new Set<string>();
+    const active = [...flows.values()];
+    while (active.length) {
+      const total = active.reduce((a, f) => a + f.weight, 0);
+      let best = active[0];
+      for (const f of active) {
+        f.current += f.weight;
+        if (f.current > best.current) best = f;
+      }
+      best.current -= total;
+      const to = best.numbers[best.next++];
+      if (best.next >= best.numbers.length) active.splice(active.indexOf(best), 1);
+      const head = c.queues.get(to)![0];
+      const verdict = pick(head);
+      if (verdict === 'stop') break;
+      if (verdict === 'take') {
+        taken.add(to);
+        c.inFlight.add(to);
+        block.push(head);
+      }
+    }
+    c.ready = [...window.filter((to) => !taken.has(to)), ...c.ready.slice(end)];
+    c.readyHead = 0;
   }
 
   /** The head of its number's queue is finished (any outcome but retry); the next one may go. */

@@ -236,6 +236,8 @@ export class Dispatcher {
         id: env.id,
         to: env.to,
         lane: laneClass,
+        flow: env.campaignId,
+        weight: env.campaignWeight,
         env,
         carrier,
         sender,
