@@ -16,7 +16,8 @@ import { MetricsService } from '../../infra/metrics/metrics.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { normalizePhone } from '../carriers/phone-number';
 import { analyzeText } from '../encoding';
-import { checkCallbackUrl } from './callback-url';
+// One URL rule for accepting and for sending callbacks (SSRF checks included).
+import { checkCallbackUrl } from '../receipts/callback-url';
 import {
   AcceptedMessage,
   MAX_METADATA_BYTES,

@@ -100,7 +100,11 @@ function hostOf(url: URL): string {
  * Checks a callback URL's form (at acceptance and before each send). In production a literal
  * non-public address is refused here; names are checked again after resolution.
  */
+export const MAX_CALLBACK_URL_LENGTH = 2048;
+
 export function checkCallbackUrl(raw: string, opts: { production: boolean }): CallbackUrlCheck {
+  if (raw.length > MAX_CALLBACK_URL_LENGTH)
+    return { ok: false, reason: `must be at most ${MAX_CALLBACK_URL_LENGTH} characters` };
   let url: URL;
   try {
     url = new URL(raw);
