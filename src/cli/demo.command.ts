@@ -10,19 +10,10 @@ import { createEngine } from '../engine';
 import { CarrierSimulator } from '../modules/carriers/simulator/carrier-simulator';
 import { SIMULATOR_HTTP_PORT, SIMULATOR_SMPP_PORT } from '../modules/carriers/carriers.config';
 import { WorkspaceService } from '../modules/workspaces/workspace.service';
+import { TERMINAL_STATUSES as TERMINAL } from '../modules/messages/message.types';
 import { CliCommand, UsageError, options } from './command';
 import { STACK_SCRIPT } from './stack.command';
 import { demoContactsCsv } from './demo-contacts';
-
-const TERMINAL = [
-  'delivered',
-  'undelivered',
-  'failed',
-  'expired',
-  'suppressed',
-  'rejected',
-  'canceled',
-] as const;
 
 function bar(done: number, total: number, width = 32): string {
   const frac = total > 0 ? Math.min(1, done / total) : 1;

@@ -47,6 +47,21 @@ export interface InboxItem {
   closed_at: Date | null;
 }
 
+/** What an inbox item shows, the same in lists and lookups. */
+const INBOX_COLUMNS = [
+  'id',
+  'customer',
+  'sender',
+  'campaign_id',
+  'message_id',
+  'intent',
+  'body',
+  'context',
+  'status',
+  'created_at',
+  'closed_at',
+] as const;
+
 @Injectable()
 export class RepliesRepository {
   constructor(@InjectDb() private readonly db: Db) {}
@@ -213,22 +228,7 @@ export class RepliesRepository {
   }
 
   listInbox(workspaceId: string, status: 'open' | 'closed' | undefined, limit: number): Promise<InboxItem[]> {
-    let q = this.db
-      .selectFrom('inbox_items')
-      .select([
-        'id',
-        'customer',
-        'sender',
-        'campaign_id',
-        'message_id',
-        'intent',
-        'body',
-        'context',
-        'status',
-        'created_at',
-        'closed_at',
-      ])
-      .where('workspace_id', '=', workspaceId);
+    let q = this.db.selectFrom('inbox_items').select(INBOX_COLUMNS).where('workspace_id', '=', workspaceId);
     if (status) q = q.where('status', '=', status);
     return q.orderBy('created_at', 'desc').limit(limit).execute();
   }
@@ -236,19 +236,7 @@ export class RepliesRepository {
   getInboxItem(workspaceId: string, id: string): Promise<InboxItem | undefined> {
     return this.db
       .selectFrom('inbox_items')
-      .select([
-        'id',
-        'customer',
-        'sender',
-        'campaign_id',
-        'message_id',
-        'intent',
-        'body',
-        'context',
-        'status',
-        'created_at',
-        'closed_at',
-      ])
+      .select(INBOX_COLUMNS)
       .where('workspace_id', '=', workspaceId)
       .where('id', '=', id)
       .executeTakeFirst();
@@ -291,9 +279,7 @@ export class RepliesRepository {
     return r.rows;
   }
 
-  async responseCounts(
-    campaignId: string,
-  ): Promise<{
+  async responseCounts(campaignId: string): Promise<{
     replies: number;
     opt_outs: number;
     confirmed: number;
