@@ -11,7 +11,8 @@ import { SimulatedEngine, startSimulatedEngine } from './support/simulated';
 
 let stack: SimulatedEngine;
 let api: ApiClient;
-const run = String(Math.floor(Math.random() * 900) + 100);
+// Exchange codes (the 3 digits after the area code) start with 2–9 in North America.
+const run = String(Math.floor(Math.random() * 800) + 200);
 let seq = 0;
 /** Unique valid US numbers: Chicago (carrier us-alpha) or San Francisco (us-beta). */
 const number = (area = '312') => `+1${area}${run}${String(++seq).padStart(4, '0')}`;

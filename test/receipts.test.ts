@@ -54,7 +54,8 @@ afterAll(async () => engine?.close());
 
 let seq = 0;
 function number(): string {
-  return `+1415${String(Date.now() % 1_000_000).padStart(6, '0')}${seq++ % 10}`;
+  // A valid San Francisco number: the exchange (first 3 of the 7 digits) starts with 2–9.
+  return `+1415${2 + (seq % 8)}${String(Date.now() % 100_000).padStart(5, '0')}${seq++ % 10}`;
 }
 const carrierId = () => randomBytes(5).toString('hex');
 

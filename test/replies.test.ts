@@ -16,7 +16,8 @@ let hook: Server;
 let hookUrl: string;
 const received: { body: any; headers: IncomingMessage['headers'] }[] = [];
 let n = 0;
-const run = String(Math.floor(Math.random() * 9000) + 1000);
+// Exchange codes (the 3 digits after the area code) start with 2–9 in North America.
+const run = String(Math.floor(Math.random() * 8000) + 2000);
 /** A fresh valid US number per call (Chicago area code, unique per run). */
 const customer = () => `+1312${run.slice(0, 3)}${String(++n).padStart(4, '0')}`;
 
