@@ -89,6 +89,28 @@ describe('reply router', () => {
     expect(textsTo(to)).not.toContain('Acme Parcel: one more thing');
   });
 
+  it('honours a STOP from a contact who was never texted from that sender', async () => {
+    const to = customer();
+    const aud = await api.post('/v1/audiences', { name: `never-texted-${to}` });
+    const imp = await api.request('POST', `/v1/audiences/${aud.body.id}/imports`, `phone\n${to}\n`, {
+      'content-type': 'text/csv',
+    });
+    await eventually(
+      async () => (await api.get(`/v1/imports/${imp.body.id}`)).body.status === 'completed',
+      20_000,
+    );
+    reply(to, '+14155550100', 'STOP');
+    await eventually(
+      async () => (await api.get(`/v1/opt-outs?number=${encodeURIComponent(to)}`)).body.data?.length > 0,
+      20_000,
+    );
+    const later = await api.post('/v1/messages', { to, body: 'Acme Parcel: hello' });
+    await eventually(
+      async () => (await api.get(`/v1/messages/${later.body.id}`)).body.status === 'suppressed',
+      20_000,
+    );
+  });
+
   it('re-subscribes on START with a confirmation, and YES from an opted-out number is an opt-in', async () => {
     const a = customer();
     const sentA = await sendAndDeliver(a, 'Acme Parcel: delivery window 2-4pm.');

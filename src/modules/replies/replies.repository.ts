@@ -70,7 +70,11 @@ export class RepliesRepository {
    * For each (customer, sender) pair, the latest message Parley sent that customer from that sender
    * since `since` — one statement for a whole batch of replies (a lateral join over the pairs).
    */
-  async latestOutboundMany(pairs: { from: string; to: string }[], since: Date): Promise<ThreadMatch[]> {
+  async latestOutboundMany(
+    pairs: { from: string; to: string }[],
+    since: Date,
+    opts: { anyStatus?: boolean } = {},
+  ): Promise<ThreadMatch[]> {
     if (!pairs.length) return [];
     const r = await sql<{
       from_e164: string;
@@ -87,7 +91,7 @@ export class RepliesRepository {
       join lateral (
         select id, workspace_id, campaign_id, type, metadata, accepted_at from messages
         where to_e164 = p.from_e164 and sender = p.to_sender and accepted_at >= ${since}
-          and status not in ('suppressed', 'rejected', 'canceled', 'accepted', 'queued')
+          and (${opts.anyStatus === true} or status not in ('suppressed', 'rejected', 'canceled', 'accepted', 'queued'))
         order by accepted_at desc limit 1
       ) m on true`.execute(this.db);
     return r.rows.map((x) => ({
@@ -100,6 +104,17 @@ export class RepliesRepository {
       metadata: x.metadata ?? {},
       acceptedAt: x.accepted_at,
     }));
+  }
+
+  /** Workspaces that hold this number as a contact (whose consent a STOP from it concerns). */
+  async workspacesWithContact(e164: string): Promise<string[]> {
+    const rows = await this.db
+      .selectFrom('contacts')
+      .select('workspace_id')
+      .where('e164', '=', e164)
+      .distinct()
+      .execute();
+    return rows.map((r) => r.workspace_id);
   }
 
   /** Auto-replies sent to each number since `since` (the loop guard). */

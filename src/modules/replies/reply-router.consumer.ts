@@ -116,8 +116,12 @@ export class ReplyRouter implements OnApplicationBootstrap {
     // No message within the window: the workspace still owns the number's consent, so find the
     // latest message ever (or the sender's only workspace) to know whose STOP this is.
     const unmatched = pairs.filter((p) => !matches.has(`${p.from}|${p.to}`));
+    // Any message in any state counts here: a STOP may come before its number's message left.
     const older = new Map(
-      (await this.repo.latestOutboundMany(unmatched, new Date(0))).map((m) => [`${m.from}|${m.to}`, m]),
+      (await this.repo.latestOutboundMany(unmatched, new Date(0), { anyStatus: true })).map((m) => [
+        `${m.from}|${m.to}`,
+        m,
+      ]),
     );
 
     const settingsCache = new Map<string, ResolvedSettings>();
@@ -149,6 +153,22 @@ export class ReplyRouter implements OnApplicationBootstrap {
         match = undefined; // outside this workspace's own window
       }
       const classification = classifyReply(env.body, { keywords: settings?.keywords });
+      if (!workspaceId && classification.intent === 'opt_out') {
+        // Never texted from this sender, but a contact somewhere: STOP wins in every workspace
+        // that holds the number (the first one answers).
+        const holders = await this.repo.workspacesWithContact(env.from);
+        for (const other of holders.slice(1)) {
+          await this.ledger.recordOptOut({
+            workspaceId: other,
+            e164: env.from,
+            scope: 'workspace',
+            source: 'sms',
+            evidence: `"${env.body.slice(0, 160)}" to ${env.to} (inbound ${env.id})`,
+            at: new Date(env.receivedAt),
+          });
+        }
+        workspaceId = holders[0];
+      }
       workspaceId = workspaceId ?? null;
       routed.push({ env, workspaceId, match, classification });
     }
