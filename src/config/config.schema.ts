@@ -67,6 +67,8 @@ export const envSchema = z.object({
     .regex(/^https?:\/\/[^/\s]+$/, 'must be http(s)://host[:port] without a path')
     .default('http://127.0.0.1:3000'),
   // How a multipart message's parts add up to one status (see messages/status-machine.ts).
+  // A submit that got no answer ends as failed (never resent) if no receipt came within this time.
+  PARLEY_SUBMIT_UNKNOWN_AFTER_SECONDS: int(10, 7 * 24 * 3600).default(600),
   PARLEY_MULTIPART_RULE: z.enum(['any_failure', 'all_final', 'any_delivered']).default('any_failure'),
 });
 

@@ -2,6 +2,7 @@
 // in every process (the reconciler and metrics are harmless); the consumer, the quiet-hours
 // release loop and the reconciler start only where the dispatcher role runs.
 import { Module } from '@nestjs/common';
+import { ConfigService } from '../../config/config.service';
 import { DispatchConsumer } from './dispatch.consumer';
 import { DEFAULT_DISPATCH_TUNING, DISPATCH_TUNING } from './dispatch.tuning';
 import { Dispatcher } from './dispatcher.service';
@@ -11,7 +12,15 @@ import { TokenBucketStore } from './token-buckets.service';
 
 @Module({
   providers: [
-    { provide: DISPATCH_TUNING, useValue: DEFAULT_DISPATCH_TUNING },
+    {
+      provide: DISPATCH_TUNING,
+      inject: [ConfigService],
+      // How long a submit with no answer waits for a receipt before it is reconciled as failed.
+      useFactory: (c: ConfigService) => ({
+        ...DEFAULT_DISPATCH_TUNING,
+        unknownOutcomeAfterMs: c.env.PARLEY_SUBMIT_UNKNOWN_AFTER_SECONDS * 1000,
+      }),
+    },
     TokenBucketStore,
     HeldMessages,
     Dispatcher,

@@ -85,6 +85,9 @@ interface LaneState {
   timer?: NodeJS.Timeout;
 }
 
+/** A chunk sent longer than this after its block's opt-out check is checked again. */
+const OPT_OUT_RECHECK_MS = 1_000;
+
 /** How soon a paused campaign's held message is looked at again. */
 const PAUSED_RECHECK_MS = 3_000;
 
@@ -599,6 +602,7 @@ export class Dispatcher {
       }
       dbDone();
       if (!go.length) return;
+      let checkedAt = Date.now();
 
       // Segments for what actually goes: the batch in chunks (each within every bucket's
       // capacity), reserved in as few round trips as the look-ahead allows, each chunk sent at its
@@ -647,7 +651,22 @@ export class Dispatcher {
               source: 'window',
             });
           }
-          for (const p of chunks[next].items) {
+          // STOP wins right up to the submit: a chunk that waited long for its tokens looks at the
+          // opt-outs again, so a STOP committed meanwhile suppresses it.
+          let items = chunks[next].items;
+          if (Date.now() - checkedAt > OPT_OUT_RECHECK_MS) {
+            const late = await this.suppressedAmong(items);
+            for (const p of items.filter((x) => late.has(x.id))) {
+              void this.finishWith(s, p, {
+                status: 'suppressed',
+                errorCode: 'opted_out',
+                detail: 'recipient opted out',
+              });
+            }
+            items = items.filter((x) => !late.has(x.id));
+            checkedAt = Date.now();
+          }
+          for (const p of items) {
             this.sent(s, p);
             void this.submit(s, p);
           }

@@ -181,7 +181,13 @@ export class SmppConnector implements Connector {
           };
         }
         const r = await bind.submit(fields);
-        if (r.kind === 'not_sent') continue;
+        if (r.kind === 'not_sent') {
+          // The bind looked ready but could not take it (its connection just closed): wait for a
+          // change (or a moment) before trying again. Retrying at once would spin on resolved
+          // promises and starve the timers that reconnect the bind.
+          await this.waitForChange(Math.max(1, Math.min(50, deadline - Date.now())));
+          continue;
+        }
         if (r.kind === 'timeout')
           return {
             kind: 'unknown',
