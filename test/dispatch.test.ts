@@ -264,8 +264,10 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
     expect(st.carriers.beta.peak).toBeGreaterThanOrEqual(200 * 0.7);
     expect(alphaRate).toBeLessThanOrEqual(50);
     expect(betaRate).toBeLessThanOrEqual(200);
-    // The fast carrier's 300 messages finished long before the capped carriers' backlog drained.
-    expect(fastDone).toBeLessThan(slowDone / 2);
+    // The fast carrier's 300 messages finished well before the capped carriers' backlog drained
+    // (behind it, head-of-line blocked, they would finish with it). The margin allows for a busy
+    // machine slowing the status writes the test polls.
+    expect(fastDone).toBeLessThan(slowDone * 0.75);
   });
 
   it('keeps another carrier flowing while one answers "throttled", and retries without reordering', async () => {
