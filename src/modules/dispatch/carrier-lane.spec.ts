@@ -172,4 +172,32 @@ describe('batches and chunks', () => {
     lane.push({ id: 'p', to: '+12125550100', lane: 'priority' });
     expect(lane.nextBlock(0, () => 'take')[0].id).toBe('p');
   });
+
+  it('keeps the weighted shares when every block holds a single message', () => {
+    const lane = new CarrierLane<LaneEntry>('c');
+    for (let i = 0; i < 100; i++)
+      lane.push({
+        id: `a${i}`,
+        to: `+1312556${String(i).padStart(4, '0')}`,
+        lane: 'bulk',
+        flow: 'A',
+        weight: 3,
+      });
+    for (let i = 0; i < 100; i++)
+      lane.push({
+        id: `b${i}`,
+        to: `+1415556${String(i).padStart(4, '0')}`,
+        lane: 'bulk',
+        flow: 'B',
+        weight: 1,
+      });
+    const taken: LaneEntry[] = [];
+    for (let i = 0; i < 40; i++) {
+      let room = 1;
+      const [e] = lane.nextBlock(0, () => (room-- > 0 ? 'take' : 'stop'));
+      taken.push(e);
+      lane.done(e);
+    }
+    expect(taken.filter((e) => e.flow === 'A')).toHaveLength(30);
+  });
 });

@@ -53,6 +53,8 @@ export class CarrierLane<T extends LaneEntry> {
     ]),
   );
   private count = 0;
+  /** Smooth weighted round-robin position of each bulk flow, kept between blocks. */
+  private readonly credit = new Map<string, number>();
 
   constructor(readonly carrierId: string) {}
 
@@ -120,21 +122,31 @@ export class CarrierLane<T extends LaneEntry> {
   private fairBlock(c: ClassState<T>, pick: (entry: T) => Pick, block: T[]): void {
     const end = Math.min(c.ready.length, c.readyHead + FAIR_WINDOW);
     const window = c.ready.slice(c.readyHead, end);
-    const flows = new Map<string, { weight: number; numbers: string[]; next: number; current: number }>();
+    const flows = new Map<
+      string,
+      { key: string; weight: number; numbers: string[]; next: number; current: number }
+    >();
     for (const to of window) {
       const head = c.queues.get(to)![0];
       const key = head.flow ?? '';
       let f = flows.get(key);
-      if (!f)
-        flows.set(key, (f = { weight: Math.max(1, head.weight ?? 1), numbers: [], next: 0, current: 0 }));
+      if (!f) {
+        // The round-robin position carries over between blocks (blocks may hold one message each),
+        // so the shares converge to the weights over time, not just within a block.
+        const current = this.credit.get(key) ?? 0;
+        flows.set(key, (f = { key, weight: Math.max(1, head.weight ?? 1), numbers: [], next: 0, current }));
+      }
       f.numbers.push(to);
     }
+    // Flows with nothing ready lose their position (a returning flow starts even).
+    for (const key of [...this.credit.keys()]) if (!flows.has(key)) this.credit.delete(key);
     const taken = new Set<string>();
     const active = [...flows.values()];
     while (active.length) {
       const total = active.reduce((a, f) => a + f.weight, 0);
+      const round = [...active];
       let best = active[0];
-      for (const f of active) {
+      for (const f of round) {
         f.current += f.weight;
         if (f.current > best.current) best = f;
       }
@@ -143,13 +155,19 @@ export class CarrierLane<T extends LaneEntry> {
       if (best.next >= best.numbers.length) active.splice(active.indexOf(best), 1);
       const head = c.queues.get(to)![0];
       const verdict = pick(head);
-      if (verdict === 'stop') break;
+      if (verdict === 'stop') {
+        // Nothing was sent this round: undo it, so the next block resumes the rotation exactly.
+        for (const f of round) f.current -= f.weight;
+        best.current += total;
+        break;
+      }
       if (verdict === 'take') {
         taken.add(to);
         c.inFlight.add(to);
         block.push(head);
       }
     }
+    for (const f of flows.values()) this.credit.set(f.key, f.current);
     c.ready = [...window.filter((to) => !taken.has(to)), ...c.ready.slice(end)];
     c.readyHead = 0;
   }
