@@ -447,6 +447,26 @@ describe('dispatcher process killed mid-run', () => {
           from messages m where m.id = any(${ids}::uuid[]) and m.status in ('submitted', 'sent')`.execute(db);
         return r.rows[0];
       };
+      // The live dispatcher finishes its own claims first: wait until the number of `submitting`
+      // messages stops changing (what is left was claimed by the killed process).
+      const submitting = async () =>
+        (
+          await sql<{ n: number }>`
+            select count(*)::int as n from messages where id = any(${ids}::uuid[]) and status = 'submitting'`.execute(
+            db,
+          )
+        ).rows[0].n;
+      let last = -1;
+      await eventually(
+        async () => {
+          const n = await submitting();
+          const stable = n === last;
+          last = n;
+          return stable;
+        },
+        45_000,
+        2_000,
+      );
       await eventually(async () => (await pendingReceipts()).n === 0, 45_000, 250).catch(() => undefined);
       const waiting = await pendingReceipts();
       const reconciled = await engine.app.get(SubmitReconciler).reconcile(0, { workspaceId: ws });
