@@ -5,7 +5,7 @@ import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import type { PreparedContact } from './import-row';
-import { textArray } from './pg-array';
+import { textArray } from '../../infra/db/pg-array';
 
 export const CONTACT_COLUMNS = [
   'id',

@@ -7,7 +7,7 @@ import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import type { ImportStatus } from './audiences.tables';
 import type { StagedRow } from './import-row';
-import { intArray, textArray } from './pg-array';
+import { intArray, textArray } from '../../infra/db/pg-array';
 
 export interface ImportRow {
   id: string;

@@ -55,7 +55,8 @@ export class CampaignService {
       if (e instanceof TemplateError) throw ApiError.validation([{ path: 'body', message: e.message }]);
       throw e;
     }
-    this.checkFrom(input.from);
+    // The directory's own rule (sender or pool, allowed for this workspace); 400 naming `from`.
+    this.directory.sendersNamed(ws, input.from);
     const target = await this.target(ws.id, input.audience_id, input.segment_id);
     const scheduleAt = input.schedule_at ? new Date(input.schedule_at) : null;
     const startsAt = scheduleAt && scheduleAt.getTime() > Date.now() ? scheduleAt : new Date();
@@ -273,14 +274,6 @@ export class CampaignService {
       'invalid_campaign_state',
       { status: c.status },
     );
-  }
-
-  private checkFrom(from: string) {
-    const known = this.directory.senders().some((s) => s.address === from || s.pool === from);
-    if (!known)
-      throw ApiError.validation([
-        { path: 'from', message: `"${from}" is neither a configured sender nor a pool` },
-      ]);
   }
 
   private async target(workspaceId: string, audienceId: string, segmentId?: string) {

@@ -5,7 +5,7 @@ import { Kysely, sql } from 'kysely';
 import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import { textArray } from '../audiences/pg-array';
+import { textArray } from '../../infra/db/pg-array';
 import { ConsentKind, ConsentScope, ScopeState, WORKSPACE_KEY } from './consent-state';
 
 export interface ConsentEventRow {
