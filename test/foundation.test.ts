@@ -10,6 +10,7 @@ import { migrateDownAll, migrateToLatest } from '../src/infra/db/migrator';
 import { KafkaService } from '../src/infra/kafka/kafka.service';
 import { ConsumerHost } from '../src/infra/kafka/consumer-host';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
+import { TEST_DATABASE_URL } from './support/env';
 
 const ROOT = path.resolve(__dirname, '..');
 
@@ -57,6 +58,30 @@ describe('migrations', () => {
       );
       expect(r.rows.map((x) => x.table_name)).toEqual([]);
     } finally {
+      await db.destroy();
+    }
+  });
+});
+
+describe('database connections', () => {
+  it('survive the server ending a client held inside a transaction (no crash; the pool moves on)', async () => {
+    const db = createDb(TEST_DATABASE_URL, 2);
+    const admin = new Client({ connectionString: TEST_DATABASE_URL });
+    await admin.connect();
+    try {
+      const inTx = db.transaction().execute(async (trx) => {
+        const { rows } = await sql<{ pid: number }>`select pg_backend_pid() as pid`.execute(trx);
+        await admin.query('select pg_terminate_backend($1)', [rows[0].pid]);
+        // The server's FATAL arrives while the client is checked out and idle: it emits 'error' on
+        // the client itself, which would end the process without a listener of its own.
+        await new Promise((r) => setTimeout(r, 300));
+        await sql`select 1`.execute(trx);
+      });
+      await expect(inTx).rejects.toThrow();
+      const after = await sql<{ one: number }>`select 1 as one`.execute(db);
+      expect(after.rows[0].one).toBe(1);
+    } finally {
+      await admin.end();
       await db.destroy();
     }
   });

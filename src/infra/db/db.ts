@@ -12,7 +12,13 @@ export type Db = Kysely<Database>;
 
 export function createDb(url: string, poolSize: number): Db {
   const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
-  // An idle client losing its server (restart, network) must not crash the process.
+  // A client losing its server (restart, network) must not crash the process: the pool's handler
+  // covers idle clients; a checked-out one between statements (inside a transaction) emits on
+  // itself. Either way the client is no longer queryable, so the pool drops it on release and the
+  // statement that was using it fails with the error, to be retried by its caller.
   pool.on('error', () => undefined);
+  pool.on('connect', (client) => {
+    client.on('error', () => undefined);
+  });
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
 }
