@@ -2,24 +2,26 @@
 // router and scheduler in one engine process, the dispatcher in another), a STOP arriving mid-way
 // from some recipients whose message has not left yet (as SMPP MO from the simulator), and one fault:
 //   a  kill -9 of the dispatcher process, restarted 3 s later
-//   b  Redis restarted (redis-cli shutdown nosave, then started again)        [shared: opt-in only]
-//   c  PostgreSQL restarted (pg_ctlcluster <v> main restart)                  [shared: opt-in only]
+//   b  Redis restarted (shutdown nosave, every key lost, then started again)
+//   c  PostgreSQL restarted (pg_ctl restart -m fast)
+//      b and c run the engine against a Redis / PostgreSQL of the suite's own (private ports, data
+//      under .cache/), so they restart a real server without touching the ones other work uses
 //   d  the simulator drops every SMPP connection, then answers throttled for 30 s (POST /scenario)
 //   e  one broker of a three-broker KRaft cluster (PARLEY_KAFKA_PORT=19092, never the default
 //      broker) stopped and restarted; topics with replication factor 3
 // After each, from the simulator's counts and the database: every message terminal, zero duplicates
 // at the carrier, zero sends after a committed STOP, zero cap violations. Each prints its verdict.
 //
-//   npx tsc -p tsconfig.build.json && node dist/load-tests/chaos/bench.js [--only a,d,e] [--full | --n 10000]
-//   --allow-shared-restarts  also run b and c (they restart the Redis / PostgreSQL other work uses)
+//   npx tsc -p tsconfig.build.json && node dist/load-tests/chaos/bench.js [--only a,b,c,d,e] [--full | --n 10000]
 //   --keep-cluster           leave the three-broker cluster running after e
-import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import {
   Api,
+  BENCH_DATABASE_URL,
   EngineProc,
   ROOT,
   ResultRow,
@@ -43,6 +45,7 @@ import {
   watchdog,
 } from '../lib/harness';
 import { importAudience, launchCampaign } from '../lib/campaign';
+import { PrivateService, startPrivatePostgres, startPrivateRedis } from '../lib/private-services';
 import type { Db } from '../../src/infra/db/db';
 
 const { values } = parseArgs({
@@ -50,7 +53,6 @@ const { values } = parseArgs({
     full: { type: 'boolean', default: false },
     n: { type: 'string' },
     only: { type: 'string' },
-    'allow-shared-restarts': { type: 'boolean', default: false },
     'keep-cluster': { type: 'boolean', default: false },
     stops: { type: 'string', default: '40' },
   },
@@ -60,8 +62,7 @@ const STOPS = Number(values.stops);
 const CAPS = { alpha: 200, beta: 200 };
 const CLUSTER_PORT = 19092;
 const CLUSTER_BROKERS = '127.0.0.1:19092,127.0.0.1:19102,127.0.0.1:19112';
-const ALL = ['a', 'd', 'e', 'b', 'c'];
-const SHARED = ['b', 'c'];
+const ALL = ['a', 'b', 'c', 'd', 'e'];
 const NAMES: Record<string, string> = {
   a: 'dispatcher kill -9 + restart',
   b: 'Redis restart',
@@ -89,34 +90,6 @@ async function portOpen(port: number): Promise<boolean> {
 }
 
 // ---------------------------------------------------------------------------- faults
-
-/** Redis: shut down without saving, then started again with the stack script's command (plus the
- *  eviction policy the running server had, so BullMQ keeps its `noeviction`). */
-async function restartRedis(): Promise<string> {
-  const policy = execFileSync('redis-cli', ['-h', '127.0.0.1', 'config', 'get', 'maxmemory-policy'], { encoding: 'utf8' }).split('\n')[1]?.trim() || 'noeviction';
-  const dir = path.join(ROOT, '.cache', 'redis');
-  mkdirSync(dir, { recursive: true });
-  const t0 = now();
-  sh('redis-cli', ['-h', '127.0.0.1', 'shutdown', 'nosave']);
-  await waitFor(async () => !(await portOpen(6379)), 10_000, 100);
-  await sleep(2_000);
-  const out = sh('redis-server', [
-    '--daemonize', 'yes', '--bind', '127.0.0.1', '--port', '6379', '--save', '', '--appendonly', 'no',
-    '--maxmemory-policy', policy, '--dir', dir,
-    '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log'),
-  ]);
-  const up = await waitFor(() => portOpen(6379), 20_000, 100);
-  return `redis shut down (nosave) and started again: ${up ? 'up' : 'NOT UP'} after ${((now() - t0) / 1000).toFixed(1)} s ${out.slice(0, 200)}`;
-}
-
-async function restartPostgres(): Promise<string> {
-  const versions = sh('pg_lsclusters', ['-h']).split('\n').map((l) => l.split(/\s+/)).filter((c) => c[1] === 'main' && c[3] === 'online').map((c) => c[0]);
-  const v = versions[0] ?? '15';
-  const t0 = now();
-  const out = sh('pg_ctlcluster', ['--skip-systemctl-redirect', v, 'main', 'restart']);
-  const up = await waitFor(() => portOpen(5432), 30_000, 200);
-  return `pg_ctlcluster ${v} main restart in ${((now() - t0) / 1000).toFixed(1)} s: ${up ? 'up' : 'NOT UP'} ${out.slice(0, 200)}`;
-}
 
 function brokerPid(id: number): number {
   return Number(readFileSync(path.join(ROOT, '.cache', 'kafka', `port-${CLUSTER_PORT}`, `broker-${id}`, 'broker.pid'), 'utf8').trim());
@@ -146,13 +119,17 @@ interface Outcome {
 }
 
 async function scenario(id: string): Promise<Outcome> {
-  const db: Db = await benchDb();
+  // b and c restart a server of their own; the engine and these checks use it instead of the shared one.
+  const priv: PrivateService | undefined = id === 'b' ? await startPrivateRedis(ROOT) : id === 'c' ? await startPrivatePostgres(ROOT) : undefined;
+  const db: Db = await benchDb(4, id === 'c' ? priv!.url : BENCH_DATABASE_URL);
   const prefix = topicPrefix(`chaos${id}`);
   const brokers = id === 'e' ? CLUSTER_BROKERS : undefined;
   const sim = await startSim(benchCarriers({ ...CAPS }), { seed: 51, receipt_delay_ms: { min: 5, max: 60 }, outcomes: { delivered: 1 } });
   const procs: EngineProc[] = [];
   const env: Record<string, string> = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix };
   if (brokers) Object.assign(env, { KAFKA_BROKERS: brokers, KAFKA_REPLICATION_FACTOR: '3' });
+  if (id === 'b') env.REDIS_URL = priv!.url;
+  if (id === 'c') env.DATABASE_URL = priv!.url;
   let dispatcher: EngineProc | undefined;
   try {
     const main = await spawnEngine('api,receipts,router,scheduler', env, { name: 'api+' });
@@ -187,10 +164,8 @@ async function scenario(id: string): Promise<Outcome> {
         break;
       }
       case 'b':
-        faultNote = await restartRedis();
-        break;
       case 'c':
-        faultNote = await restartPostgres();
+        faultNote = await priv!.restart();
         break;
       case 'd': {
         const r1 = await fetch(`${sim.sim.httpUrl}/scenario`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop_connections: true }) });
@@ -270,6 +245,7 @@ async function scenario(id: string): Promise<Outcome> {
     await sim.stop();
     await db.destroy().catch(() => undefined);
     await deleteTopics(prefix, brokers);
+    await priv?.stop().catch(() => undefined);
   }
 }
 
@@ -281,16 +257,9 @@ async function main() {
       process.exit(2);
     }
   }
-  // Shared-service restarts run last, and only when asked for.
-  const order = [...wanted.filter((w) => !SHARED.includes(w)), ...wanted.filter((w) => SHARED.includes(w))];
   let clusterStarted = false;
-  for (const id of order) {
+  for (const id of wanted) {
     const name = `chaos ${id}: ${NAMES[id]}`;
-    if (SHARED.includes(id) && !values['allow-shared-restarts']) {
-      log(`${name}: not run (restarts a service other work on this machine uses; pass --allow-shared-restarts)`);
-      rows.push({ scenario: `chaos ${id}`, size: '-', rate: '-', target: 'invariants hold', verdict: 'not run', notes: `${NAMES[id]}: shared service, needs --allow-shared-restarts` });
-      continue;
-    }
     try {
       if (id === 'e') {
         const up = await portOpen(CLUSTER_PORT);

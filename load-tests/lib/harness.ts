@@ -80,21 +80,21 @@ export async function waitFor<T>(check: () => Promise<T>, timeoutMs: number, eve
 
 // ------------------------------------------------------------------------------------ database
 
-let migrated = false;
-/** The bench database (created if missing) at the latest migration. */
-export async function benchDb(poolSize = 4): Promise<Db> {
-  const u = new URL(BENCH_DATABASE_URL);
+const migrated = new Set<string>();
+/** The bench database (created if missing) at the latest migration; `url` for another server's. */
+export async function benchDb(poolSize = 4, url = BENCH_DATABASE_URL): Promise<Db> {
+  const u = new URL(url);
   const name = u.pathname.slice(1);
-  const admin = new URL(BENCH_DATABASE_URL);
+  const admin = new URL(url);
   admin.pathname = '/postgres';
   const exists = execFileSync('psql', [admin.toString(), '-tAc', `select 1 from pg_database where datname = '${name}'`], {
     encoding: 'utf8',
   }).trim();
   if (exists !== '1') execFileSync('psql', [admin.toString(), '-qc', `create database "${name}"`]);
-  const db = createDb(BENCH_DATABASE_URL, poolSize);
-  if (!migrated) {
+  const db = createDb(url, poolSize);
+  if (!migrated.has(url)) {
     await migrateToLatest(db);
-    migrated = true;
+    migrated.add(url);
   }
   return db;
 }

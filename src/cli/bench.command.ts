@@ -33,12 +33,10 @@ interface Outcome {
 }
 
 /** Each scenario's script and its arguments at the small and the full size. */
-function argsFor(s: Scenario, full: boolean, extra: { sharedRestarts: boolean }): string[] {
+function argsFor(s: Scenario, full: boolean): string[] {
   switch (s) {
     case 'import':
       return ['--rows', full ? '1000000' : '20000'];
-    case 'chaos':
-      return [...(full ? ['--full'] : []), ...(extra.sharedRestarts ? ['--allow-shared-restarts'] : [])];
     default:
       return full ? ['--full'] : [];
   }
@@ -180,12 +178,11 @@ export function updateResults(markdown: string, o: Outcome, full: boolean, invoc
 export const benchCommand: CliCommand = {
   name: 'bench',
   summary: 'Run the load-test scenarios (small sizes; --full for the issues\' sizes); print a table, update load-tests/RESULTS.md.',
-  usage: `[--full] [--only ${SCENARIOS.join(',')}] [--allow-shared-restarts] [--no-results]`,
+  usage: `[--full] [--only ${SCENARIOS.join(',')}] [--no-results]`,
   async run(args) {
     const { values } = options(args, {
       full: { type: 'boolean', default: false },
       only: { type: 'string' },
-      'allow-shared-restarts': { type: 'boolean', default: false },
       'no-results': { type: 'boolean', default: false },
     });
     const wanted = (values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [...SCENARIOS]) as Scenario[];
@@ -196,7 +193,7 @@ export const benchCommand: CliCommand = {
     for (const s of SCENARIOS.filter((x) => wanted.includes(x))) {
       if (s === 'import' && !existsSync(path.join(ROOT, 'load-tests', 'import'))) continue;
       const timeout = (full ? 180 : s === 'chaos' ? 55 : 30) * 60_000;
-      const o = await runScenario(s, argsFor(s, full, { sharedRestarts: values['allow-shared-restarts'] === true }), timeout);
+      const o = await runScenario(s, argsFor(s, full), timeout);
       outcomes.push(o);
       if (!values['no-results'] && o.exitCode !== null) {
         writeFileSync(RESULTS, updateResults(existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Benchmark results\n', o, full, invocation));
