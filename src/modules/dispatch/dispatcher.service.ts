@@ -544,6 +544,9 @@ export class Dispatcher {
       const now = Date.now();
       const go: Pending[] = [];
       const fresh: Pending[] = [];
+      // Claimed by this process earlier, back for another try (the block before failed or the
+      // carrier refused): no claim again, but opt-outs are looked at again like any other.
+      const retried: Pending[] = [];
       const requeue: Pending[] = [];
       for (const p of block) {
         if (p.env.validUntil !== undefined && p.env.validUntil <= now) {
@@ -552,7 +555,7 @@ export class Dispatcher {
             errorCode: 'validity_expired',
             detail: 'validity ended',
           });
-        } else if (p.claimed) go.push(p);
+        } else if (p.claimed) retried.push(p);
         else if (this.quietUntil(p.env, now)) requeue.push(p);
         else fresh.push(p);
       }
@@ -582,9 +585,18 @@ export class Dispatcher {
       // trip instead of two): a claimed message found opted out is suppressed from `submitting`,
       // which only the claim holder may do.
       const [suppressed, claimed] = await Promise.all([
-        this.suppressedAmong(fresh),
-        this.messages.claimForSubmit(fresh.map((p) => p.id)),
+        this.suppressedAmong([...retried, ...fresh]),
+        fresh.length ? this.messages.claimForSubmit(fresh.map((p) => p.id)) : new Set<string>(),
       ]);
+      for (const p of retried) {
+        if (suppressed.has(p.id))
+          void this.finishWith(s, p, {
+            status: 'suppressed',
+            errorCode: 'opted_out',
+            detail: 'recipient opted out',
+          });
+        else go.push(p);
+      }
       for (const p of fresh) {
         if (!claimed.has(p.id))
           this.finish(s, p); // claimed elsewhere, already sent or final: not ours
@@ -677,9 +689,11 @@ export class Dispatcher {
       // Redis or Postgres away: what is still ours goes back (order kept) and is tried again;
       // claimed messages stay claimed and skip the claim next time.
       this.log.warn({ err, carrier: s.lane.carrierId }, 'block failed before submit; retrying');
+      // Only what has not been handed to its connector: a submitted one awaits its outcome, and
+      // putting it back in the lane would send it twice.
       const at = Date.now() + this.tuning.retryBaseMs;
       for (const p of block) {
-        if (this.byId.get(p.id) !== p || !p.flying) continue;
+        if (this.byId.get(p.id) !== p || !p.flying || !p.unsent) continue;
         this.land(s, p);
         s.lane.retryAt(p, at);
       }
