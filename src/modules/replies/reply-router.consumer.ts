@@ -18,9 +18,10 @@ import type { InboundEnvelope } from '../messages/message.types';
 import { MessagesService } from '../messages/messages.service';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
 import { ResolvedSettings, WorkspaceSettings, resolveSettings } from '../workspaces/workspace-settings';
-import { ReplyClassification, classifyReply } from './classifier';
-import { Decision, RouterAction, decide } from './reply-decision';
-import { InboundRow, PendingInbound, RepliesRepository, ThreadMatch } from './replies.repository';
+import { classifyReply } from './classifier';
+import { Routed, followUpsOf, revive } from './follow-ups';
+import { decide } from './reply-decision';
+import { InboundRow, RepliesRepository } from './replies.repository';
 import { ReplyWebhooks } from './reply-webhooks.service';
 
 const LOOP_GUARD_MS = 60 * 60 * 1000;
@@ -31,56 +32,8 @@ const SWEEP_AFTER_MS = 30_000;
 const SWEEP_EVERY_MS = 15_000;
 const SWEEP_CHUNK = 500;
 
-interface Routed {
-  env: InboundEnvelope;
-  workspaceId: string | null;
-  match?: ThreadMatch;
-  decision?: Decision;
-  classification: ReplyClassification;
-}
-
 /** A consent change of the batch, with the inbound message it comes from. */
 type BatchConsentChange = ConsentChange & { inboundId: string; receivedAt: number };
-
-/** The actions that happen after the commit (everything but the consent changes). */
-const FOLLOW_UP_KINDS = new Set<RouterAction['kind']>(['record', 'inbox', 'auto_reply', 'webhook']);
-
-/** What is stored with an inbound row until its follow-ups are carried out (JSON). */
-interface FollowUps {
-  decision: Decision;
-  classification: ReplyClassification;
-  match?: Omit<ThreadMatch, 'acceptedAt'> & { acceptedAt: string };
-}
-
-function followUpsOf(r: Routed): FollowUps | null {
-  if (!r.workspaceId || !r.decision) return null;
-  const actions = r.decision.actions.filter((a) => FOLLOW_UP_KINDS.has(a.kind));
-  if (!actions.length) return null;
-  return {
-    decision: { intent: r.decision.intent, actions },
-    classification: r.classification,
-    ...(r.match ? { match: { ...r.match, acceptedAt: r.match.acceptedAt.toISOString() } } : {}),
-  };
-}
-
-/** A stored row's unfinished follow-ups, as the router routed it the first time. */
-function revive(p: PendingInbound): Routed {
-  const f = p.followUps as FollowUps;
-  return {
-    env: {
-      id: p.id,
-      connectorId: p.connectorId,
-      from: p.from,
-      to: p.to,
-      body: p.body,
-      receivedAt: p.receivedAt.getTime(),
-    },
-    workspaceId: p.workspaceId,
-    decision: f.decision,
-    classification: f.classification,
-    ...(f.match ? { match: { ...f.match, acceptedAt: new Date(f.match.acceptedAt) } } : {}),
-  };
-}
 
 @Injectable()
 export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShutdown {
