@@ -316,6 +316,13 @@ describe('Twilio-style webhooks', () => {
     });
     expect(got.id).toMatch(/^[0-9a-f-]{36}$/);
     expect(inbound.filter((m) => m.from === from)).toHaveLength(1);
+
+    // The provider retries the same webhook (our answer was lost): same MessageSid, same id, so
+    // the router stores and acts on it once.
+    const again = await postWebhook(path, params, twilioSignature(TOKEN, PUBLIC_URL + path, params));
+    expect(again.status).toBe(200);
+    await eventually(async () => inbound.filter((m) => m.from === from).length === 2);
+    expect(new Set(inbound.filter((m) => m.from === from).map((m) => m.id))).toEqual(new Set([got.id]));
   });
 
   it('answers 404 for a connector that is not a Twilio-style one', async () => {

@@ -7,6 +7,7 @@ import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { ConfigService } from '../../config/config.service';
 import { KafkaService } from '../../infra/kafka/kafka.service';
 import { AppLogger } from '../../infra/logging/app-logger';
+import { carrierInboundId } from '../messages/inbound-id';
 import type { InboundEnvelope, ReceiptEnvelope } from '../messages/message.types';
 import { ConnectorConfig, loadCarriersFile } from './carriers.config';
 import type { Connector, RawInbound, RawReceipt } from './connector';
@@ -96,7 +97,8 @@ export class ConnectorRegistry implements BeforeApplicationShutdown {
   }
 
   private publishInbound(m: RawInbound): Promise<void> {
-    const value: InboundEnvelope = { ...m, id: randomUUID() };
+    // The carrier's identity of the MO names it, so an MO offered again is stored and acted on once.
+    const value: InboundEnvelope = { ...m, id: carrierInboundId(m) ?? randomUUID() };
     return this.kafka.produce('sms.inbound', [{ key: m.from, value: JSON.stringify(value) }]);
   }
 

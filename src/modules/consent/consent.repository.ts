@@ -122,6 +122,48 @@ export class ConsentRepository {
     return inserted;
   }
 
+  /**
+   * Many opt-outs in one statement (a reply batch's STOPs), by the same rules as append: a repeat of
+   * an event is a no-op, the latest event of a (number, scope key) wins, and a sender opt-out older
+   * than the number's workspace opt-in stays cleared. Returns how many events were new.
+   */
+  async appendOptOuts(events: readonly NewConsentEvent[], trx: Executor = this.db): Promise<number> {
+    if (!events.length) return 0;
+    if (events.some((e) => e.kind !== 'opt_out')) throw new Error('appendOptOuts: only opt_out events');
+    const col = (f: (e: NewConsentEvent) => string | null) => textArray(events.map(f));
+    const r = await sql<{ n: number }>`
+      with v as (
+        select * from unnest(${col((e) => e.workspaceId)}::uuid[], ${col((e) => e.e164)}::text[],
+                             ${col((e) => e.scope)}::text[], ${col((e) => e.senderAddress)}::text[],
+                             ${col((e) => e.source)}::text[], ${col((e) => e.evidence)}::text[],
+                             ${col((e) => e.occurredAt.toISOString())}::timestamptz[])
+          as v(workspace_id, e164, scope, sender_address, source, evidence, occurred_at)
+      ), ins as (
+        insert into consent_events (workspace_id, e164, kind, scope, sender_address, source, evidence, occurred_at)
+        select workspace_id, e164, 'opt_out', scope, sender_address, source, evidence, occurred_at from v
+        on conflict do nothing
+        returning workspace_id, e164, scope, sender_address, source, occurred_at
+      ), st as (
+        -- One row per state key (an upsert may not touch a row twice): the batch's latest event.
+        insert into consent_state (workspace_id, e164, sender_address, status, source, occurred_at)
+        select distinct on (workspace_id, e164, sender_address)
+               workspace_id, e164, sender_address, 'opted_out', source, occurred_at
+          from ins
+         where not (scope = 'sender' and exists (
+                 select 1 from consent_state s where s.workspace_id = ins.workspace_id
+                    and s.e164 = ins.e164 and s.sender_address = ${WORKSPACE_KEY}
+                    and s.status = 'opted_in' and s.occurred_at > ins.occurred_at))
+         order by workspace_id, e164, sender_address, occurred_at desc
+        on conflict (workspace_id, e164, sender_address) do update
+          set status = excluded.status, source = excluded.source,
+              occurred_at = excluded.occurred_at, updated_at = now()
+          where consent_state.occurred_at <= excluded.occurred_at
+        returning 1
+      )
+      select (select count(*) from ins)::int as n`.execute(trx);
+    return r.rows[0]?.n ?? 0;
+  }
+
   /** Workspace-scoped opt-ins of many numbers at once (import rows carrying consent). */
   async appendOptIns(workspaceId: string, rows: BulkOptIn[], trx: Executor = this.db): Promise<void> {
     if (!rows.length) return;

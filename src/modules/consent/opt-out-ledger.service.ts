@@ -2,6 +2,8 @@
 // other channels, imports record opt-ins, and the dispatcher asks which numbers of a batch it may
 // not send to. recordOptOut resolves only after the event and the state are committed (STOP wins).
 import { Injectable } from '@nestjs/common';
+import type { Kysely } from 'kysely';
+import type { Database } from '../../infra/db/database';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { ConsentScope, ConsentSummary, summarize } from './consent-state';
@@ -28,6 +30,9 @@ export interface OptInInput {
   scope?: ConsentScope;
   senderAddress?: string;
 }
+
+/** One consent change of a batch (the reply router's STOPs and STARTs), in arrival order. */
+export type ConsentChange = ({ kind: 'opt_out' } & OptOutInput) | ({ kind: 'opt_in' } & OptInInput);
 
 export interface ConsentState extends ConsentSummary {
   e164: string;
@@ -74,6 +79,55 @@ export class OptOutLedger {
     );
     this.optOuts.inc({ source: input.source });
     return ev;
+  }
+
+  /** Runs fn in one database transaction, so a caller's own rows commit with its consent changes. */
+  transaction<T>(fn: (trx: Kysely<Database>) => Promise<T>): Promise<T> {
+    return this.repo.transaction(fn);
+  }
+
+  /**
+   * Records a batch of changes inside the caller's transaction: every opt-out in one statement, the
+   * (rarer) opt-ins after it. The order between them does not matter: the ledger's state follows
+   * occurred_at, not the order events are written. Counted once the caller commits (see counted).
+   */
+  async recordMany(changes: readonly ConsentChange[], trx: Kysely<Database>): Promise<void> {
+    const outs = changes.filter((c): c is Extract<ConsentChange, { kind: 'opt_out' }> => c.kind === 'opt_out');
+    await this.repo.appendOptOuts(
+      outs.map((c) => ({
+        workspaceId: c.workspaceId,
+        e164: c.e164,
+        kind: 'opt_out',
+        scope: c.scope,
+        senderAddress: this.senderOf(c.scope, c.senderAddress),
+        source: c.source,
+        evidence: c.evidence ?? null,
+        occurredAt: c.at ?? new Date(),
+      })),
+      trx,
+    );
+    for (const c of changes) {
+      if (c.kind !== 'opt_in') continue;
+      const scope = c.scope ?? 'workspace';
+      await this.repo.append(
+        {
+          workspaceId: c.workspaceId,
+          e164: c.e164,
+          kind: 'opt_in',
+          scope,
+          senderAddress: this.senderOf(scope, c.senderAddress),
+          source: c.source,
+          evidence: c.evidence ?? null,
+          occurredAt: c.at ?? new Date(),
+        },
+        trx,
+      );
+    }
+  }
+
+  /** Counts a committed batch's opt-outs (the metric recordOptOut keeps for single ones). */
+  counted(changes: readonly ConsentChange[]): void {
+    for (const c of changes) if (c.kind === 'opt_out') this.optOuts.inc({ source: c.source });
   }
 
   async recordOptIn(input: OptInInput): Promise<ConsentEventRow> {

@@ -12,6 +12,7 @@ import { KafkaService } from '../../infra/kafka/kafka.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { verifyTwilioSignature } from '../carriers/twilio/twilio-signature';
 import { TwilioConnectorConfig, twilioAuthToken } from '../carriers/twilio/twilio.connector';
+import { carrierInboundId } from '../messages/inbound-id';
 import type { InboundEnvelope, ReceiptEnvelope } from '../messages/message.types';
 import { Public } from '../workspaces/auth.guard';
 
@@ -64,8 +65,7 @@ export class WebhooksController {
   async inbound(@Param('connector') connectorId: string, @Req() req: FastifyRequest): Promise<string> {
     const params = this.verified(connectorId, req);
     if (!params.From || !params.To) throw ApiError.badRequest('From and To are required');
-    const inbound: InboundEnvelope = {
-      id: randomUUID(),
+    const mo = {
       connectorId,
       from: params.From,
       to: params.To,
@@ -73,6 +73,8 @@ export class WebhooksController {
       carrierMessageId: params.MessageSid || params.SmsSid || undefined,
       receivedAt: Date.now(),
     };
+    // A provider retrying its webhook (our answer lost or late) names the same MessageSid.
+    const inbound: InboundEnvelope = { ...mo, id: carrierInboundId(mo) ?? randomUUID() };
     await this.kafka.produce('sms.inbound', [{ key: inbound.from, value: JSON.stringify(inbound) }]);
     // An empty TwiML answer: replies are Parley's decision, sent through the API path.
     return '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';

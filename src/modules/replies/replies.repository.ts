@@ -1,8 +1,10 @@
 // Inbound messages, the inbox, campaign responses and conversation threads in Postgres.
 import { Injectable } from '@nestjs/common';
-import { sql } from 'kysely';
+import { Kysely, Selectable, sql } from 'kysely';
+import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
+import type { InboundMessagesTable } from './replies.tables';
 
 export interface InboundRow {
   id: string;
@@ -20,7 +22,15 @@ export interface InboundRow {
   matchedMessageId: string | null;
   campaignId: string | null;
   actions: unknown[];
+  /** Work left after the commit (JSON-serialisable), or null when there is none. */
+  followUps: unknown;
 }
+
+/** A stored inbound row and its follow-ups: null once done, else left by a batch that failed after its commit. */
+export type PendingInbound = Pick<
+  InboundRow,
+  'id' | 'workspaceId' | 'connectorId' | 'from' | 'to' | 'body' | 'receivedAt' | 'followUps'
+>;
 
 export interface ThreadMatch {
   from: string;
@@ -61,6 +71,32 @@ const INBOX_COLUMNS = [
   'created_at',
   'closed_at',
 ] as const;
+
+const PENDING_COLUMNS = [
+  'id',
+  'workspace_id',
+  'connector_id',
+  'from_e164',
+  'to_sender',
+  'body',
+  'received_at',
+  'follow_ups',
+] as const;
+
+function pendingOf(
+  r: Pick<Selectable<InboundMessagesTable>, (typeof PENDING_COLUMNS)[number]>,
+): PendingInbound {
+  return {
+    id: r.id,
+    workspaceId: r.workspace_id,
+    connectorId: r.connector_id,
+    from: r.from_e164,
+    to: r.to_sender,
+    body: r.body,
+    receivedAt: r.received_at,
+    followUps: r.follow_ups,
+  };
+}
 
 @Injectable()
 export class RepliesRepository {
@@ -142,10 +178,13 @@ export class RepliesRepository {
     return new Map(rows.map((r) => [r.id, { handlers: r.reply_handlers ?? [], name: r.name }]));
   }
 
-  /** Inserts inbound rows; ids already stored (a redelivered Kafka batch) are skipped and not returned. */
-  async insertInbound(rows: InboundRow[]): Promise<Set<string>> {
+  /**
+   * Inserts inbound rows in one statement (inside the caller's transaction when given); ids already
+   * stored (an MO offered again, a redelivered Kafka batch) are skipped and not returned.
+   */
+  async insertInbound(rows: InboundRow[], trx: Kysely<Database> = this.db): Promise<Set<string>> {
     if (!rows.length) return new Set();
-    const inserted = await this.db
+    const inserted = await trx
       .insertInto('inbound_messages')
       .values(
         rows.map((r) => ({
@@ -164,12 +203,47 @@ export class RepliesRepository {
           matched_message_id: r.matchedMessageId,
           campaign_id: r.campaignId,
           actions: JSON.stringify(r.actions),
+          follow_ups: r.followUps == null ? null : JSON.stringify(r.followUps),
         })),
       )
       .onConflict((oc) => oc.column('id').doNothing())
       .returning('id')
       .execute();
     return new Set(inserted.map((r) => r.id));
+  }
+
+  /** Rows stored before `before` whose follow-ups are still not done, oldest first. */
+  async unfinishedBefore(before: Date, limit: number): Promise<PendingInbound[]> {
+    const rows = await this.db
+      .selectFrom('inbound_messages')
+      .select(PENDING_COLUMNS)
+      .where('follow_ups', 'is not', null)
+      .where('created_at', '<', before)
+      .orderBy('created_at')
+      .limit(limit)
+      .execute();
+    return rows.map(pendingOf);
+  }
+
+  /** The rows among `ids` that are already stored (one indexed lookup per batch). */
+  async storedAmong(ids: string[]): Promise<PendingInbound[]> {
+    if (!ids.length) return [];
+    const rows = await this.db
+      .selectFrom('inbound_messages')
+      .select(PENDING_COLUMNS)
+      .where('id', '=', sql<string>`any(${ids}::uuid[])`)
+      .execute();
+    return rows.map(pendingOf);
+  }
+
+  async followUpsDone(ids: string[]): Promise<void> {
+    if (!ids.length) return;
+    await this.db
+      .updateTable('inbound_messages')
+      .set({ follow_ups: null })
+      .where('id', '=', sql<string>`any(${ids}::uuid[])`)
+      .where('follow_ups', 'is not', null)
+      .execute();
   }
 
   async insertInboxItems(

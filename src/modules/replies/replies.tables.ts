@@ -1,4 +1,4 @@
-// Row types of migrations/20261126T1747-replies.ts.
+// Row types of migrations/20261126T1747-replies.ts and 20261126T2050-inbound-follow-ups.ts.
 import type { ColumnType, Generated } from 'kysely';
 
 type Json<T> = ColumnType<T, string | undefined, string>;
@@ -20,6 +20,8 @@ export interface InboundMessagesTable {
   matched_message_id: string | null;
   campaign_id: string | null;
   actions: Json<unknown[]>;
+  /** What is left to carry out after the commit (null once done); see reply-router.consumer.ts. */
+  follow_ups: ColumnType<unknown, string | null | undefined, string | null>;
   created_at: Generated<Date>;
 }
 

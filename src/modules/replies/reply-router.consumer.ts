@@ -2,7 +2,7 @@
 // the latest message Parley sent that customer from that sender, and acted on — opt-outs first and
 // committed before anything else for that number, then opt-ins, HELP, the campaign's reply
 // handlers, webhooks and the inbox. A batch's offsets are resolved only after its outcome is stored.
-import { Injectable, OnApplicationBootstrap } from '@nestjs/common';
+import { BeforeApplicationShutdown, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import type { Histogram, Counter } from 'prom-client';
 import { ConfigService } from '../../config/config.service';
 import { BatchContext, ConsumerHost } from '../../infra/kafka/consumer-host';
@@ -12,30 +12,36 @@ import { MetricsService } from '../../infra/metrics/metrics.service';
 import { replyHandlersSchema } from '../campaigns/reply-handlers';
 import { renderTemplate } from '../campaigns/template';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
-import { OptOutLedger } from '../consent/opt-out-ledger.service';
+import { ConsentChange, OptOutLedger } from '../consent/opt-out-ledger.service';
 import { deterministicId } from '../messages/deterministic-id';
 import type { InboundEnvelope } from '../messages/message.types';
 import { MessagesService } from '../messages/messages.service';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
 import { ResolvedSettings, WorkspaceSettings, resolveSettings } from '../workspaces/workspace-settings';
 import { classifyReply } from './classifier';
-import { Decision, decide } from './reply-decision';
-import { InboundRow, RepliesRepository, ThreadMatch } from './replies.repository';
+import { Routed, followUpsOf, revive } from './follow-ups';
+import { decide } from './reply-decision';
+import { InboundRow, RepliesRepository } from './replies.repository';
 import { ReplyWebhooks } from './reply-webhooks.service';
 
 const LOOP_GUARD_MS = 60 * 60 * 1000;
+/** Batches of one partition whose follow-ups may still be running while the next one commits. */
+const MAX_TRAILING_BATCHES = 2;
+/** Follow-ups older than this with nobody finishing them are picked up by the sweep. */
+const SWEEP_AFTER_MS = 30_000;
+const SWEEP_EVERY_MS = 15_000;
+const SWEEP_CHUNK = 500;
 
-interface Routed {
-  env: InboundEnvelope;
-  workspaceId: string | null;
-  match?: ThreadMatch;
-  decision?: Decision;
-  classification: ReturnType<typeof classifyReply>;
-}
+/** A consent change of the batch, with the inbound message it comes from. */
+type BatchConsentChange = ConsentChange & { inboundId: string; receivedAt: number };
 
 @Injectable()
-export class ReplyRouter implements OnApplicationBootstrap {
+export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShutdown {
   private readonly inboundCount: Counter<'connector'>;
+  /** Per partition: the follow-ups still running behind its commits. */
+  private readonly trails = new Map<string, { tail: Promise<void>; batches: number }>();
+  private sweepTimer?: NodeJS.Timeout;
+  private sweeping = false;
   private readonly byIntent: Counter<'intent'>;
   private readonly optOutLatency: Histogram<string>;
 
@@ -71,6 +77,8 @@ export class ReplyRouter implements OnApplicationBootstrap {
 
   onApplicationBootstrap() {
     if (!this.config.hasRole('router')) return;
+    this.sweepTimer = setInterval(() => void this.sweep(), SWEEP_EVERY_MS);
+    this.sweepTimer.unref();
     // Not awaited: the engine starts (and reports not ready) while Kafka is away.
     this.host
       .start({
@@ -97,17 +105,141 @@ export class ReplyRouter implements OnApplicationBootstrap {
         );
       }
     }
-    if (envs.length) await this.route(envs);
+    // Follow-ups may trail this partition's commits by a few batches, no more (backpressure).
+    const key = `${batch.topic}:${batch.partition}`;
+    const trail = this.trails.get(key) ?? { tail: Promise.resolve(), batches: 0 };
+    this.trails.set(key, trail);
+    while (trail.batches >= MAX_TRAILING_BATCHES) await trail.tail;
+    const todo = envs.length ? await this.commit(envs) : [];
+    // Committed, follow-ups included: what is left no longer needs this batch's records.
     const last = batch.messages[batch.messages.length - 1];
     if (last) batch.resolveOffset(last.offset);
     await batch.heartbeat();
+    if (!todo.length) return;
+    // In order per partition, so one number's follow-ups (a YES then a NO) keep their order.
+    trail.batches++;
+    trail.tail = trail.tail
+      .then(() => this.finish(todo))
+      .catch((err) =>
+        this.log.error({ err, partition: batch.partition }, 'reply follow-ups failed; the sweep retries them'),
+      )
+      .finally(() => trail.batches--);
   }
 
-  /** Routes a batch of inbound messages; in arrival order per number (one partition per number). */
-  async route(envs: InboundEnvelope[]): Promise<void> {
-    const now = new Date();
-    for (const e of envs) this.inboundCount.inc({ connector: e.connectorId });
+  /** Routes a batch and waits for its follow-ups (the consumer lets them trail; see handleBatch). */
+  async route(input: InboundEnvelope[]): Promise<void> {
+    await this.finish(await this.commit(input));
+  }
 
+  /** Carries out follow-ups and marks them done. */
+  private async finish(todo: Routed[]): Promise<void> {
+    if (!todo.length) return;
+    await this.carryOut(todo);
+    await this.repo.followUpsDone(todo.map((r) => r.env.id));
+  }
+
+  /**
+   * Follow-ups left undone by a process that stopped (or a batch whose follow-ups failed) after
+   * their commit, oldest first; carried out again, which is safe: each is idempotent by inbound id.
+   */
+  private async sweep(): Promise<void> {
+    if (this.sweeping) return;
+    this.sweeping = true;
+    try {
+      for (;;) {
+        const left = await this.repo.unfinishedBefore(new Date(Date.now() - SWEEP_AFTER_MS), SWEEP_CHUNK);
+        if (!left.length) break;
+        await this.finish(left.map(revive));
+        if (left.length < SWEEP_CHUNK) break;
+      }
+    } catch (err) {
+      this.log.warn({ err }, 'reply follow-up sweep failed; trying again later');
+    } finally {
+      this.sweeping = false;
+    }
+  }
+
+  async beforeApplicationShutdown() {
+    if (this.sweepTimer) clearInterval(this.sweepTimer);
+    await Promise.all([...this.trails.values()].map((t) => t.tail));
+  }
+
+  /**
+   * Decides a batch of inbound messages, in arrival order per number (one partition per number),
+   * and commits the batch's new rows and all of its consent changes in ONE transaction before
+   * anything else happens (STOP wins: a later send's opt-out check sees the commit). Returns the
+   * follow-ups (auto-replies, webhooks, the inbox, recorded responses), stored with their rows. An
+   * MO already stored (the carrier offered it again, Kafka delivered the batch again) is not decided
+   * again; only follow-ups it left undone are returned.
+   */
+  private async commit(input: InboundEnvelope[]): Promise<Routed[]> {
+    const now = new Date();
+    for (const e of input) this.inboundCount.inc({ connector: e.connectorId });
+    // The same MO twice in one batch (offered again quickly) is one message.
+    const byId = new Map<string, InboundEnvelope>();
+    for (const e of input) if (!byId.has(e.id)) byId.set(e.id, e);
+    const stored = new Map((await this.repo.storedAmong([...byId.keys()])).map((p) => [p.id, p]));
+    const envs = [...byId.values()].filter((e) => !stored.has(e.id));
+    const unfinished = [...stored.values()].filter((p) => p.followUps != null).map(revive);
+
+    const routed = envs.length ? await this.decideAll(envs, now) : { routed: [], consent: [] };
+    const rows: InboundRow[] = routed.routed.map((r) => ({
+      id: r.env.id,
+      workspaceId: r.workspaceId,
+      connectorId: r.env.connectorId,
+      from: r.env.from,
+      to: r.env.to,
+      body: r.env.body,
+      carrierMessageId: r.env.carrierMessageId ?? null,
+      receivedAt: new Date(r.env.receivedAt),
+      intent: r.decision?.intent ?? r.classification.intent,
+      keyword: r.classification.keyword ?? null,
+      language: r.classification.language,
+      confidence: r.classification.confidence,
+      matchedMessageId: r.match?.messageId ?? null,
+      campaignId: r.match?.campaignId ?? null,
+      actions: r.decision?.actions.map((a) => a.kind) ?? ['unrouted'],
+      followUps: followUpsOf(r),
+    }));
+
+    // Rows stored before side effects leave the building, in the consent changes' transaction, so
+    // an MO is recognised when it comes again and its consent change is never recorded twice.
+    let fresh = new Set<string>();
+    if (rows.length) {
+      const committed = await this.ledger.transaction(async (trx) => {
+        fresh = await this.repo.insertInbound(rows, trx);
+        const changes = routed.consent.filter((c) => fresh.has(c.inboundId));
+        await this.ledger.recordMany(changes, trx);
+        return changes;
+      });
+      this.ledger.counted(committed);
+      const at = Date.now();
+      for (const c of committed) {
+        if (c.kind === 'opt_out') this.optOutLatency.observe(Math.max(0, at - c.receivedAt) / 1000);
+      }
+    }
+    for (const r of routed.routed) {
+      if (!fresh.has(r.env.id)) continue;
+      this.byIntent.inc({ intent: r.decision?.intent ?? r.classification.intent });
+      if (!r.workspaceId)
+        this.log.warn({ inbound: r.env.id, to: r.env.to }, 'inbound message matches no workspace');
+    }
+
+    const todo = [
+      ...unfinished,
+      ...routed.routed.filter((r) => fresh.has(r.env.id) && r.workspaceId && r.decision && followUpsOf(r)),
+    ];
+    return todo;
+  }
+
+  /** Classifies, matches and decides a batch of new inbound messages; writes nothing. */
+  private async decideAll(
+    envs: InboundEnvelope[],
+    now: Date,
+  ): Promise<{ routed: Routed[]; consent: BatchConsentChange[] }> {
+    const consent: BatchConsentChange[] = [];
+    const evidenceOf = (env: InboundEnvelope) =>
+      `"${env.body.slice(0, 160)}" to ${env.to} (inbound ${env.id})`;
     const windowSince = new Date(now.getTime() - this.maxWindowHours() * 3600_000);
     const pairs = envs.map((e) => ({ from: e.from, to: e.to }));
     const matches = new Map(
@@ -158,12 +290,15 @@ export class ReplyRouter implements OnApplicationBootstrap {
         // that holds the number (the first one answers).
         const holders = await this.repo.workspacesWithContact(env.from);
         for (const other of holders.slice(1)) {
-          await this.ledger.recordOptOut({
+          consent.push({
+            kind: 'opt_out',
+            inboundId: env.id,
+            receivedAt: env.receivedAt,
             workspaceId: other,
             e164: env.from,
             scope: 'workspace',
             source: 'sms',
-            evidence: `"${env.body.slice(0, 160)}" to ${env.to} (inbound ${env.id})`,
+            evidence: evidenceOf(env),
             at: new Date(env.receivedAt),
           });
         }
@@ -188,24 +323,25 @@ export class ReplyRouter implements OnApplicationBootstrap {
     }
     const recentByWs = new Map<string, Map<string, number>>();
     const loopSince = new Date(now.getTime() - LOOP_GUARD_MS);
-    await Promise.all(
-      [...groups.values()].map(async (g) => {
-        const sup = await this.ledger.suppressedAmong(g.ws, g.numbers, g.sender);
-        for (const n of g.numbers) states.set(`${g.ws}|${n}|${g.sender}`, sup.has(n));
-      }),
-    );
     const byWs = new Map<string, string[]>();
     for (const g of groups.values()) byWs.set(g.ws, [...(byWs.get(g.ws) ?? []), ...g.numbers]);
-    await Promise.all(
-      [...byWs].map(async ([ws, numbers]) =>
-        recentByWs.set(ws, await this.repo.autoRepliesSince(ws, [...new Set(numbers)], loopSince)),
-      ),
-    );
-
     const handlerCampaigns = [
       ...new Set(routed.map((r) => r.match?.campaignId).filter((x): x is string => !!x)),
     ];
-    const campaigns = await this.repo.campaignsHandlers(handlerCampaigns);
+    const [, , campaigns] = await Promise.all([
+      Promise.all(
+        [...groups.values()].map(async (g) => {
+          const sup = await this.ledger.suppressedAmong(g.ws, g.numbers, g.sender);
+          for (const n of g.numbers) states.set(`${g.ws}|${n}|${g.sender}`, sup.has(n));
+        }),
+      ),
+      Promise.all(
+        [...byWs].map(async ([ws, numbers]) =>
+          recentByWs.set(ws, await this.repo.autoRepliesSince(ws, [...new Set(numbers)], loopSince)),
+        ),
+      ),
+      this.repo.campaignsHandlers(handlerCampaigns),
+    ]);
 
     for (const r of routed) {
       if (!r.workspaceId) continue;
@@ -233,57 +369,26 @@ export class ReplyRouter implements OnApplicationBootstrap {
         recentAutoReplies: recent.get(r.env.from) ?? 0,
       });
       for (const a of r.decision.actions) {
+        const base = {
+          inboundId: r.env.id,
+          receivedAt: r.env.receivedAt,
+          workspaceId: r.workspaceId,
+          e164: r.env.from,
+          source: 'sms',
+          evidence: evidenceOf(r.env),
+          at: new Date(r.env.receivedAt),
+        };
+        // Later messages of the same number in this batch see the change (one partition per number).
         if (a.kind === 'opt_out') {
-          await this.ledger.recordOptOut({
-            workspaceId: r.workspaceId,
-            e164: r.env.from,
-            scope: a.scope,
-            senderAddress: r.env.to,
-            source: 'sms',
-            evidence: `"${r.env.body.slice(0, 160)}" to ${r.env.to} (inbound ${r.env.id})`,
-            at: new Date(r.env.receivedAt),
-          });
-          this.optOutLatency.observe(Math.max(0, Date.now() - r.env.receivedAt) / 1000);
+          consent.push({ ...base, kind: 'opt_out', scope: a.scope, senderAddress: r.env.to });
           states.set(stateKey, true);
         } else if (a.kind === 'opt_in') {
-          await this.ledger.recordOptIn({
-            workspaceId: r.workspaceId,
-            e164: r.env.from,
-            source: 'sms',
-            evidence: `"${r.env.body.slice(0, 160)}" to ${r.env.to} (inbound ${r.env.id})`,
-            at: new Date(r.env.receivedAt),
-          });
+          consent.push({ ...base, kind: 'opt_in' });
           states.set(stateKey, false);
         }
       }
-      this.byIntent.inc({ intent: r.decision.intent });
     }
-
-    // Stored before side effects leave the building, so a redelivered batch is recognised.
-    const rows: InboundRow[] = routed.map((r) => ({
-      id: r.env.id,
-      workspaceId: r.workspaceId,
-      connectorId: r.env.connectorId,
-      from: r.env.from,
-      to: r.env.to,
-      body: r.env.body,
-      carrierMessageId: r.env.carrierMessageId ?? null,
-      receivedAt: new Date(r.env.receivedAt),
-      intent: r.decision?.intent ?? r.classification.intent,
-      keyword: r.classification.keyword ?? null,
-      language: r.classification.language,
-      confidence: r.classification.confidence,
-      matchedMessageId: r.match?.messageId ?? null,
-      campaignId: r.match?.campaignId ?? null,
-      actions: r.decision?.actions.map((a) => a.kind) ?? ['unrouted'],
-    }));
-    await this.repo.insertInbound(rows);
-    for (const r of routed) {
-      if (!r.workspaceId)
-        this.log.warn({ inbound: r.env.id, to: r.env.to }, 'inbound message matches no workspace');
-    }
-
-    await this.carryOut(routed.filter((r) => r.workspaceId && r.decision));
+    return { routed, consent };
   }
 
   private async carryOut(routed: Routed[]): Promise<void> {

@@ -149,6 +149,7 @@ export class CarrierSimulator {
   private recent: SimulatedMessage[] = [];
   private idCounter = 0;
   private moReference = 0;
+  private moCounter = 0;
   private readonly idPrefix = randomBytes(3).toString('hex');
   throttleAllUntil = 0;
   refuseBindsUntil = 0;
@@ -518,8 +519,13 @@ export class CarrierSimulator {
     });
   }
 
-  /** A customer's message to one of our senders, as MO deliver_sm. */
-  sendMo(systemId: string, m: { from: string; to: string; text: string }) {
+  /**
+   * A customer's message to one of our senders, as MO deliver_sm. Each MO carries the SMSC's own id
+   * (receipted_message_id TLV, as SMSCs that number their MOs send it), the same on every part and
+   * on every re-offer; pass `id` to offer an MO again as a carrier would after a lost response.
+   */
+  sendMo(systemId: string, m: { from: string; to: string; text: string; id?: string }): string {
+    const moId = m.id ?? `mo-${this.idPrefix}-${(++this.moCounter).toString(16)}`;
     // Long replies arrive as handsets send them: concatenated parts with one reference.
     const { encoding, parts } = analyzeText(m.text);
     const src = toSmppAddress(m.from);
@@ -538,10 +544,12 @@ export class CarrierSimulator {
         data_coding: DATA_CODING[encoding],
         short_message:
           parts.length > 1 ? Buffer.concat([concatUdh(reference, parts.length, i + 1), text]) : text,
+        receipted_message_id: moId,
         // Counted as one reply when its last part is taken.
         __kind: i === parts.length - 1 ? 'reply' : 'reply-part',
       });
     });
+    return moId;
   }
 
   private queueDelivery(systemId: string, fields: Record<string, unknown>, flush = true) {

@@ -289,6 +289,8 @@ export class SmppConnector implements Connector {
         body = whole;
       }
       const inbound: RawInbound = { connectorId: this.id, from, to, body, receivedAt: Date.now() };
+      // The SMSC's own id of the MO, when it gives one, names it if it is offered again.
+      if (pdu.receipted_message_id) inbound.carrierMessageId = String(pdu.receipted_message_id);
       for (const h of this.inboundHandlers) await h(inbound);
       return ESME_ROK;
     } catch (err) {
