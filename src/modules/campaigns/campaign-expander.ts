@@ -1,33 +1,44 @@
-// Expansion: a launched campaign becomes messages, chunk by chunk of its segment (keyset pages of
-// contact ids), each message with an id derived from (campaign, contact) so a retried chunk never
+// Expansion: a launched campaign becomes messages, page by page of its recipients (keyset pages of
+// contact ids), each message with an id derived from (campaign, contact) so a re-run page never
 // produces a second message to anyone, stored and then produced to the bulk topic keyed by E.164.
-// The checkpoint (last contact id) advances only after a chunk is durable on the topic, so a
-// crashed or retried job resumes where it stopped; pause and cancel are seen between chunks.
+// Pages are pipelined: the next page is read while this one is built, and a few built pages are
+// stored and produced at once. The checkpoint (last contact id) still advances strictly in page
+// order and only once a page is durable on the topic, so a crashed or retried job resumes where it
+// stopped; pause and cancel are seen at every advance.
 import { Injectable } from '@nestjs/common';
 import type { Counter } from 'prom-client';
 import { KafkaService } from '../../infra/kafka/kafka.service';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
-import { SegmentRepository } from '../audiences/segment.repository';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { deterministicId } from '../messages/deterministic-id';
 import { AcceptedRow, MessageRepository } from '../messages/message.repository';
 import type { OutboundEnvelope } from '../messages/message.types';
-import { CampaignRepository, CampaignRow } from './campaign.repository';
-import { messageFor } from './recipient-message';
-import { compileTemplate } from './template';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
+import { CampaignRepository, CampaignRow, RecipientPage } from './campaign.repository';
+import { CampaignRules, verdictsFor } from './recipient-message';
+import { compileTemplate } from './template';
 
-export const EXPAND_CHUNK = 5_000;
+/** One page is one insert statement and one produce call. */
+export const EXPAND_PAGE = 5_000;
+/** Pages stored and produced at once (the page after them is already being read). */
+export const EXPAND_IN_FLIGHT = 3;
+
+interface Built {
+  page: RecipientPage;
+  rows: AcceptedRow[];
+  envelopes: { key: string; value: string }[];
+}
 
 @Injectable()
 export class CampaignExpander {
   private readonly stage: Counter<'stage'>;
+  pageSize = EXPAND_PAGE;
+  inFlight = EXPAND_IN_FLIGHT;
 
   constructor(
     private readonly repo: CampaignRepository,
-    private readonly segments: SegmentRepository,
     private readonly directory: CarrierDirectory,
     private readonly messages: MessageRepository,
     private readonly kafka: KafkaService,
@@ -47,61 +58,108 @@ export class CampaignExpander {
     campaignId: string,
     onProgress?: (expanded: number) => Promise<void>,
   ): Promise<'done' | 'stopped' | 'missing'> {
-    let c = await this.repo.get(undefined, campaignId);
+    const c = await this.repo.get(undefined, campaignId);
     if (!c) return 'missing';
-    const template = compileTemplate(c.body);
-    const allowLong = (c.plan as { allow_long?: boolean }).allow_long === true;
+    if (c.status !== 'running') return 'stopped';
     const fixedSender = this.directory.senderByAddress(c.from_address);
-    const ws = (await this.workspaces.findById(c.workspace_id)) ?? { id: c.workspace_id, name: '' };
-    let afterId = Number(c.checkpoint ?? 0);
-    while (true) {
-      if (c.status !== 'running') return 'stopped';
-      const page = await this.segments.recipientsPage(
-        c.workspace_id,
-        c.segment_id ? { segmentId: c.segment_id } : { audienceId: c.audience_id },
-        { afterId, limit: EXPAND_CHUNK, senderAddress: fixedSender?.address },
-      );
-      if (!page || page.length === 0) {
-        await this.repo.markExpanded(c.id);
-        return 'done';
-      }
-      const produced = await this.expandChunk(ws, c, page, template, allowLong);
-      afterId = page[page.length - 1].id;
-      await this.repo.advance(c.id, String(afterId), produced);
-      await onProgress?.(produced);
-      // Re-read between chunks: pause and cancel stop the expansion within one chunk.
-      c = (await this.repo.get(undefined, campaignId))!;
+    const selection = await this.repo.selectionOf(
+      c.workspace_id,
+      c.audience_id,
+      c.segment_id,
+      fixedSender?.address,
+    );
+    let checkpoint = c.checkpoint;
+    if (!selection) {
+      // The segment was deleted: nothing more can be read.
+      await this.repo.markExpanded(c.id, checkpoint);
+      return 'done';
     }
+    const ws = (await this.workspaces.findById(c.workspace_id)) ?? { id: c.workspace_id, name: '' };
+    const rules: CampaignRules = {
+      template: compileTemplate(c.body),
+      marketing: c.type === 'marketing',
+      override: c.quiet_hours,
+      allowLong: (c.plan as { allow_long?: boolean }).allow_long === true,
+      carrierOf: (e164) => this.directory.carrierOf(e164),
+    };
+    const started = Date.now();
+    let expanded = 0;
+    // Milliseconds spent per stage (stores overlap, so their sum can exceed the wall time).
+    const ms = { read: 0, build: 0, insert: 0, produce: 0, advance: 0 };
+    // Pages being stored and produced, oldest first; each resolves to its row count.
+    const pending: { page: RecipientPage; done: Promise<number> }[] = [];
+    // Waits for the oldest page and moves the checkpoint past it; false: stop (paused, canceled,
+    // or another run of this expansion moved the checkpoint first).
+    const settleOldest = async (): Promise<boolean> => {
+      const { page, done } = pending.shift()!;
+      const n = await done;
+      const to = String(page.lastId);
+      const t = Date.now();
+      const status = await this.repo.advance(c.id, checkpoint, to, n);
+      ms.advance += Date.now() - t;
+      if (!status) return false;
+      checkpoint = to;
+      expanded += n;
+      this.stage.inc({ stage: 'expanded' }, n);
+      await onProgress?.(n);
+      return status === 'running';
+    };
+    const pages = this.repo.recipientPages(selection, Number(checkpoint ?? 0), this.pageSize);
+    try {
+      while (true) {
+        let t = Date.now();
+        const next = await pages.next();
+        ms.read += Date.now() - t;
+        if (next.done) break;
+        const page = next.value;
+        t = Date.now();
+        const built = await this.build(ws, c, page, rules);
+        ms.build += Date.now() - t;
+        const done = this.store(built, ms);
+        // Handled here so a failure while later pages are read is not an unhandled rejection;
+        // settleOldest still sees it.
+        done.catch(() => undefined);
+        pending.push({ page, done });
+        if (pending.length >= this.inFlight && !(await settleOldest())) return 'stopped';
+      }
+      while (pending.length) if (!(await settleOldest())) return 'stopped';
+    } finally {
+      // A stop or failure leaves later pages unsettled: wait for them (they are idempotent, and
+      // their checkpoint is not advanced) so none outlives this run half-done.
+      await pages.return(undefined);
+      await Promise.allSettled(pending.map((p) => p.done));
+    }
+    await this.repo.markExpanded(c.id, checkpoint);
+    const seconds = (Date.now() - started) / 1000;
+    this.log.info(
+      { campaignId: c.id, expanded, seconds, perSecond: Math.round(expanded / Math.max(seconds, 0.001)), ms },
+      'campaign expanded',
+    );
+    return 'done';
   }
 
-  private async expandChunk(
+  /** Rows and envelopes of one page: the recipients the shared rules let through, with senders. */
+  private async build(
     ws: { id: string; name: string },
     c: CampaignRow,
-    page: Awaited<ReturnType<SegmentRepository['recipientsPage']>> & object,
-    template: ReturnType<typeof compileTemplate>,
-    allowLong: boolean,
-  ): Promise<number> {
+    page: RecipientPage,
+    rules: CampaignRules,
+  ): Promise<Built> {
     const acceptedAt = new Date();
-    const validUntil = c.validity_seconds ? new Date(acceptedAt.getTime() + c.validity_seconds * 1000) : null;
-    const rows: AcceptedRow[] = [];
-    const envelopes: OutboundEnvelope[] = [];
-    const candidates = page.flatMap((r) => {
-      const carrier = this.directory.carrierOf(r.e164);
-      if (!carrier) return [];
-      const m = messageFor(r, template, {
-        marketing: c.type === 'marketing',
-        override: c.quiet_hours,
-        allowLong,
-      });
-      return m.ok ? [{ r, m, carrier }] : [];
-    });
-    // One Redis round trip for the chunk's sticky senders.
+    const acceptedMs = acceptedAt.getTime();
+    const validUntil = c.validity_seconds ? new Date(acceptedMs + c.validity_seconds * 1000) : null;
+    const sendable = [...verdictsFor(page.recipients, rules)].filter((v) => v.ok);
+    // One Redis round trip for the page's sticky senders.
     const senders = await this.directory.resolveSenders(
       ws,
       c.from_address,
-      candidates.map((x) => x.r.e164),
+      sendable.map((v) => v.recipient.e164),
     );
-    for (const { r, m, carrier } of candidates) {
+    const rows: AcceptedRow[] = [];
+    const envelopes: Built['envelopes'] = [];
+    for (const v of sendable) {
+      if (!v.ok) continue;
+      const { recipient: r, message: m } = v;
       const sender = senders.get(r.e164);
       if (!sender) continue;
       const id = deterministicId('campaign', c.id, String(r.id));
@@ -112,7 +170,7 @@ export class CampaignExpander {
         type: c.type,
         to: r.e164,
         sender: sender.address,
-        carrierId: carrier.id,
+        carrierId: v.carrierId,
         connectorId: sender.connector,
         body: m.text,
         encoding: m.encoding,
@@ -122,7 +180,7 @@ export class CampaignExpander {
         validUntil,
         acceptedAt,
       });
-      envelopes.push({
+      const envelope: OutboundEnvelope = {
         id,
         workspaceId: c.workspace_id,
         to: r.e164,
@@ -134,20 +192,26 @@ export class CampaignExpander {
         campaignId: c.id,
         ...(c.max_segments_per_second ? { campaignMaxSegmentsPerSecond: c.max_segments_per_second } : {}),
         ...(c.weight !== 1 ? { campaignWeight: c.weight } : {}),
-        acceptedAt: acceptedAt.getTime(),
+        acceptedAt: acceptedMs,
         ...(validUntil ? { validUntil: validUntil.getTime() } : {}),
         ...(m.timezone && m.window ? { quietHours: { ...m.window, timezone: m.timezone } } : {}),
-      });
+      };
+      envelopes.push({ key: r.e164, value: JSON.stringify(envelope) });
     }
+    return { page, rows, envelopes };
+  }
+
+  /** Stores a page, then produces it; resolves to its message count once the broker has it. */
+  private async store({ rows, envelopes }: Built, ms: { insert: number; produce: number }): Promise<number> {
     if (!rows.length) return 0;
+    let t = Date.now();
     await this.messages.insertAccepted(rows);
-    // Produced even when the rows were already stored (a retried chunk): the dispatcher's claim
+    ms.insert += Date.now() - t;
+    // Produced even when the rows were already stored (a re-run page): the dispatcher's claim
     // lets each id reach the carrier at most once, and an unproduced stored row would never leave.
-    await this.kafka.produce(
-      'sms.outbound',
-      envelopes.map((e) => ({ key: e.to, value: JSON.stringify(e) })),
-    );
-    this.stage.inc({ stage: 'expanded' }, rows.length);
+    t = Date.now();
+    await this.kafka.produce('sms.outbound', envelopes);
+    ms.produce += Date.now() - t;
     return rows.length;
   }
 }

@@ -1,6 +1,6 @@
 // What one recipient of a campaign gets: the variables a template may use, the rendered text, and
-// whether (and when) quiet hours let it leave. Pure; shared by the plan and the expansion so the
-// plan counts exactly what will be sent.
+// whether (and when) quiet hours let it leave; and the walk over a page of recipients that both the
+// plan and the expansion use, so the plan counts exactly what will be sent. Pure.
 import { analyzeText } from '../encoding';
 import type { Recipient } from '../audiences/segment.repository';
 import { QuietHoursWindow, isAllowedAt, nextAllowedAt, timezoneOf, windowFor } from './quiet-hours';
@@ -57,6 +57,48 @@ export function messageFor(
     timezone: timezoneOf(r.e164, r.timezone),
     window: windowFor(r.e164, opts.override ?? undefined),
   };
+}
+
+/** Why a recipient gets nothing (the plan's exclusions, plus a template variable it lacks). */
+export type RecipientExclusion = 'opted_out' | 'no_route' | 'not_opted_in' | 'invalid' | 'missing_variables';
+
+export type RecipientVerdict<R extends Recipient> =
+  | { ok: true; recipient: R; carrierId: string; message: Extract<RecipientOutcome, { ok: true }> }
+  | { ok: false; recipient: R; reason: RecipientExclusion; missing?: string[] };
+
+/** What decides every recipient of one campaign. */
+export interface CampaignRules {
+  template: CompiledTemplate;
+  marketing: boolean;
+  override?: QuietHoursWindow | null;
+  allowLong?: boolean;
+  /** The carrier that serves a number (undefined: no route). */
+  carrierOf: (e164: string) => { id: string } | undefined;
+}
+
+/**
+ * The verdict on each recipient of a page, in order: opted out, no carrier route, or what
+ * messageFor says (consent for marketing, template, text, segment limit).
+ */
+export function* verdictsFor<R extends Recipient & { optedOut?: boolean }>(
+  page: Iterable<R>,
+  rules: CampaignRules,
+): Generator<RecipientVerdict<R>> {
+  const opts = { marketing: rules.marketing, override: rules.override, allowLong: rules.allowLong };
+  for (const recipient of page) {
+    if (recipient.optedOut) {
+      yield { ok: false, recipient, reason: 'opted_out' };
+      continue;
+    }
+    const carrier = rules.carrierOf(recipient.e164);
+    if (!carrier) {
+      yield { ok: false, recipient, reason: 'no_route' };
+      continue;
+    }
+    const message = messageFor(recipient, rules.template, opts);
+    if (message.ok) yield { ok: true, recipient, carrierId: carrier.id, message };
+    else yield { ok: false, recipient, reason: message.reason, missing: message.missing };
+  }
 }
 
 /** Seconds from `at` until the recipient may be texted (0 when allowed now). */
