@@ -231,6 +231,44 @@ describe('MessageRepository', () => {
     }
   });
 
+  it('applies one batch holding both parts of a message, two receipts for one part, and strangers', async () => {
+    const two = await submitted(ws.workspaceId, 2);
+    const one = await submitted(ws.workspaceId, 1);
+    const other = await submitted(ws.workspaceId, 2);
+    const t = Date.now();
+    const at = (ms: number) => new Date(t + ms);
+    const r = await repo.applyPartStatuses([
+      { connectorId: 'smpp', carrierMessageId: two.carrierMessageIds[0], status: 'delivered', at: at(1) },
+      { connectorId: 'smpp', carrierMessageId: one.carrierMessageIds[0], status: 'sent', at: at(2) },
+      { connectorId: 'smpp', carrierMessageId: 'no-such-id', status: 'delivered', at: at(3) },
+      { connectorId: 'smpp', carrierMessageId: one.carrierMessageIds[0], status: 'delivered', at: at(4) },
+      { connectorId: 'smpp', carrierMessageId: two.carrierMessageIds[1], status: 'delivered', at: at(5) },
+      {
+        connectorId: 'smpp',
+        carrierMessageId: other.carrierMessageIds[1],
+        status: 'undelivered',
+        errorCode: '001',
+        at: at(6),
+      },
+    ]);
+    expect(r.unmatched).toEqual([{ connectorId: 'smpp', carrierMessageId: 'no-such-id' }]);
+    expect(r.parts).toHaveLength(5);
+    const byId = new Map(r.messages.map((c) => [c.id, c]));
+    expect(byId.get(two.id)).toMatchObject({ status: 'delivered', previousStatus: 'submitted' });
+    expect(byId.get(one.id)).toMatchObject({ status: 'delivered', previousStatus: 'submitted' });
+    // Under any_failure one undelivered part decides, with that part's error code.
+    expect(byId.get(other.id)).toMatchObject({ status: 'undelivered', errorCode: '001' });
+    const d = await repo.get(ws.workspaceId, two.id);
+    expect(d!.parts.map((p) => p.status)).toEqual(['delivered', 'delivered']);
+    expect(d!.finalAt?.getTime()).toBe(t + 5);
+    const o = await repo.get(ws.workspaceId, other.id);
+    expect(o!.parts.map((p) => p.status)).toEqual(['submitted', 'undelivered']);
+    expect(o!.events.at(-1)).toMatchObject({
+      status: 'undelivered',
+      detail: expect.objectContaining({ parts: ['submitted', 'undelivered'] }),
+    });
+  });
+
   it('honours another multipart rule when asked', async () => {
     const m = await submitted(ws.workspaceId, 2);
     const at = new Date();
