@@ -1,12 +1,16 @@
 // The message store and the accepting API against the real stack: rows in Postgres, records on the
 // priority topic read back with a real consumer, the state machine enforced by the database.
 import { randomUUID } from 'node:crypto';
+import IORedis from 'ioredis';
 import { Consumer } from 'kafkajs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { KafkaService } from '../src/infra/kafka/kafka.service';
 import { Db } from '../src/infra/db/db';
 import { DB } from '../src/infra/db/db.module';
 import { ConfigService } from '../src/config/config.service';
+import { REDIS } from '../src/infra/redis/redis.module';
+import { CarrierDirectory, stickyKey } from '../src/modules/carriers/carrier-directory.service';
+import { stableChoice } from '../src/modules/carriers/carrier-routes';
 import { AcceptedRow, MessageRepository } from '../src/modules/messages/message.repository';
 import { MessagesService } from '../src/modules/messages/messages.service';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
@@ -225,6 +229,44 @@ describe('MessageRepository', () => {
       );
       expect((await repo.get(ws.workspaceId, m.id))!.status).toBe('delivered');
     }
+  });
+
+  it('applies one batch holding both parts of a message, two receipts for one part, and strangers', async () => {
+    const two = await submitted(ws.workspaceId, 2);
+    const one = await submitted(ws.workspaceId, 1);
+    const other = await submitted(ws.workspaceId, 2);
+    const t = Date.now();
+    const at = (ms: number) => new Date(t + ms);
+    const r = await repo.applyPartStatuses([
+      { connectorId: 'smpp', carrierMessageId: two.carrierMessageIds[0], status: 'delivered', at: at(1) },
+      { connectorId: 'smpp', carrierMessageId: one.carrierMessageIds[0], status: 'sent', at: at(2) },
+      { connectorId: 'smpp', carrierMessageId: 'no-such-id', status: 'delivered', at: at(3) },
+      { connectorId: 'smpp', carrierMessageId: one.carrierMessageIds[0], status: 'delivered', at: at(4) },
+      { connectorId: 'smpp', carrierMessageId: two.carrierMessageIds[1], status: 'delivered', at: at(5) },
+      {
+        connectorId: 'smpp',
+        carrierMessageId: other.carrierMessageIds[1],
+        status: 'undelivered',
+        errorCode: '001',
+        at: at(6),
+      },
+    ]);
+    expect(r.unmatched).toEqual([{ connectorId: 'smpp', carrierMessageId: 'no-such-id' }]);
+    expect(r.parts).toHaveLength(5);
+    const byId = new Map(r.messages.map((c) => [c.id, c]));
+    expect(byId.get(two.id)).toMatchObject({ status: 'delivered', previousStatus: 'submitted' });
+    expect(byId.get(one.id)).toMatchObject({ status: 'delivered', previousStatus: 'submitted' });
+    // Under any_failure one undelivered part decides, with that part's error code.
+    expect(byId.get(other.id)).toMatchObject({ status: 'undelivered', errorCode: '001' });
+    const d = await repo.get(ws.workspaceId, two.id);
+    expect(d!.parts.map((p) => p.status)).toEqual(['delivered', 'delivered']);
+    expect(d!.finalAt?.getTime()).toBe(t + 5);
+    const o = await repo.get(ws.workspaceId, other.id);
+    expect(o!.parts.map((p) => p.status)).toEqual(['submitted', 'undelivered']);
+    expect(o!.events.at(-1)).toMatchObject({
+      status: 'undelivered',
+      detail: expect.objectContaining({ parts: ['submitted', 'undelivered'] }),
+    });
   });
 
   it('honours another multipart rule when asked', async () => {
@@ -571,6 +613,67 @@ describe('POST /v1/messages/batch', () => {
     expect(tooMany.body.error.details.issues[0].path).toBe('messages');
     const empty = await api.post('/v1/messages/batch', { messages: [] });
     expect(empty.status).toBe(400);
+  });
+
+  it('keeps one sticky sender per number across a batch, asking Redis once per `from`', async () => {
+    const directory = engine.app.get(CarrierDirectory);
+    const redis = engine.app.get<IORedis>(REDIS);
+    const ref = { id: api.workspaceId, name: api.workspaceName };
+    const { members } = directory.sendersNamed(ref, undefined);
+    expect(members.length).toBeGreaterThan(1);
+    const [x, y] = ['+14155550160', '+14155550161'];
+    // x already has a sender that the hash would not pick: the remembered one must win.
+    const remembered = members.find((m) => m.address !== stableChoice(members, x).address)!.address;
+    await redis.hset(stickyKey(api.workspaceId, 'default'), x, remembered);
+    const calls: (string | undefined)[] = [];
+    const original = directory.resolveSenders.bind(directory);
+    directory.resolveSenders = (ws, from, recipients) => {
+      calls.push(from);
+      return original(ws, from, recipients);
+    };
+    try {
+      const r = await api.post('/v1/messages/batch', {
+        messages: [
+          { to: x, body: 'one' },
+          { to: y, body: 'two' },
+          { to: x, body: 'three' },
+          { to: y, from: 'no-such-pool', body: 'four' },
+          { to: y, from: '72725', body: 'five' },
+          { to: '12', body: 'six' },
+          { to: y, body: 'seven', smart_encoding: 'yes' },
+          { to: y, body: 'eight' },
+        ],
+      });
+      expect(r.status).toBe(200);
+      const res = r.body.results;
+      expect(res.map((o: any) => o.status)).toEqual([
+        'accepted',
+        'accepted',
+        'accepted',
+        'invalid',
+        'accepted',
+        'invalid',
+        'invalid',
+        'accepted',
+      ]);
+      expect([res[0].from, res[2].from]).toEqual([remembered, remembered]);
+      expect(res[1].from).toBe(stableChoice(members, y).address);
+      expect(res[7].from).toBe(res[1].from);
+      expect(res[4].from).toBe('72725');
+      expect(res[3].error.details.issues).toEqual([
+        expect.objectContaining({ path: 'from', message: expect.stringContaining('no-such-pool') }),
+      ]);
+      expect(res[5].error.details.issues[0].path).toBe('to');
+      expect(res[6].error.details.issues[0].path).toBe('smart_encoding');
+      // One resolveSenders per distinct `from` (each one Redis round trip at most), not per item.
+      expect(calls.sort()).toEqual(['72725', 'no-such-pool', undefined].sort());
+      expect(await redis.hget(stickyKey(api.workspaceId, 'default'), y)).toBe(res[1].from);
+      // The choice holds for the next request too.
+      const later = await api.post('/v1/messages', { to: y, body: 'later' });
+      expect(later.body.from).toBe(res[1].from);
+    } finally {
+      directory.resolveSenders = original;
+    }
   });
 
   it('replays a batch for the same Idempotency-Key', async () => {

@@ -9,6 +9,8 @@ import os from 'node:os';
 import path from 'node:path';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { getQueueToken } from '@nestjs/bullmq';
+import { Queue } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsumerHost } from '../src/infra/kafka/consumer-host';
 import { KafkaService } from '../src/infra/kafka/kafka.service';
@@ -20,6 +22,8 @@ import { MessageRepository } from '../src/modules/messages/message.repository';
 import type { ReceiptEnvelope } from '../src/modules/messages/message.types';
 import { ParkedReceiptRepository } from '../src/modules/receipts/parked-receipt.repository';
 import { StatusCallbackRepository } from '../src/modules/receipts/status-callback.repository';
+import { ReceiptApplier } from '../src/modules/receipts/receipt-applier.service';
+import { CALLBACK_QUEUE, CallbackJob, messageIdsOf } from '../src/modules/receipts/status-callback.service';
 import { verifyParleySignature } from '../src/modules/receipts/parley-signature';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
 
@@ -400,6 +404,39 @@ describe('customer status callbacks', () => {
     });
     const rows = await engine.app.get(StatusCallbackRepository).recent(api.workspaceId, msg.id);
     expect(rows).toMatchObject([{ state: 'delivered', attempts: 2, last_status_code: 200 }]);
+  });
+
+  it('enqueues one job for a batch of changes; a failing endpoint holds back only its own message', async () => {
+    const ms = [];
+    for (let i = 0; i < 3; i++) {
+      const cid = carrierId();
+      ms.push({ cid, ...(await submitted([cid], { statusCallback: url })) });
+    }
+    failNext = 1;
+    const r = await engine.app.get(ReceiptApplier).apply(
+      ms.map((m) => ({
+        envelope: {
+          connectorId: 'smpp',
+          carrierMessageId: m.cid,
+          recipient: m.to,
+          raw: dlr(m.cid, 'DELIVRD'),
+          receivedAt: Date.now(),
+        },
+      })),
+    );
+    expect(r.messages.map((c) => c.status)).toEqual(['delivered', 'delivered', 'delivered']);
+    const queue = engine.app.get<Queue<CallbackJob>>(getQueueToken(CALLBACK_QUEUE));
+    const ids = ms.map((m) => m.id);
+    const jobs = (await queue.getJobs(['waiting', 'active', 'delayed', 'completed', 'failed'])).filter((j) =>
+      messageIdsOf(j.data).some((id) => ids.includes(id)),
+    );
+    expect(jobs).toHaveLength(1);
+    expect([...messageIdsOf(jobs[0].data)].sort()).toEqual([...ids].sort());
+    await eventually(async () => ids.every((id) => mine(id).some((x) => x.answered === 200)), 30_000);
+    // The one that failed was tried again; the others were delivered once, never repeated.
+    const answers = ids.map((id) => mine(id).map((x) => x.answered));
+    expect(answers.filter((a) => a.length === 2)).toEqual([[500, 200]]);
+    expect(answers.filter((a) => a.length === 1)).toEqual([[200], [200]]);
   });
 
   it("keeps one message's callbacks in order when an earlier one fails", async () => {

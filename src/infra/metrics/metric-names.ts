@@ -3,6 +3,7 @@
 export const METRICS = {
   // sends
   messagesAccepted: { name: 'parley_messages_accepted_total', labels: ['type'] },
+  acceptStage: { name: 'parley_accept_stage_seconds', labels: ['stage'] },
   messagesSubmitted: {
     name: 'parley_messages_submitted_total',
     labels: ['carrier', 'connector', 'sender_kind', 'type'],
@@ -22,6 +23,7 @@ export const METRICS = {
   // receipts
   receipts: { name: 'parley_receipts_total', labels: ['carrier', 'connector', 'status', 'error_code'] },
   receiptLatency: { name: 'parley_receipt_latency_seconds', labels: ['carrier', 'connector'] },
+  receiptStage: { name: 'parley_receipt_stage_seconds', labels: ['stage'] },
   parkedReceipts: { name: 'parley_parked_receipts', labels: [] },
   callbacks: { name: 'parley_callback_deliveries_total', labels: ['outcome'] },
   // replies

@@ -546,8 +546,10 @@ export class MessageRepository {
 
   /**
    * Applies carrier outcomes to parts (state machine per part), then gives each touched message
-   * the status its parts add up to under `rule`. The messages are locked (in id order) while their
+   * the status its parts add up to under `rule`. The messages are locked (in id order) before their
    * parts are read, so receipts for two parts of one message racing in two consumers still add up.
+   * Three statements per batch whatever its size (lock, parts, messages), plus a statement per
+   * extra round when one part has two receipts in the batch.
    */
   async applyPartStatuses(
     changes: readonly PartStatusChange[],
@@ -557,12 +559,23 @@ export class MessageRepository {
     if (changes.length === 0) return { parts: [], messages: [], unmatched: [] };
     const key = (c: PartRef) => `${c.connectorId}\u0000${c.carrierMessageId}`;
     return this.db.transaction().execute(async (trx) => {
-      const known = await sql<{ message_id: string; connector_id: string; carrier_message_id: string }>`
-        select p.message_id, p.connector_id, p.carrier_message_id
+      // Finds the parts and locks their messages in one statement. Locks are taken after the sort,
+      // so in id order: two consumers never deadlock. A locked message's status is re-read after
+      // any wait, so `current` is what this transaction may change.
+      const known = await sql<{
+        message_id: string;
+        message_status: MessageStatus;
+        connector_id: string;
+        carrier_message_id: string;
+      }>`
+        select m.id as message_id, m.status as message_status, p.connector_id, p.carrier_message_id
         from message_parts p
         join unnest(${changes.map((c) => c.connectorId)}::text[], ${changes.map((c) => c.carrierMessageId)}::text[])
           as u(connector_id, carrier_message_id)
-          on p.connector_id = u.connector_id and p.carrier_message_id = u.carrier_message_id`.execute(trx);
+          on p.connector_id = u.connector_id and p.carrier_message_id = u.carrier_message_id
+        join messages m on m.id = p.message_id
+        order by m.id
+        for update of m`.execute(trx);
       const keyOfRow = (r: { connector_id: string; carrier_message_id: string }) =>
         key({ connectorId: r.connector_id, carrierMessageId: r.carrier_message_id });
       const found = new Set(known.rows.map(keyOfRow));
@@ -575,49 +588,70 @@ export class MessageRepository {
           unmatched.push({ connectorId: c.connectorId, carrierMessageId: c.carrierMessageId });
         }
       }
-      const messageIds = [...new Set(known.rows.map((r) => r.message_id))].sort();
-      if (messageIds.length === 0) return { parts: [], messages: [], unmatched };
-
-      const locked = await sql<{ id: string; status: MessageStatus }>`
-        select id, status from messages where id = any(${messageIds}::uuid[]) order by id for update`.execute(
-        trx,
-      );
-      const current = new Map(locked.rows.map((r) => [r.id, r.status]));
+      if (known.rows.length === 0) return { parts: [], messages: [], unmatched };
+      const current = new Map(known.rows.map((r) => [r.message_id, r.message_status]));
+      const messageIds = [...current.keys()];
 
       const applicable = changes.filter((c) => found.has(key(c)));
       const parts: PartStatusesResult['parts'] = [];
-      for (const round of roundsByKey(applicable, key)) {
+      // Every part of the touched messages as it will be after this batch: read in the statement
+      // of the first update (which cannot see its own changes), then overlaid with each update.
+      const byMessage = new Map<string, { status: MessageStatus; error_code: string | null }[]>();
+      let round = 0;
+      for (const changesOfRound of roundsByKey(applicable, key)) {
         const res = await sql<{
+          kind: 'updated' | 'before';
           message_id: string;
           workspace_id: string;
           part_index: number;
           carrier_message_id: string;
           connector_id: string;
           status: MessageStatus;
-          previous_status: MessageStatus;
+          previous_status: MessageStatus | null;
           error_code: string | null;
-          submitted_at: Date;
+          submitted_at: Date | null;
           done_at: Date | null;
         }>`
           with u as (
             select * from unnest(
-              ${round.map((c) => c.connectorId)}::text[], ${round.map((c) => c.carrierMessageId)}::text[],
-              ${round.map((c) => c.status)}::text[], ${round.map((c) => c.errorCode ?? null)}::text[],
-              ${round.map((c) => c.at)}::timestamptz[]
+              ${changesOfRound.map((c) => c.connectorId)}::text[], ${changesOfRound.map((c) => c.carrierMessageId)}::text[],
+              ${changesOfRound.map((c) => c.status)}::text[], ${changesOfRound.map((c) => c.errorCode ?? null)}::text[],
+              ${changesOfRound.map((c) => c.at)}::timestamptz[]
             ) as u(connector_id, carrier_message_id, status, error_code, at)
+          ),
+          upd as (
+            update message_parts p set
+              status = u.status,
+              error_code = coalesce(u.error_code, p.error_code),
+              done_at = case when u.status = any(${TERMINAL_STATUSES as readonly string[]}::text[]) then u.at else p.done_at end,
+              updated_at = now()
+            from u, message_parts old
+            where p.connector_id = u.connector_id and p.carrier_message_id = u.carrier_message_id
+              and old.message_id = p.message_id and old.part_index = p.part_index
+              and (p.status || '>' || u.status) = any(${ALLOWED_TRANSITIONS}::text[])
+            returning p.message_id, p.workspace_id, p.part_index, p.carrier_message_id, p.connector_id, p.status,
+              old.status as previous_status, p.error_code, p.submitted_at, p.done_at
           )
-          update message_parts p set
-            status = u.status,
-            error_code = coalesce(u.error_code, p.error_code),
-            done_at = case when u.status = any(${TERMINAL_STATUSES as readonly string[]}::text[]) then u.at else p.done_at end,
-            updated_at = now()
-          from u, message_parts old
-          where p.connector_id = u.connector_id and p.carrier_message_id = u.carrier_message_id
-            and old.message_id = p.message_id and old.part_index = p.part_index
-            and (p.status || '>' || u.status) = any(${ALLOWED_TRANSITIONS}::text[])
-          returning p.message_id, p.workspace_id, p.part_index, p.carrier_message_id, p.connector_id, p.status,
-            old.status as previous_status, p.error_code, p.submitted_at, p.done_at`.execute(trx);
+          select 'updated' as kind, upd.* from upd
+          ${
+            round === 0
+              ? sql`union all
+          select 'before', message_id, workspace_id, part_index, carrier_message_id, connector_id, status,
+            null, error_code, null, null
+          from message_parts where message_id = any(${messageIds}::uuid[])`
+              : sql``
+          }
+          order by kind, message_id, part_index`.execute(trx);
+        round++;
         for (const r of res.rows) {
+          if (r.kind === 'before') {
+            const list = byMessage.get(r.message_id) ?? [];
+            list[r.part_index] = { status: r.status, error_code: r.error_code };
+            byMessage.set(r.message_id, list);
+            continue;
+          }
+          const list = byMessage.get(r.message_id);
+          if (list) list[r.part_index] = { status: r.status, error_code: r.error_code };
           parts.push({
             messageId: r.message_id,
             workspaceId: r.workspace_id,
@@ -625,25 +659,15 @@ export class MessageRepository {
             carrierMessageId: r.carrier_message_id,
             connectorId: r.connector_id,
             status: r.status,
-            previousStatus: r.previous_status,
+            previousStatus: r.previous_status!,
             errorCode: r.error_code,
-            submittedAt: r.submitted_at,
+            submittedAt: r.submitted_at!,
             doneAt: r.done_at,
           });
         }
       }
       if (parts.length === 0) return { parts, messages: [], unmatched };
 
-      const touched = [...new Set(parts.map((p) => p.messageId))];
-      const all = await sql<{ message_id: string; status: MessageStatus; error_code: string | null }>`
-        select message_id, status, error_code from message_parts
-        where message_id = any(${touched}::uuid[]) order by message_id, part_index`.execute(trx);
-      const byMessage = new Map<string, { status: MessageStatus; error_code: string | null }[]>();
-      for (const r of all.rows) {
-        const list = byMessage.get(r.message_id) ?? [];
-        list.push(r);
-        byMessage.set(r.message_id, list);
-      }
       // The time of a message's change is that of the latest part change that caused it.
       const lastAt = new Map<string, Date>();
       const eventOf = new Map<string, Record<string, unknown>>();
@@ -659,11 +683,13 @@ export class MessageRepository {
         }
       }
 
+      const touched = [...new Set(parts.map((p) => p.messageId))];
       const messageChanges: StatusChange[] = [];
       for (const id of touched) {
-        const list = byMessage.get(id)!;
+        // Part indexes are dense from 0; filter keeps a gap (never expected) from breaking the sum.
+        const list = (byMessage.get(id) ?? []).filter(Boolean);
         const from = current.get(id);
-        if (!from) continue;
+        if (!from || list.length === 0) continue;
         const to = aggregateParts(
           list.map((p) => p.status),
           rule,

@@ -1,6 +1,7 @@
-// Delivers status callbacks: for a message, the oldest pending callback first, signed with the
-// workspace's secrets; a failure stops that message's queue (later callbacks wait behind it, which
-// keeps them in order) and BullMQ retries with capped exponential backoff until 24 hours passed.
+// Delivers status callbacks: a job names a batch of messages; for each, the oldest pending callback
+// first, signed with the workspace's secrets. A failure stops that message's queue (later callbacks
+// wait behind it, which keeps them in order); the job keeps only the messages that failed and BullMQ
+// retries it with capped exponential backoff until 24 hours passed.
 import { InjectQueue, OnWorkerEvent, Processor } from '@nestjs/bullmq';
 import { Job, Queue } from 'bullmq';
 import { lookup } from 'node:dns';
@@ -15,9 +16,17 @@ import { RoleWorker } from '../../infra/queue/role-worker';
 import { checkCallbackUrl, refuseResolved } from './callback-url';
 import { PARLEY_SIGNATURE_HEADER, signParleyPayload } from './parley-signature';
 import { StatusCallbackRepository } from './status-callback.repository';
-import { CALLBACK_ATTEMPTS, CALLBACK_BACKOFF, CALLBACK_QUEUE, CallbackJob } from './status-callback.service';
+import {
+  CALLBACK_ATTEMPTS,
+  CALLBACK_BACKOFF,
+  CALLBACK_QUEUE,
+  CallbackJob,
+  messageIdsOf,
+} from './status-callback.service';
 import { WebhookSecretService } from './webhook-secret.service';
 
+/** Messages of one job delivered at a time (each message's own callbacks stay sequential). */
+const DELIVERIES_IN_PARALLEL = 10;
 /** How long a customer's endpoint gets to answer. */
 const TIMEOUT_MS = 10_000;
 export const CALLBACK_DEADLINE_MS = 24 * 60 * 60 * 1000;
@@ -129,14 +138,40 @@ export class StatusCallbackProcessor extends RoleWorker {
     ) {
       this.log.warn({ job: job.id }, 'callback job with an unexpected backoff type');
     }
+    const ids = messageIdsOf(job.data);
+    const failed: { id: string; err: unknown }[] = [];
+    let delivered = 0;
+    let next = 0;
+    const worker = async () => {
+      while (next < ids.length) {
+        const id = ids[next++];
+        try {
+          delivered += await this.deliverMessage(id);
+        } catch (err) {
+          failed.push({ id, err });
+        }
+      }
+    };
+    await Promise.all(Array.from({ length: Math.min(DELIVERIES_IN_PARALLEL, ids.length) }, worker));
+    if (failed.length) {
+      // The retry (after BullMQ's backoff) is only about the messages that failed.
+      const failedIds = new Set(failed.map((f) => f.id));
+      const keep = ids.filter((id) => failedIds.has(id));
+      await job.updateData({ messageIds: keep });
+      throw failed[0].err;
+    }
+    return `delivered ${delivered} for ${ids.length} messages`;
+  }
+
+  /** Delivers one message's pending callbacks in order; throws at the first that fails. */
+  private async deliverMessage(messageId: string): Promise<number> {
     const production = this.config.env.NODE_ENV === 'production';
     let delivered = 0;
     // Keep going while this worker holds the message's head: later callbacks whose own jobs found
     // the head busy rely on it.
     for (;;) {
-      const c = await this.repo.claimNext(job.data.messageId, TIMEOUT_MS * 3);
-      if (c === undefined) return `delivered ${delivered}`;
-      if (c === 'busy') return `busy; delivered ${delivered}`;
+      const c = await this.repo.claimNext(messageId, TIMEOUT_MS * 3);
+      if (c === undefined || c === 'busy') return delivered;
       if (Date.now() - c.createdAt.getTime() > CALLBACK_DEADLINE_MS) {
         await this.repo.finish(c.id, 'abandoned', undefined, 'not delivered within 24 hours');
         this.deliveries.inc({ outcome: 'abandoned' });

@@ -1,6 +1,6 @@
 // Customer status callbacks: every status change of a message that has a status_callback (its own
-// or its campaign's) becomes a row in the outbox and a BullMQ job that delivers the message's
-// callbacks in order. Other modules that change statuses (the dispatcher, expiry) hand their
+// or its campaign's) becomes a row in the outbox; a batch of rows becomes one BullMQ job per up to
+// CALLBACK_JOB_MESSAGES messages, which delivers each message's callbacks in order. Other modules that change statuses (the dispatcher, expiry) hand their
 // AppliedChange list to notify() the same way the receipts consumer does.
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
@@ -13,9 +13,19 @@ export const CALLBACK_QUEUE = 'status-callbacks';
 export const CALLBACK_ATTEMPTS = 40;
 export const CALLBACK_BACKOFF = 'capped-exponential';
 
+/** Messages whose pending callbacks one job delivers (a receipts batch is a few jobs, not hundreds). */
+export const CALLBACK_JOB_MESSAGES = 100;
+
 export interface CallbackJob {
-  messageId: string;
+  /** The messages whose pending callbacks to deliver, each in order. */
+  messageIds?: string[];
+  /** Jobs enqueued before batching carried one message. */
+  messageId?: string;
 }
+
+/** The message ids of a job, whichever shape it has. */
+export const messageIdsOf = (job: CallbackJob): string[] =>
+  job.messageIds ?? (job.messageId ? [job.messageId] : []);
 
 /** The JSON a customer receives for one status change. */
 export function callbackBody(c: AppliedChange): string {
@@ -71,21 +81,27 @@ export class StatusCallbackService {
   private async enqueue(rows: NewCallback[]): Promise<number> {
     const inserted = await this.repo.insert(rows);
     if (!inserted.length) return 0;
-    // Job ids are unique per row (never deduplicated away); the processor delivers the message's
-    // oldest pending callback first, whichever job runs.
-    await this.queue.addBulk(
-      inserted.map((r) => ({
+    // One job per chunk of messages; its id is that of its first row, so ids stay unique (a row is
+    // inserted once) and never deduplicated away. The processor delivers each message's oldest
+    // pending callback first, whichever job runs.
+    const messageIds = [...new Set(inserted.map((r) => r.messageId))];
+    const jobs = [];
+    for (let i = 0; i < messageIds.length; i += CALLBACK_JOB_MESSAGES) {
+      const chunk = messageIds.slice(i, i + CALLBACK_JOB_MESSAGES);
+      const first = inserted.find((r) => r.messageId === chunk[0])!;
+      jobs.push({
         name: 'deliver',
-        data: { messageId: r.messageId },
+        data: { messageIds: chunk },
         opts: {
-          jobId: `cb-${r.id}`,
+          jobId: `cb-${first.id}`,
           attempts: CALLBACK_ATTEMPTS,
           backoff: { type: CALLBACK_BACKOFF },
           removeOnComplete: 1_000,
           removeOnFail: 5_000,
         },
-      })),
-    );
+      });
+    }
+    await this.queue.addBulk(jobs);
     return inserted.length;
   }
 }
