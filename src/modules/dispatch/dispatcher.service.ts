@@ -329,6 +329,18 @@ export class Dispatcher {
       };
     const sender = this.directory.senderByAddress(env.from);
     if (!sender) return { status: 'rejected', errorCode: 'unknown_sender', detail: `no sender ${env.from}` };
+    if (env.type === 'marketing' && env.quietHours) {
+      // A window that cannot be read would throw on every look and wedge its partition.
+      try {
+        isAllowedAt(new Date(now), env.quietHours.timezone, env.quietHours);
+      } catch (err) {
+        return {
+          status: 'rejected',
+          errorCode: 'invalid_quiet_hours',
+          detail: err instanceof Error ? err.message : String(err),
+        };
+      }
+    }
     return undefined;
   }
 
