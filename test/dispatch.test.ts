@@ -170,11 +170,15 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
     db = createDb(TEST_DATABASE_URL, 2);
     ws = (await engine.workspace()).workspaceId;
 
-    // Quiet hours: a marketing message whose window opens at the next minute (UTC) is held, then
-    // released when it opens; sent first so the wait overlaps the other tests.
+    // Quiet hours: a marketing message whose window opens at the next minute is held, then
+    // released when it opens; sent first so the wait overlaps the other tests. The recipient's
+    // zone is one where it is about 10:00 now, so the window never runs past midnight (a window
+    // must start before it ends), whatever the time of day the test runs.
     const now = new Date();
+    const behind = (now.getUTCHours() - 10 + 24) % 24;
+    const timezone = behind === 0 ? 'UTC' : behind <= 12 ? `Etc/GMT+${behind}` : `Etc/GMT-${24 - behind}`;
     const open = new Date(now.getTime() + 60_000);
-    const hhmm = (d: Date) => d.toISOString().slice(11, 16);
+    const hhmm = (d: Date) => new Date(d.getTime() - behind * 3600_000).toISOString().slice(11, 16);
     const [q] = await send(engine, ws, [
       {
         to: numberUnder(FAST),
@@ -183,7 +187,7 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
         quietHours: {
           start: hhmm(open),
           end: hhmm(new Date(open.getTime() + 3 * 3600_000)),
-          timezone: 'UTC',
+          timezone,
         },
       },
     ]);
@@ -278,6 +282,9 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
       const one = numberUnder(SLOW);
       const specs: Spec[] = [];
       for (let i = 0; i < 12; i++) specs.push({ to: one, body: `step ${i}`, topic: 'sms.outbound' });
+      // Other alpha numbers go out side by side with `one` (whose messages leave one at a time), so
+      // alpha exceeds 5/s however slow each round trip is on a busy machine.
+      for (let i = 0; i < 10; i++) specs.push({ to: numberUnder(SLOW), topic: 'sms.outbound' });
       for (let i = 0; i < 100; i++) specs.push({ to: numberUnder(FAST), topic: 'sms.outbound' });
       const envs = await send(engine, ws, specs);
       const fast = envs.filter((e) => e.to.startsWith(FAST)).map((e) => e.id);
@@ -319,9 +326,17 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
   });
 
   it('expires past-validity messages, rejects numbers no carrier serves, and survives a malformed record', async () => {
-    const [late, nowhere] = await send(engine, ws, [
+    const unreadable = numberUnder(FAST);
+    const [late, nowhere, backwards] = await send(engine, ws, [
       { to: numberUnder(FAST), validUntil: Date.now() - 1_000 },
       { to: '+8613800138000' },
+      // A quiet-hours window that cannot be read is refused, not retried forever on its partition.
+      {
+        to: unreadable,
+        type: 'marketing',
+        topic: 'sms.outbound',
+        quietHours: { start: '21:00', end: '08:00', timezone: 'UTC' },
+      },
     ]);
     await engine.app
       .get(KafkaService)
@@ -332,6 +347,9 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
     await eventually(() => allIn(db, [nowhere.id], ['rejected']), 20_000);
     await eventually(() => allIn(db, [after.id], ['rejected']), 20_000);
     expect((await statuses(db, [nowhere.id])).get(nowhere.id)!.error_code).toBe('no_route');
+    await eventually(() => allIn(db, [backwards.id], ['rejected']), 20_000);
+    expect((await statuses(db, [backwards.id])).get(backwards.id)!.error_code).toBe('invalid_quiet_hours');
+    expect(sim.messages(unreadable)).toHaveLength(0);
     const metrics = await fetch(`${engine.url}/metrics`).then((r) => r.text());
     expect(metrics).toMatch(/parley_dlq_messages_total\{reason="malformed"\} [1-9]/);
   });

@@ -20,6 +20,22 @@ describe('CarrierLane', () => {
     expect(ids(block)).toEqual(['p1', 'p2', 'b1']);
   });
 
+  it('says whether a priority message is ready apart from bulk ones', () => {
+    const lane = new CarrierLane('c');
+    lane.push(e('b1', '+1'));
+    expect(lane.hasReady(0, 'priority')).toBe(false);
+    expect(lane.hasReady(0, 'bulk')).toBe(true);
+    const p1 = e('p1', '+2', 'priority');
+    lane.push(p1);
+    expect(lane.hasReady(0, 'priority')).toBe(true);
+    // A priority-only block: stops at the first bulk head.
+    expect(ids(lane.nextBlock(0, (x) => (x.lane === 'priority' ? 'take' : 'stop')))).toEqual(['p1']);
+    expect(lane.hasReady(0, 'priority')).toBe(false);
+    lane.retryAt(p1, 10);
+    expect(lane.hasReady(9, 'priority')).toBe(false);
+    expect(lane.hasReady(10, 'priority')).toBe(true);
+  });
+
   it('keeps one message per number in flight, in acceptance order', () => {
     const lane = new CarrierLane('c');
     const [a1, a2, b1] = [e('a1', '+1'), e('a2', '+1'), e('b1', '+2')];

@@ -195,9 +195,9 @@ export class CarrierLane<T extends LaneEntry> {
     c.waiting.set(entry.to, at);
   }
 
-  /** Whether anything could be picked at `now` (ignores the rate limits). */
-  hasReady(now: number): boolean {
-    return CLASSES.some((n) => {
+  /** Whether anything (of one class, if named) could be picked at `now` (ignores the rate limits). */
+  hasReady(now: number, only?: LaneClass): boolean {
+    return (only ? [only] : CLASSES).some((n) => {
       const c = this.cls(n);
       if (c.readyHead < c.ready.length) return true;
       for (const at of c.waiting.values()) if (at <= now) return true;

@@ -22,6 +22,11 @@ export interface DispatchTuning {
   /** Batches of one lane in their Postgres phase at once (they overlap database round trips). */
   maxBlocksPerLane: number;
   /**
+   * Blocks of priority messages alone that may start while the lane is full of bulk (in flight,
+   * claiming or claimed ahead), so a transactional message never queues behind bulk work.
+   */
+  maxPriorityBlocksPerLane: number;
+  /**
    * Claimed messages waiting for tokens, per lane, in ms of the carrier's rate. Enough to keep
    * the bucket busy while the next batch is checked and claimed; small, because what a crash
    * interrupts here ends `failed` (submit_outcome_unknown) rather than being sent.
@@ -48,12 +53,17 @@ export interface DispatchTuning {
 export const DEFAULT_DISPATCH_TUNING: DispatchTuning = {
   rate: DEFAULT_RATE_TUNING,
   maxAheadMs: 250,
-  batchAheadMs: 200,
+  // Three blocks of 400 ms in their round trip keep a capped lane fed while a claim takes up to
+  // 1.2 s, with a third of the queries that blocks of 200 ms, six at a time, cost the shared pool.
+  batchAheadMs: 400,
   maxBlockMessages: 500,
   maxSkipsPerBlock: 64,
-  // Twice the default SMPP window (2 binds × 100) keeps the connector's window full.
-  maxInFlightPerLane: 400,
-  maxBlocksPerLane: 6,
+  // Enough to keep the connector's window full (2 binds × 100 by default) while blocks wait for
+  // their claims; what exceeds the window waits in the dispatcher's submit gate, where
+  // transactional messages go first.
+  maxInFlightPerLane: 1_000,
+  maxBlocksPerLane: 3,
+  maxPriorityBlocksPerLane: 2,
   // One second covers a batch's Postgres round trips on a busy machine (measured: 600 ms kept a
   // 50 seg/s carrier at 33/s, 1 s at 36/s with the simulator in the same process).
   claimAheadMs: 1_000,

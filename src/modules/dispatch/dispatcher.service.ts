@@ -35,6 +35,8 @@ import { DispatchEnvelope, parseOutbound } from './outbound-envelope';
 import { BlockBudget, BucketSpec, SegmentRatePolicy, chunksOf } from './rate.policy';
 import { StatusBatcher } from './status-batcher';
 import { SendWindow } from './send-window';
+import { StageTimings } from './stage-timings';
+import { SubmitGate } from './submit-gate';
 import type { Take } from './token-bucket';
 import { TokenBucketStore, preciseNow } from './token-buckets.service';
 
@@ -66,6 +68,16 @@ interface Pending extends LaneEntry {
   flying: boolean;
   /** Picked and not yet handed to the connector. */
   unsent: boolean;
+  /** When its opt-outs were last looked at (a chunk that waited longer looks again). */
+  checkedAt: number;
+}
+
+/** Claimed messages of one lane that pay into the same buckets, waiting for their tokens. */
+interface Spender {
+  key: string;
+  queue: Record<LaneClass, Pending[]>;
+  running: boolean;
+  wake?: () => void;
 }
 
 interface LaneState {
@@ -75,18 +87,35 @@ interface LaneState {
   inFlight: number;
   /** Batches in their Postgres phase (checks and claim). */
   blocks: number;
-  /** Segments picked and not yet handed to the connector (claimed messages waiting for tokens). */
+  /**
+   * Segments claimed and not yet handed to the connector (waiting for tokens). What is still in its
+   * Postgres phase is bounded by maxBlocksPerLane instead, so a slow claim round trip does not eat
+   * into the claimed look-ahead that keeps the buckets busy.
+   */
   unsent: number;
   /** Most unsent segments the lane may hold: `claimAheadMs` of its carrier's rate. */
   unsentAllowance: number;
   /** The carrier itself said "throttled": nothing leaves this lane before then. */
   pausedUntil: number;
+  /** Claimed messages waiting for tokens, by the buckets they pay into. */
+  spenders: Map<string, Spender>;
+  /**
+   * The priority class's own share of the counters above (priority-only blocks in their Postgres
+   * phase, priority messages picked, claimed priority segments waiting for tokens): a priority
+   * block may start while bulk fills the lane, within the same limits for its own class.
+   */
+  priorityBlocks: number;
+  priorityFlying: number;
+  priorityUnsent: number;
   wake?: () => void;
   timer?: NodeJS.Timeout;
 }
 
 /** A chunk sent longer than this after its block's opt-out check is checked again. */
 const OPT_OUT_RECHECK_MS = 1_000;
+
+/** How often the per-stage timings are logged (debug level only). */
+const STAGE_LOG_EVERY_MS = 5_000;
 
 /** How soon a paused campaign's held message is looked at again. */
 const PAUSED_RECHECK_MS = 3_000;
@@ -100,6 +129,9 @@ export class Dispatcher {
 
   private readonly lanes = new Map<string, LaneState>();
   private readonly windows = new Map<string, SendWindow>();
+  private readonly gates = new Map<string, SubmitGate>();
+  private readonly stages = new StageTimings();
+  private stageTimer?: NodeJS.Timeout;
   private readonly byId = new Map<string, Pending>();
   private readonly policy: SegmentRatePolicy;
   private readonly statuses: StatusBatcher;
@@ -206,6 +238,10 @@ export class Dispatcher {
    */
   async accept(records: IntakeRecord[], laneClass: LaneClass): Promise<void> {
     const now = Date.now();
+    if (!this.stageTimer && this.log.isLevelEnabled('debug')) {
+      this.stageTimer = setInterval(() => this.logStages(), STAGE_LOG_EVERY_MS);
+      this.stageTimer.unref();
+    }
     const dlq: { rec: IntakeRecord; reason: string }[] = [];
     const finals: { refs: OffsetRef[]; change: StatusChange; env: DispatchEnvelope }[] = [];
     const holds: { env: DispatchEnvelope; refs: OffsetRef[]; releaseAt: Date }[] = [];
@@ -258,6 +294,7 @@ export class Dispatcher {
         attempts: 0,
         flying: false,
         unsent: false,
+        checkedAt: 0,
       };
       this.byId.set(p.id, p);
       admitted.push(p);
@@ -313,6 +350,7 @@ export class Dispatcher {
     await this.statuses.flush();
     this.statuses.close();
     for (const s of this.lanes.values()) if (s.timer) clearTimeout(s.timer);
+    if (this.stageTimer) clearInterval(this.stageTimer);
   }
 
   // ---- checks ---------------------------------------------------------------------------------
@@ -329,6 +367,18 @@ export class Dispatcher {
       };
     const sender = this.directory.senderByAddress(env.from);
     if (!sender) return { status: 'rejected', errorCode: 'unknown_sender', detail: `no sender ${env.from}` };
+    if (env.type === 'marketing' && env.quietHours) {
+      // A window that cannot be read would throw on every look and wedge its partition.
+      try {
+        isAllowedAt(new Date(now), env.quietHours.timezone, env.quietHours);
+      } catch (err) {
+        return {
+          status: 'rejected',
+          errorCode: 'invalid_quiet_hours',
+          detail: err instanceof Error ? err.message : String(err),
+        };
+      }
+    }
     return undefined;
   }
 
@@ -432,6 +482,10 @@ export class Dispatcher {
         unsent: 0,
         unsentAllowance: Math.max(1, (rate * this.tuning.claimAheadMs) / 1000),
         pausedUntil: 0,
+        spenders: new Map(),
+        priorityBlocks: 0,
+        priorityFlying: 0,
+        priorityUnsent: 0,
       };
       this.lanes.set(carrier.id, s);
     }
@@ -489,20 +543,32 @@ export class Dispatcher {
         continue;
       }
       // Batches overlap while Postgres answers, but claimed messages waiting for tokens stay
-      // within claimAheadMs of the carrier's rate: a crash leaves only those `submitting`.
-      if (
+      // within claimAheadMs of the carrier's rate: a crash leaves only those (and the claims in
+      // their round trip) `submitting`.
+      // Transactional messages never wait behind bulk ones already picked: while the lane is full
+      // of bulk, a block of priority messages alone may still start (within its own bounds).
+      const full =
         s.inFlight >= this.tuning.maxInFlightPerLane ||
         s.blocks >= this.tuning.maxBlocksPerLane ||
-        s.unsent >= s.unsentAllowance
-      ) {
+        s.unsent >= s.unsentAllowance;
+      const priorityOnly =
+        full &&
+        s.priorityBlocks < this.tuning.maxPriorityBlocksPerLane &&
+        s.priorityFlying < this.tuning.maxInFlightPerLane &&
+        s.priorityUnsent < s.unsentAllowance &&
+        s.lane.hasReady(now, 'priority');
+      if (full && !priorityOnly) {
+        if (s.lane.hasReady(now, 'priority')) this.stages.add('wait:priority-blocked', 0);
         await this.waitForWork(s);
         continue;
       }
       const budget = new BlockBudget(this.tuning.batchAheadMs);
       let skips = 0;
-      const room = Math.min(this.tuning.maxBlockMessages, this.tuning.maxInFlightPerLane - s.inFlight);
+      const room = priorityOnly
+        ? this.tuning.maxBlockMessages
+        : Math.min(this.tuning.maxBlockMessages, this.tuning.maxInFlightPerLane - s.inFlight);
       const block = s.lane.nextBlock(now, (p) => {
-        if (budget.size >= room) return 'stop';
+        if (budget.size >= room || (priorityOnly && p.lane !== 'priority')) return 'stop';
         // While stopping only claimed messages (waiting to retry) may still go.
         if (this.stopping && !p.claimed) return ++skips > this.tuning.maxSkipsPerBlock ? 'stop' : 'skip';
         if (!budget.fits(p.buckets, p.env.segments))
@@ -518,16 +584,17 @@ export class Dispatcher {
       // because a number's head stays in flight until its outcome.
       for (const p of block) {
         p.flying = true;
-        p.unsent = true;
-        s.unsent += p.env.segments;
+        if (p.lane === 'priority') s.priorityFlying++;
       }
       s.inFlight += block.length;
       s.blocks++;
+      if (priorityOnly) s.priorityBlocks++;
       let released = false;
       const dbDone = () => {
         if (released) return;
         released = true;
         s.blocks--;
+        if (priorityOnly) s.priorityBlocks--;
         this.kick(s);
       };
       void this.runBlock(s, block, dbDone).finally(dbDone);
@@ -535,9 +602,10 @@ export class Dispatcher {
   }
 
   /**
-   * One block: dispatch-time checks and the claim first (Postgres), then the segments (Redis),
-   * then the submits at the reserved time. Claiming before reserving keeps the database's latency
-   * out of the gap between the reserved time and the submit, which is what the caps depend on.
+   * One block's Postgres phase: dispatch-time checks and the claim. What is claimed joins its
+   * spender (token reservation and the submits at the reserved times). Claiming before reserving
+   * keeps the database's latency out of the gap between the reserved time and the submit, which is
+   * what the caps depend on.
    */
   private async runBlock(s: LaneState, block: Pending[], dbDone: () => void): Promise<void> {
     try {
@@ -584,120 +652,257 @@ export class Dispatcher {
       // STOP wins: opt-outs as they are at dispatch time. Checked alongside the claim (one round
       // trip instead of two): a claimed message found opted out is suppressed from `submitting`,
       // which only the claim holder may do.
-      const [suppressed, claimed] = await Promise.all([
-        this.suppressedAmong([...retried, ...fresh]),
-        fresh.length ? this.messages.claimForSubmit(fresh.map((p) => p.id)) : new Set<string>(),
-      ]);
-      for (const p of retried) {
-        if (suppressed.has(p.id))
-          void this.finishWith(s, p, {
-            status: 'suppressed',
-            errorCode: 'opted_out',
-            detail: 'recipient opted out',
-          });
-        else go.push(p);
-      }
-      for (const p of fresh) {
-        if (!claimed.has(p.id))
-          this.finish(s, p); // claimed elsewhere, already sent or final: not ours
-        else if (suppressed.has(p.id)) {
-          p.claimed = true;
-          void this.finishWith(s, p, {
-            status: 'suppressed',
-            errorCode: 'opted_out',
-            detail: 'recipient opted out',
-          });
-        } else {
-          p.claimed = true;
-          go.push(p);
+      if (fresh.length || retried.length) {
+        const started = performance.now();
+        const [suppressed, claimed] = await Promise.all([
+          this.suppressedAmong([...retried, ...fresh]),
+          fresh.length ? this.messages.claimForSubmit(fresh.map((p) => p.id)) : new Set<string>(),
+        ]);
+        this.stages.add(`claim:${block[0].lane}`, performance.now() - started);
+        const checkedAt = Date.now();
+        for (const p of retried) {
+          if (suppressed.has(p.id))
+            void this.finishWith(s, p, {
+              status: 'suppressed',
+              errorCode: 'opted_out',
+              detail: 'recipient opted out',
+            });
+          else {
+            p.checkedAt = checkedAt;
+            go.push(p);
+          }
+        }
+        for (const p of fresh) {
+          if (!claimed.has(p.id))
+            this.finish(s, p); // claimed elsewhere, already sent or final: not ours
+          else if (suppressed.has(p.id)) {
+            p.claimed = true;
+            void this.finishWith(s, p, {
+              status: 'suppressed',
+              errorCode: 'opted_out',
+              detail: 'recipient opted out',
+            });
+          } else {
+            p.claimed = true;
+            p.checkedAt = checkedAt;
+            go.push(p);
+          }
         }
       }
       dbDone();
-      if (!go.length) return;
-      let checkedAt = Date.now();
+      for (const p of go) {
+        p.unsent = true;
+        s.unsent += p.env.segments;
+        if (p.lane === 'priority') s.priorityUnsent += p.env.segments;
+        this.spenderOf(s, p).queue[p.lane].push(p);
+      }
+      for (const sp of new Set(go.map((p) => this.spenderOf(s, p)))) this.kickSpender(s, sp);
+    } catch (err) {
+      // Postgres away: what is still ours goes back (order kept) and is tried again; claimed
+      // messages stay claimed and skip the claim next time.
+      this.log.warn({ err, carrier: s.lane.carrierId }, 'block failed before submit; retrying');
+      this.backToLane(s, block);
+    }
+  }
 
-      // Segments for what actually goes: the batch in chunks (each within every bucket's
-      // capacity), reserved in as few round trips as the look-ahead allows, each chunk sent at its
-      // own reserved time. A chunk that comes late (the process stalled) must not bunch with the
-      // next ones: the local send window holds it until this process's last second has room.
+  // ---- spending tokens ------------------------------------------------------------------------
+
+  /**
+   * Claimed messages are spent by one spender per set of buckets (carrier, sender, campaign), so
+   * a campaign held back by its own cap never holds up messages that do not pay into that cap.
+   */
+  private spenderOf(s: LaneState, p: Pending): Spender {
+    const key = p.buckets.map((b) => b.key).join('|');
+    let sp = s.spenders.get(key);
+    if (!sp) s.spenders.set(key, (sp = { key, queue: { priority: [], bulk: [] }, running: false }));
+    return sp;
+  }
+
+  private kickSpender(s: LaneState, sp: Spender) {
+    if (sp.wake) {
+      const w = sp.wake;
+      sp.wake = undefined;
+      w();
+    }
+    if (sp.running) return;
+    sp.running = true;
+    void this.runSpender(s, sp).catch((err) => {
+      sp.running = false;
+      this.log.error({ err, carrier: s.lane.carrierId }, 'spender failed; restarting');
+      setTimeout(() => this.kickSpender(s, sp), this.tuning.retryBaseMs).unref();
+    });
+  }
+
+  private spenderSleep(sp: Spender, ms: number): Promise<void> {
+    return new Promise<void>((resolve) => {
+      const timer: { t?: NodeJS.Timeout } = {};
+      const done = () => {
+        clearTimeout(timer.t);
+        sp.wake = undefined;
+        resolve();
+      };
+      timer.t = setTimeout(done, Math.max(1, ms));
+      sp.wake = done;
+    });
+  }
+
+  /**
+   * Keeps the buckets spent without gaps: reserves the queue's head in chunks (each within every
+   * bucket's capacity, priority messages first), schedules each granted chunk's submits at its
+   * reserved time, and asks again at once, so the next reservation is in hand before the last
+   * one's time comes. A bucket only refills up to its capacity, so asking only after the last
+   * reserved send would lose every millisecond of round trip beyond it.
+   */
+  private async runSpender(s: LaneState, sp: Spender): Promise<void> {
+    for (;;) {
+      const waiting = sp.queue.priority.length + sp.queue.bulk.length;
+      if (!waiting) {
+        sp.running = false;
+        return;
+      }
+      const now = Date.now();
+      if (s.pausedUntil > now) {
+        await this.spenderSleep(sp, s.pausedUntil - now);
+        continue;
+      }
+      const head = [...sp.queue.priority, ...sp.queue.bulk].slice(0, this.tuning.maxBlockMessages);
       const chunks = chunksOf(
-        go,
+        head,
         (p) => p.buckets,
         (p) => p.env.segments,
       );
-      let next = 0;
-      while (next < chunks.length) {
-        const r = await this.buckets.reserve(
-          chunks.slice(next).map((c) => c.budget.takes()),
+      const started = performance.now();
+      let r: { sendAt: number[]; retryInMs: number };
+      try {
+        r = await this.buckets.reserve(
+          chunks.map((c) => c.budget.takes()),
           this.tuning.maxAheadMs,
         );
-        if (!r.sendAt.length) {
-          this.m.throttled.inc({ carrier: s.lane.carrierId, connector: go[0].connector.id, source: 'local' });
-          await sleep(r.retryInMs);
-          continue;
+      } catch (err) {
+        this.log.warn({ err, carrier: s.lane.carrierId }, 'token reservation failed; retrying');
+        await this.spenderSleep(sp, this.tuning.retryBaseMs);
+        continue;
+      }
+      this.stages.add('reserve', performance.now() - started);
+      if (!r.sendAt.length) {
+        this.m.throttled.inc({ carrier: s.lane.carrierId, connector: head[0].connector.id, source: 'local' });
+        await this.spenderSleep(sp, r.retryInMs);
+        continue;
+      }
+      const granted = new Set<Pending>();
+      r.sendAt.forEach((at, i) => {
+        for (const p of chunks[i].items) granted.add(p);
+        void this.sendChunk(s, chunks[i].items, chunks[i].budget.takes(), at);
+      });
+      sp.queue.priority = sp.queue.priority.filter((p) => !granted.has(p));
+      sp.queue.bulk = sp.queue.bulk.filter((p) => !granted.has(p));
+    }
+  }
+
+  /**
+   * One chunk at its reserved time: last checks (its campaign paused, a STOP that came while it
+   * waited), the local send window, then its submits. A chunk that comes late (the process
+   * stalled) must not bunch with the next ones: the window holds it until this process's last
+   * second has room.
+   */
+  private async sendChunk(s: LaneState, chunk: Pending[], takes: Take[], at: number): Promise<void> {
+    let items = chunk;
+    try {
+      const wait = at - preciseNow();
+      if (wait >= 1) await sleep(wait);
+      this.stages.add('late', Math.max(0, preciseNow() - at));
+      // The carrier said "throttled": what was reserved waits here, not inside the connector,
+      // where it would leave in one burst when the pause ends.
+      while (s.pausedUntil > Date.now()) {
+        this.stages.add('hold:throttled', s.pausedUntil - Date.now());
+        await sleep(s.pausedUntil - Date.now());
+      }
+      // A campaign paused while this chunk waited for its tokens: what has not left goes back.
+      if (await this.stopForPausedCampaigns(s, items)) return;
+      // STOP wins right up to the submit: a chunk that waited long for its tokens looks at the
+      // opt-outs again, so a STOP committed meanwhile suppresses it.
+      const checkAt = Date.now();
+      const stale = items.filter((p) => checkAt - p.checkedAt > OPT_OUT_RECHECK_MS);
+      if (stale.length) {
+        const late = await this.suppressedAmong(stale);
+        for (const p of items.filter((x) => late.has(x.id))) {
+          void this.finishWith(s, p, {
+            status: 'suppressed',
+            errorCode: 'opted_out',
+            detail: 'recipient opted out',
+          });
         }
-        for (const at of r.sendAt) {
-          // A campaign paused while this block waited for its tokens: what has not left goes back.
-          if (
-            await this.stopForPausedCampaigns(
-              s,
-              chunks.slice(next).flatMap((c) => c.items),
-            )
-          )
-            return;
-          const takes = chunks[next].budget.takes();
-          let wait = at - preciseNow();
-          for (;;) {
-            if (wait >= 1) await sleep(wait);
-            const now = preciseNow();
-            wait = Math.max(
-              ...takes.map((t) => this.windowOf(t.key).waitFor(now, t.cost, this.windowLimit(t))),
-            );
-            if (wait <= 0) {
-              for (const t of takes) this.windowOf(t.key).add(now, t.cost);
-              break;
-            }
-            this.m.throttled.inc({
-              carrier: s.lane.carrierId,
-              connector: go[0].connector.id,
-              source: 'window',
-            });
-          }
-          // STOP wins right up to the submit: a chunk that waited long for its tokens looks at the
-          // opt-outs again, so a STOP committed meanwhile suppresses it.
-          let items = chunks[next].items;
-          if (Date.now() - checkedAt > OPT_OUT_RECHECK_MS) {
-            const late = await this.suppressedAmong(items);
-            for (const p of items.filter((x) => late.has(x.id))) {
-              void this.finishWith(s, p, {
-                status: 'suppressed',
-                errorCode: 'opted_out',
-                detail: 'recipient opted out',
-              });
-            }
-            items = items.filter((x) => !late.has(x.id));
-            checkedAt = Date.now();
-          }
-          for (const p of items) {
-            this.sent(s, p);
-            void this.submit(s, p);
-          }
-          next++;
+        items = items.filter((x) => !late.has(x.id));
+        for (const p of items) p.checkedAt = checkAt;
+      }
+      for (;;) {
+        const t = preciseNow();
+        const w = Math.max(...takes.map((k) => this.windowOf(k.key).waitFor(t, k.cost, this.windowLimit(k))));
+        if (w <= 0) {
+          for (const k of takes) this.windowOf(k.key).add(t, k.cost);
+          break;
         }
+        this.m.throttled.inc({
+          carrier: s.lane.carrierId,
+          connector: items[0]?.connector.id ?? '',
+          source: 'window',
+        });
+        this.stages.add('window', w);
+        await sleep(w);
+      }
+      for (const p of items) {
+        this.sent(s, p);
+        void this.submit(s, p);
       }
     } catch (err) {
-      // Redis or Postgres away: what is still ours goes back (order kept) and is tried again;
-      // claimed messages stay claimed and skip the claim next time.
-      this.log.warn({ err, carrier: s.lane.carrierId }, 'block failed before submit; retrying');
-      // Only what has not been handed to its connector: a submitted one awaits its outcome, and
-      // putting it back in the lane would send it twice.
-      const at = Date.now() + this.tuning.retryBaseMs;
-      for (const p of block) {
-        if (this.byId.get(p.id) !== p || !p.flying || !p.unsent) continue;
-        this.land(s, p);
-        s.lane.retryAt(p, at);
-      }
+      // Postgres away for the last checks: the chunk goes back to its lane, still claimed.
+      this.log.warn({ err, carrier: s.lane.carrierId }, 'chunk failed before submit; retrying');
+      this.backToLane(s, items);
     }
+  }
+
+  /** What is still ours and not sent goes back to the head of its number's queue, after a pause. */
+  private backToLane(s: LaneState, ps: Pending[]) {
+    const at = Date.now() + this.tuning.retryBaseMs;
+    for (const p of ps) {
+      if (this.byId.get(p.id) !== p || !p.flying) continue;
+      this.land(s, p);
+      s.lane.retryAt(p, at);
+    }
+    this.kick(s);
+  }
+
+  /** A connector's gate: as many submits at once as its window holds. */
+  private gateOf(c: Connector): SubmitGate {
+    const window = Math.max(1, c.state().window);
+    let g = this.gates.get(c.id);
+    if (!g) this.gates.set(c.id, (g = new SubmitGate(window)));
+    return g;
+  }
+
+  /** Where the time went since the last line (debug): per stage, and what each lane holds. */
+  private logStages() {
+    const stages = this.stages.take();
+    if (!Object.keys(stages).length) return;
+    const lanes = Object.fromEntries(
+      [...this.lanes.values()].map((s) => [
+        s.lane.carrierId,
+        {
+          queued: s.lane.size,
+          inFlight: s.inFlight,
+          blocks: s.blocks,
+          unsent: Math.round(s.unsent),
+          claimedWaiting: [...s.spenders.values()].reduce(
+            (n, sp) => n + sp.queue.priority.length + sp.queue.bulk.length,
+            0,
+          ),
+        },
+      ]),
+    );
+    const gates = Object.fromEntries(
+      [...this.gates].map(([id, g]) => [id, { inUse: g.inUse, queued: g.queued }]),
+    );
+    this.log.debug({ stages, lanes, gates }, 'dispatch stages');
   }
 
   private windowOf(key: string): SendWindow {
@@ -743,6 +948,13 @@ export class Dispatcher {
   private async submit(s: LaneState, p: Pending): Promise<void> {
     const labels = { carrier: p.carrier.id, connector: p.connector.id };
     let outcome: SubmitOutcome;
+    const gate = this.gateOf(p.connector);
+    const slot = gate.acquire(p.lane);
+    if (slot) {
+      const queuedAt = performance.now();
+      await slot;
+      this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
+    }
     const started = performance.now();
     try {
       const text = analyzeText(p.env.body, { smartEncoding: p.env.smartEncoding ?? p.sender.smart_encoding });
@@ -759,8 +971,12 @@ export class Dispatcher {
     } catch (err) {
       // A throw after the bytes may have left is not a definite refusal: reconcile, never resend.
       outcome = { kind: 'unknown', reason: err instanceof Error ? err.message : String(err) };
+    } finally {
+      gate.release();
     }
-    this.m.submitLatency.observe(labels, (performance.now() - started) / 1000);
+    const took = performance.now() - started;
+    this.stages.add('submit', took);
+    this.m.submitLatency.observe(labels, took / 1000);
     this.land(s, p);
     try {
       await this.onOutcome(s, p, outcome);
@@ -791,6 +1007,8 @@ export class Dispatcher {
           carrierMessageIds: o.carrierMessageIds,
           submittedAt: at,
         });
+        this.stages.add('status', Date.now() - at.getTime());
+        this.stages.add(`accept→submit:${p.lane}`, Math.max(0, at.getTime() - p.env.acceptedAt));
         this.finishRefs(p.refs);
         return;
       }
@@ -857,6 +1075,7 @@ export class Dispatcher {
     if (!p.unsent) return;
     p.unsent = false;
     s.unsent -= p.env.segments;
+    if (p.lane === 'priority') s.priorityUnsent -= p.env.segments;
     this.kick(s);
   }
 
@@ -866,6 +1085,7 @@ export class Dispatcher {
     if (!p.flying) return;
     p.flying = false;
     s.inFlight--;
+    if (p.lane === 'priority') s.priorityFlying--;
   }
 
   private forget(s: LaneState, p: Pending) {
