@@ -10,9 +10,20 @@ types.setTypeParser(1700, (v) => Number(v));
 
 export type Db = Kysely<Database>;
 
+// The pool under each Db, for the one thing kysely cannot do: COPY (see pg-copy.ts).
+const pools = new WeakMap<Db, Pool>();
+
+export function poolOf(db: Db): Pool {
+  const pool = pools.get(db);
+  if (!pool) throw new Error('this Db was not made by createDb');
+  return pool;
+}
+
 export function createDb(url: string, poolSize: number): Db {
   const pool = new Pool({ connectionString: url, max: poolSize, connectionTimeoutMillis: 5_000 });
   // An idle client losing its server (restart, network) must not crash the process.
   pool.on('error', () => undefined);
-  return new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  const db = new Kysely<Database>({ dialect: new PostgresDialect({ pool }) });
+  pools.set(db, pool);
+  return db;
 }
