@@ -11,8 +11,10 @@ export async function up(db: Kysely<any>): Promise<void> {
     .createTable('import_rows')
     .modifyFront(sql`unlogged`)
     .addColumn('import_id', 'uuid', (c) => c.notNull())
+    .addColumn('workspace_id', 'uuid', (c) => c.notNull())
     .addColumn('row_no', 'integer', (c) => c.notNull())
-    // Set for a kept row; null for a refused one (which has reason and detail instead).
+    // Set for a kept row; null for a refused one (which has reason and detail instead) and for a
+    // later occurrence of a number the file already had (a duplicate: only its row number).
     .addColumn('e164', 'text')
     .addColumn('country', 'text')
     .addColumn('line_type', 'text')

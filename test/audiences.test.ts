@@ -272,7 +272,7 @@ describe('import recovery', () => {
     const svc = engine.app.get(ImportService);
     const repo = engine.app.get(ImportRepository);
     const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
-    const batch = new StagingBatch(id);
+    const batch = new StagingBatch(id, api.workspaceId);
     for (let i = 0; i < 25_000; i++) {
       const row = {
         ...malformedRow(i + 2, ''),

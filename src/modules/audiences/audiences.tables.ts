@@ -56,6 +56,7 @@ export interface ImportsTable {
 /** Staging: rows normalized while the upload was read (see the 20261126T2100 migration). */
 export interface ImportRowsTable {
   import_id: string;
+  workspace_id: string;
   row_no: number;
   e164: string | null;
   country: string | null;

@@ -53,8 +53,11 @@ export interface StagedCounts {
 }
 
 const STAGING_COPY =
-  'copy import_rows (import_id, row_no, e164, country, line_type, first_name, last_name, email, timezone, ' +
+  'copy import_rows (import_id, workspace_id, row_no, e164, country, line_type, first_name, last_name, email, timezone, ' +
   'attributes, opted_in_at, consent_source, phone, reason, detail) from stdin';
+
+/** The ten contact columns (e164 … consent_source) of a row that is not a kept contact. */
+const NO_CONTACT = Array<null>(10).fill(null);
 
 /**
  * Rows of one import as COPY text, in file order: a kept contact, a refused row (reason, detail,
@@ -63,7 +66,10 @@ const STAGING_COPY =
 export class StagingBatch {
   private readonly out = new CopyWriter();
 
-  constructor(private readonly importId: string) {}
+  constructor(
+    private readonly importId: string,
+    private readonly workspaceId: string,
+  ) {}
 
   /** Rows added since the last take. */
   get size(): number {
@@ -72,17 +78,19 @@ export class StagingBatch {
 
   add(p: Prepared, duplicate: boolean): void {
     const id = this.importId;
+    const ws = this.workspaceId;
     if (!p.ok) {
-      this.out.row([id, p.row_no, null, null, null, null, null, null, null, null, null, null, p.phone, p.reason, p.detail]);
+      this.out.row([id, ws, p.row_no, ...NO_CONTACT, p.phone, p.reason, p.detail]);
       return;
     }
     const c = p.contact;
     if (duplicate) {
-      this.out.row([id, c.row_no, null, null, null, null, null, null, null, null, null, null, null, null, null]);
+      this.out.row([id, ws, c.row_no, ...NO_CONTACT, null, null, null]);
       return;
     }
     this.out.row([
       id,
+      ws,
       c.row_no,
       c.e164,
       c.country,
@@ -247,7 +255,13 @@ export class ImportRepository {
    * Copies the refused rows of staged rows (afterRow, upTo] into the errors report and counts the
    * batch's refused rows and duplicates, in the batch's transaction.
    */
-  async moveRefused(trx: Kysely<Database>, importId: string, workspaceId: string, afterRow: number, upTo: number) {
+  async moveRefused(
+    trx: Kysely<Database>,
+    importId: string,
+    workspaceId: string,
+    afterRow: number,
+    upTo: number,
+  ) {
     const r = await sql<StagedCounts>`
       with b as (
         select row_no, e164, phone, reason, detail from import_rows

@@ -119,7 +119,7 @@ export class ImportService {
     await this.enqueue(id);
     let staged: number;
     try {
-      staged = await this.stageUpload(id, format, defaultCountry ?? undefined, created_at, body);
+      staged = await this.stageUpload(id, workspaceId, format, defaultCountry ?? undefined, created_at, body);
     } catch (e) {
       body.resume();
       if (e instanceof ImportFormatError) {
@@ -137,6 +137,7 @@ export class ImportService {
 
   private async stageUpload(
     id: string,
+    workspaceId: string,
     format: ImportFormat,
     defaultCountry: string | undefined,
     importedAt: Date,
@@ -144,7 +145,7 @@ export class ImportService {
   ) {
     const reader = format === 'csv' ? new CsvRecordReader() : new NdjsonRecordReader();
     let header: HeaderMap | undefined;
-    let batch = new StagingBatch(id);
+    let batch = new StagingBatch(id, workspaceId);
     // Every number the file has kept so far, as a number (E.164 has at most 15 digits, exact in a
     // double): the first occurrence wins, later ones are duplicates. About 40 MB for a million.
     const kept = new Set<number>();
@@ -191,7 +192,7 @@ export class ImportService {
       await inFlight;
       if (!batch.size) return;
       const full = batch;
-      batch = new StagingBatch(id);
+      batch = new StagingBatch(id, workspaceId);
       staged += full.size;
       const soFar = staged;
       inFlight = this.imports.stage(full).then(async () => {
