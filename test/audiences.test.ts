@@ -3,9 +3,9 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
 import { SegmentRepository } from '../src/modules/audiences/segment.repository';
-import { ImportRepository } from '../src/modules/audiences/import.repository';
+import { ImportRepository, StagingBatch } from '../src/modules/audiences/import.repository';
 import { ImportService } from '../src/modules/audiences/import.service';
-import { malformedRow } from '../src/modules/audiences/import-row';
+import { malformedRow, prepareRow } from '../src/modules/audiences/import-row';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
 
 let engine: TestEngine;
@@ -170,6 +170,31 @@ describe('imports', () => {
     );
   });
 
+  it('counts a number repeated far apart in a large file (other staging and move batches) once', async () => {
+    const api = await engine.workspace();
+    const aud = await newAudience(api);
+    const number = (i: number) => `+1415${String(3_000_000 + i)}`;
+    const lines = ['phone,opted_in_at,consent_source'];
+    for (let i = 0; i < 52_000; i++) lines.push(`${number(i)},,`);
+    // Later occurrences of the first numbers, one carrying consent the first did not: duplicates,
+    // and the first occurrence (no consent) wins.
+    for (let i = 0; i < 3_000; i++) lines.push(`${number(i)},2025-01-01T00:00:00Z,late form`);
+    lines.push('not a number,,');
+    const done = await importCsv(api, aud, lines.join('\n'));
+    expect(done).toMatchObject({
+      status: 'completed',
+      total: 55_001,
+      imported: 52_000,
+      updated: 0,
+      duplicates: 3_000,
+      invalid: 1,
+    });
+    expect((await api.get(`/v1/audiences/${aud}`)).body).toMatchObject({ contacts: 52_000, opted_in: 0 });
+    expect((await api.get(`/v1/contacts/${encodeURIComponent(number(0))}`)).body.events).toEqual([]);
+    const errors = await api.get(`/v1/imports/${done.id}/errors`);
+    expect(errors.text).toBe('row,phone,reason\n55002,not a number,INVALID_NUMBER\n');
+  });
+
   it('imports NDJSON with attributes of any JSON type', async () => {
     const api = await engine.workspace();
     const aud = await newAudience(api);
@@ -246,18 +271,22 @@ describe('import recovery', () => {
     const aud = await newAudience(api);
     const svc = engine.app.get(ImportService);
     const repo = engine.app.get(ImportRepository);
-    const id = await repo.create(api.workspaceId, aud, 'csv', 'US');
-    const rows = Array.from({ length: 25_000 }, (_, i) => ({
-      ...malformedRow(i + 2, ''),
-      malformed: null,
-      phone: `(415) ${String(2_000_000 + i).replace(/^(\d{3})/, '$1-')}`,
-    }));
-    await repo.stage(id, api.workspaceId, rows);
-    await repo.markReceived(id, rows.length);
-    // The first chunk commits, then the worker is lost for good.
+    const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
+    const batch = new StagingBatch(id, api.workspaceId);
+    for (let i = 0; i < 25_000; i++) {
+      const row = {
+        ...malformedRow(i + 2, ''),
+        malformed: null,
+        phone: `(415) ${String(2_000_000 + i).replace(/^(\d{3})/, '$1-')}`,
+      };
+      batch.add(prepareRow(row, 'US', created_at), false);
+    }
+    await repo.stage(batch);
+    await repo.markReceived(id, 25_000);
+    // The first batch commits, then the worker is lost for good.
     const imp = (await repo.find(undefined, id))!;
-    const first = await repo.nextChunk(id, 0, 10_000);
-    await (svc as any).writeChunk(imp, (svc as any).prepareChunk(imp, first, 'US'));
+    const upTo = await repo.batchEnd(id, 0, 10_000);
+    await (svc as any).moveBatch(imp, 0, upTo);
     await repo.markFailed(id, 'worker lost');
     expect((await api.get(`/v1/imports/${id}`)).body).toMatchObject({
       status: 'failed',

@@ -53,20 +53,24 @@ export interface ImportsTable {
   finished_at: Date | null;
 }
 
+/** Staging: rows normalized while the upload was read (see the 20261126T2100 migration). */
 export interface ImportRowsTable {
   import_id: string;
   workspace_id: string;
   row_no: number;
-  phone: string | null;
+  e164: string | null;
   country: string | null;
+  line_type: string | null;
   first_name: string | null;
   last_name: string | null;
   email: string | null;
   timezone: string | null;
-  opted_in_at: string | null;
-  consent_source: string | null;
   attributes: string | null;
-  malformed: string | null;
+  opted_in_at: Date | null;
+  consent_source: string | null;
+  phone: string | null;
+  reason: string | null;
+  detail: string | null;
 }
 
 export interface ImportErrorsTable {

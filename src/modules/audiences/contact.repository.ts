@@ -4,8 +4,6 @@ import { Kysely, sql } from 'kysely';
 import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import type { PreparedContact } from './import-row';
-import { textArray } from '../../infra/db/pg-array';
 
 export const CONTACT_COLUMNS = [
   'id',
@@ -26,34 +24,28 @@ export class ContactRepository {
   constructor(@InjectDb() private readonly db: Db) {}
 
   /**
-   * Upserts a chunk of distinct numbers and adds them to the audience, in one statement. A number
-   * this import already wrote (an earlier chunk's duplicate) is left alone and not returned, so
-   * what comes back splits into inserted (xmax = 0) and updated; the rest are duplicates.
+   * Upserts the kept rows of a staged batch (rows (afterRow, upTo] of the import) and adds them to
+   * the audience, in one statement. Each number is kept once per import (the receiving process
+   * marks later occurrences as duplicates), so what comes back splits into inserted (xmax = 0) and
+   * updated. Rows go in E.164 order, so the unique index is written page by page, not at random.
    */
-  async upsertChunk(
+  async upsertStaged(
     trx: Kysely<Database>,
     workspaceId: string,
     audienceId: string,
     importId: string,
-    rows: PreparedContact[],
+    afterRow: number,
+    upTo: number,
   ): Promise<{ inserted: number; updated: number }> {
-    if (!rows.length) return { inserted: 0, updated: 0 };
-    const col = (
-      k: 'e164' | 'country' | 'line_type' | 'first_name' | 'last_name' | 'email' | 'timezone' | 'attributes',
-    ) => textArray(rows.map((r) => r[k]));
     const r = await sql<{ inserted: number; updated: number }>`
-      with v as (
-        select * from unnest(
-          ${col('e164')}::text[], ${col('country')}::text[], ${col('line_type')}::text[],
-          ${col('first_name')}::text[], ${col('last_name')}::text[], ${col('email')}::text[],
-          ${col('timezone')}::text[], ${col('attributes')}::jsonb[]
-        ) as v(e164, country, line_type, first_name, last_name, email, timezone, attributes)
-      ), up as (
+      with up as (
         insert into contacts as c (workspace_id, e164, country, line_type, first_name, last_name, email,
                                    timezone, attributes, last_import_id)
         select ${workspaceId}::uuid, e164, country, line_type, first_name, last_name, email, timezone,
-               attributes, ${importId}::uuid
-          from v
+               attributes::jsonb, import_id
+          from import_rows
+         where import_id = ${importId} and row_no > ${afterRow} and row_no <= ${upTo} and e164 is not null
+         order by e164
         on conflict (workspace_id, e164) do update set
           country = excluded.country,
           line_type = excluded.line_type,
@@ -64,7 +56,6 @@ export class ContactRepository {
           attributes = c.attributes || excluded.attributes,
           last_import_id = excluded.last_import_id,
           updated_at = now()
-        where c.last_import_id is distinct from excluded.last_import_id
         returning c.id, (c.xmax = 0) as inserted
       ), members as (
         insert into audience_members (workspace_id, audience_id, contact_id)

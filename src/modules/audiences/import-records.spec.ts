@@ -11,6 +11,23 @@ function readCsv(input: Buffer | string, chunk = 7, maxRecordBytes?: number): Ra
 }
 
 describe('CSV records', () => {
+  it('reads the same records whatever the chunk boundaries (whole-chunk and byte-by-byte paths)', () => {
+    const input = Buffer.concat([
+      Buffer.from('\ufeffphone,name\r\n+1415,Chloé ✓\r\n+1416,"two\nlines"\n'),
+      Buffer.from('+1417,bad '),
+      Buffer.from([0xc3, 0x28]),
+      Buffer.from('\n+1418,' + 'x'.repeat(40) + '\n\n+1419,Müller\n+1420,"open\n'),
+    ]);
+    const whole = readCsv(input, input.length, 30);
+    expect(whole.map((r) => r.line)).toEqual([1, 2, 3, 5, 6, 8, 9]);
+    expect(whole[0]).toEqual({ line: 1, fields: ['phone', 'name'] });
+    expect(whole[1]).toEqual({ line: 2, fields: ['+1415', 'Chloé ✓'] });
+    expect(whole[2]).toEqual({ line: 3, fields: ['+1416', 'two\nlines'] });
+    expect(whole[3]).toMatchObject({ line: 5, malformed: 'invalid UTF-8' });
+    expect(whole[4]).toMatchObject({ line: 6, malformed: expect.stringContaining('longer than') });
+    for (let chunk = 1; chunk <= 64; chunk++) expect(readCsv(input, chunk, 30), `chunk ${chunk}`).toEqual(whole);
+  });
+
   it('parses quoted fields, doubled quotes, commas and newlines inside quotes', () => {
     expect(parseCsvRecord('a,"b,c","say ""hi""",')).toEqual(['a', 'b,c', 'say "hi"', '']);
     const recs = readCsv('phone,note\r\n+1 555,"two\nlines"\n+2,x\n');

@@ -31,6 +31,35 @@ class LineSplitter {
 
   push(chunk: Buffer) {
     let start = 0;
+    if (this.length || this.skipping) {
+      // Finish the line the previous chunk left open, byte by byte.
+      const nl = chunk.indexOf(10);
+      if (nl < 0) return this.pushBytes(chunk);
+      this.pushBytes(chunk.subarray(0, nl + 1));
+      start = nl + 1;
+    }
+    // The whole lines of the chunk: when they are valid UTF-8 (the usual case), decode them once
+    // instead of line by line, which is most of the cost of reading a large file.
+    const last = chunk.lastIndexOf(10);
+    if (last > start) {
+      const region = chunk.subarray(start, last);
+      if (isUtf8(region)) {
+        const text = region.toString('utf8');
+        let from = 0;
+        while (true) {
+          const nl = text.indexOf('\n', from);
+          this.textLine(nl < 0 ? text.slice(from) : text.slice(from, nl));
+          if (nl < 0) break;
+          from = nl + 1;
+        }
+        start = last + 1;
+      }
+    }
+    if (start < chunk.length) this.pushBytes(chunk.subarray(start));
+  }
+
+  private pushBytes(chunk: Buffer) {
+    let start = 0;
     while (start < chunk.length) {
       const nl = chunk.indexOf(10, start);
       const end = nl < 0 ? chunk.length : nl;
@@ -49,6 +78,22 @@ class LineSplitter {
       this.finishLine();
       start = nl + 1;
     }
+  }
+
+  /** A whole line already decoded (no newline); the same checks as finishLine. */
+  private textLine(text: string) {
+    this.lineNo++;
+    // UTF-16 units never outnumber UTF-8 bytes; only a long line needs its bytes counted.
+    if (
+      text.length > this.maxBytes ||
+      (text.length * 3 > this.maxBytes && Buffer.byteLength(text) > this.maxBytes)
+    ) {
+      this.onBad(this.lineNo, `line longer than ${this.maxBytes} bytes`);
+      return;
+    }
+    if (text.charCodeAt(text.length - 1) === 13) text = text.slice(0, -1);
+    if (this.lineNo === 1 && text.charCodeAt(0) === 0xfeff) text = text.slice(1);
+    this.onLine(this.lineNo, text);
   }
 
   end() {

@@ -1,13 +1,13 @@
-// Imports: the job row with its counters and checkpoint, the staging rows the upload writes, and
-// the refused rows the errors report reads.
+// Imports: the job row with its counters and checkpoint, the staging rows the upload writes (by
+// COPY, already normalized), and the refused rows the errors report reads.
 import { Injectable } from '@nestjs/common';
 import { Kysely, sql } from 'kysely';
 import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import type { ImportStatus } from './audiences.tables';
-import type { StagedRow } from './import-row';
-import { intArray, textArray } from '../../infra/db/pg-array';
+import type { Prepared } from './import-row';
+import { CopyWriter, copyFrom } from '../../infra/db/pg-copy';
 
 export interface ImportRow {
   id: string;
@@ -45,19 +45,74 @@ export interface RefusedRow {
   detail: string | null;
 }
 
-const STAGED_COLUMNS = [
-  'row_no',
-  'phone',
-  'country',
-  'first_name',
-  'last_name',
-  'email',
-  'timezone',
-  'opted_in_at',
-  'consent_source',
-  'attributes',
-  'malformed',
-] as const;
+/** What one staged batch held, counted when the job moves it. */
+export interface StagedCounts {
+  rows: number;
+  invalid: number;
+  duplicates: number;
+}
+
+const STAGING_COPY =
+  'copy import_rows (import_id, workspace_id, row_no, e164, country, line_type, first_name, last_name, email, timezone, ' +
+  'attributes, opted_in_at, consent_source, phone, reason, detail) from stdin';
+
+/** The ten contact columns (e164 … consent_source) of a row that is not a kept contact. */
+const NO_CONTACT = Array<null>(10).fill(null);
+
+/**
+ * Rows of one import as COPY text, in file order: a kept contact, a refused row (reason, detail,
+ * the phone as written), or a later occurrence of a number already kept (only its row number).
+ */
+export class StagingBatch {
+  private readonly out = new CopyWriter();
+
+  constructor(
+    private readonly importId: string,
+    private readonly workspaceId: string,
+  ) {}
+
+  /** Rows added since the last take. */
+  get size(): number {
+    return this.out.size;
+  }
+
+  add(p: Prepared, duplicate: boolean): void {
+    const id = this.importId;
+    const ws = this.workspaceId;
+    if (!p.ok) {
+      this.out.row([id, ws, p.row_no, ...NO_CONTACT, p.phone, p.reason, p.detail]);
+      return;
+    }
+    const c = p.contact;
+    if (duplicate) {
+      this.out.row([id, ws, c.row_no, ...NO_CONTACT, null, null, null]);
+      return;
+    }
+    this.out.row([
+      id,
+      ws,
+      c.row_no,
+      c.e164,
+      c.country,
+      c.line_type,
+      c.first_name,
+      c.last_name,
+      c.email,
+      c.timezone,
+      c.attributes,
+      c.optIn ? c.optIn.at.toISOString() : null,
+      c.optIn ? c.optIn.source : null,
+      null,
+      null,
+      null,
+    ]);
+  }
+
+  /** Takes the batch's bytes, leaving it empty. */
+  take(): Buffer[] {
+    return this.out.take();
+  }
+}
 
 @Injectable()
 export class ImportRepository {
@@ -72,8 +127,8 @@ export class ImportRepository {
     audienceId: string,
     format: string,
     defaultCountry: string | null,
-  ): Promise<string> {
-    const r = await this.db
+  ): Promise<{ id: string; created_at: Date }> {
+    return this.db
       .insertInto('imports')
       .values({
         workspace_id: workspaceId,
@@ -86,28 +141,14 @@ export class ImportRepository {
         started_at: null,
         finished_at: null,
       })
-      .returning('id')
+      .returning(['id', 'created_at'])
       .executeTakeFirstOrThrow();
-    return r.id;
   }
 
-  /** Writes a batch of rows read from the upload (one multi-row insert from arrays). */
-  async stage(importId: string, workspaceId: string, rows: StagedRow[]): Promise<void> {
-    if (!rows.length) return;
-    const col = (k: Exclude<keyof StagedRow, 'row_no'>) => textArray(rows.map((r) => r[k]));
-    // Staging is a buffer the job re-reads, not a record: no need to wait for the WAL flush.
-    await this.db.transaction().execute(async (trx) => {
-      await sql`set local synchronous_commit = off`.execute(trx);
-      await sql`
-      insert into import_rows (import_id, workspace_id, row_no, phone, country, first_name, last_name, email,
-                               timezone, opted_in_at, consent_source, attributes, malformed)
-      select ${importId}::uuid, ${workspaceId}::uuid, * from unnest(
-        ${intArray(rows.map((r) => r.row_no))}::int[], ${col('phone')}::text[], ${col('country')}::text[],
-        ${col('first_name')}::text[], ${col('last_name')}::text[], ${col('email')}::text[],
-        ${col('timezone')}::text[], ${col('opted_in_at')}::text[], ${col('consent_source')}::text[],
-        ${col('attributes')}::text[], ${col('malformed')}::text[])
-      on conflict do nothing`.execute(trx);
-    });
+  /** Writes a batch of normalized rows read from the upload (one COPY; commits on return). */
+  async stage(batch: StagingBatch): Promise<void> {
+    const data = batch.take();
+    if (data.length) await copyFrom(this.db, STAGING_COPY, data);
   }
 
   /** The whole upload is staged: from now on an empty read after the checkpoint means done. */
@@ -183,31 +224,69 @@ export class ImportRepository {
     await this.db.deleteFrom('import_rows').where('import_id', '=', importId).execute();
   }
 
-  /** The next staged rows after the checkpoint, in file order. */
-  nextChunk(importId: string, afterRow: number, limit: number): Promise<StagedRow[]> {
-    return this.db
+  /**
+   * The row number that ends a batch of `size` staged rows after `afterRow`; undefined when fewer
+   * are staged (then `lastStagedRow` ends the final batch once the upload is received).
+   */
+  async batchEnd(importId: string, afterRow: number, size: number): Promise<number | undefined> {
+    const r = await this.db
       .selectFrom('import_rows')
-      .select(STAGED_COLUMNS)
+      .select('row_no')
       .where('import_id', '=', importId)
       .where('row_no', '>', afterRow)
       .orderBy('row_no')
-      .limit(limit)
-      .execute();
+      .offset(size - 1)
+      .limit(1)
+      .executeTakeFirst();
+    return r?.row_no;
   }
 
-  async insertErrors(
+  async lastStagedRow(importId: string, afterRow: number): Promise<number | undefined> {
+    const r = await this.db
+      .selectFrom('import_rows')
+      .select((eb) => eb.fn.max('row_no').as('last'))
+      .where('import_id', '=', importId)
+      .where('row_no', '>', afterRow)
+      .executeTakeFirst();
+    return r?.last ?? undefined;
+  }
+
+  /**
+   * Copies the refused rows of staged rows (afterRow, upTo] into the errors report and counts the
+   * batch's refused rows and duplicates, in the batch's transaction.
+   */
+  async moveRefused(
     trx: Kysely<Database>,
     importId: string,
     workspaceId: string,
-    rows: RefusedRow[],
-  ): Promise<void> {
-    if (!rows.length) return;
-    await sql`
-      insert into import_errors (import_id, workspace_id, row_no, phone, reason, detail)
-      select ${importId}::uuid, ${workspaceId}::uuid, * from unnest(
-        ${intArray(rows.map((r) => r.row_no))}::int[], ${textArray(rows.map((r) => r.phone))}::text[],
-        ${textArray(rows.map((r) => r.reason))}::text[], ${textArray(rows.map((r) => r.detail))}::text[])
-      on conflict do nothing`.execute(trx);
+    afterRow: number,
+    upTo: number,
+  ) {
+    const r = await sql<StagedCounts>`
+      with b as (
+        select row_no, e164, phone, reason, detail from import_rows
+         where import_id = ${importId} and row_no > ${afterRow} and row_no <= ${upTo}
+      ), errs as (
+        insert into import_errors (import_id, workspace_id, row_no, phone, reason, detail)
+        select ${importId}::uuid, ${workspaceId}::uuid, row_no, phone, reason, detail from b
+         where reason is not null
+        on conflict do nothing
+      )
+      select count(*)::int as rows,
+             count(*) filter (where reason is not null)::int as invalid,
+             count(*) filter (where reason is null and e164 is null)::int as duplicates
+        from b`.execute(trx);
+    return r.rows[0];
+  }
+
+  /** The consent of the kept rows in (afterRow, upTo], as rows for the consent ledger's bulk append. */
+  stagedOptIns(importId: string, afterRow: number, upTo: number) {
+    return sql<{ e164: string; source: string; evidence: string; occurred_at: Date }>`
+      select e164, consent_source as source, 'import ' || import_id || ' row ' || row_no as evidence,
+             opted_in_at as occurred_at
+        from import_rows
+       where import_id = ${importId} and row_no > ${afterRow} and row_no <= ${upTo}
+         and e164 is not null and opted_in_at is not null`;
   }
 
   /**

@@ -1,7 +1,7 @@
 // The consent ledger in Postgres: events are only ever inserted; consent_state is kept in the same
 // transaction by the rules of consent-state.ts, so "is this batch suppressed?" is one indexed query.
 import { Injectable } from '@nestjs/common';
-import { Kysely, sql } from 'kysely';
+import { Kysely, RawBuilder, sql } from 'kysely';
 import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
@@ -31,13 +31,8 @@ export interface NewConsentEvent {
   occurredAt: Date;
 }
 
-/** Bulk opt-ins (imports): one per number, already deduplicated. */
-export interface BulkOptIn {
-  e164: string;
-  source: string;
-  evidence: string | null;
-  occurredAt: Date;
-}
+/** Bulk opt-ins (imports): a query yielding one row per number, already deduplicated. */
+export type BulkOptIns = RawBuilder<{ e164: string; source: string; evidence: string | null; occurred_at: Date }>;
 
 const EVENT_COLUMNS = [
   'id',
@@ -165,17 +160,10 @@ export class ConsentRepository {
   }
 
   /** Workspace-scoped opt-ins of many numbers at once (import rows carrying consent). */
-  async appendOptIns(workspaceId: string, rows: BulkOptIn[], trx: Executor = this.db): Promise<void> {
-    if (!rows.length) return;
-    const e164s = textArray(rows.map((r) => r.e164));
-    const sources = textArray(rows.map((r) => r.source));
-    const evidence = textArray(rows.map((r) => r.evidence));
-    const times = textArray(rows.map((r) => r.occurredAt.toISOString()));
+  async appendOptIns(workspaceId: string, rows: BulkOptIns, trx: Executor = this.db): Promise<void> {
     // Only events that are new (not a retried chunk or a re-imported file) move the state.
     await sql`
-      with v as (
-        select * from unnest(${e164s}::text[], ${sources}::text[], ${evidence}::text[], ${times}::timestamptz[])
-          as v(e164, source, evidence, occurred_at)
+      with v as (${rows}
       ), ins as (
         insert into consent_events (workspace_id, e164, kind, scope, sender_address, source, evidence, occurred_at)
         select ${workspaceId}, e164, 'opt_in', 'workspace', '', source, evidence, occurred_at from v
