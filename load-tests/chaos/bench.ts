@@ -13,7 +13,7 @@
 //   npx tsc -p tsconfig.build.json && node dist/load-tests/chaos/bench.js [--only a,d,e] [--full | --n 10000]
 //   --allow-shared-restarts  also run b and c (they restart the Redis / PostgreSQL other work uses)
 //   --keep-cluster           leave the three-broker cluster running after e
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseArgs } from 'node:util';
@@ -122,8 +122,21 @@ function brokerPid(id: number): number {
   return Number(readFileSync(path.join(ROOT, '.cache', 'kafka', `port-${CLUSTER_PORT}`, `broker-${id}`, 'broker.pid'), 'utf8').trim());
 }
 
+/**
+ * Not spawnSync: the simulator lives in this process, and a broker takes tens of seconds to start;
+ * a blocked event loop left every submit_sm and enquire_link unanswered meanwhile (chaos e then
+ * measured the frozen simulator, not the Kafka fault).
+ */
 async function clusterUp(): Promise<string> {
-  return sh('node', ['scripts/stack.mjs', 'up', '--brokers', '3'], { PARLEY_KAFKA_PORT: String(CLUSTER_PORT) });
+  return new Promise((resolve) => {
+    execFile(
+      'node',
+      ['scripts/stack.mjs', 'up', '--brokers', '3'],
+      { cwd: ROOT, encoding: 'utf8', env: { ...process.env, PARLEY_KAFKA_PORT: String(CLUSTER_PORT) }, timeout: 180_000 },
+      (err, stdout, stderr) =>
+        resolve(`${stdout ?? ''}${stderr ?? ''}`.trim() + (err ? ` (${err.code ?? err.message})` : '')),
+    );
+  });
 }
 
 // ---------------------------------------------------------------------------- one scenario
