@@ -344,8 +344,11 @@ describe('SMPP connector: the SMSC drops its connections under load', () => {
 
       expect(outs.filter((o) => o.status === 'rejected')).toEqual([]);
       const kinds = outs.map((o) => (o.status === 'fulfilled' ? o.value.kind : 'rejected'));
-      // Written and unanswered: unknown (never resent); never written: retry; nothing failed.
-      expect(new Set(kinds)).toEqual(new Set(['accepted', 'unknown', 'retry']));
+      // Written and unanswered: unknown (never resent); waiting for a slot: retry; answered before
+      // the drop (how many depends on the machine's load): accepted. Nothing failed.
+      expect(kinds.every((k) => k === 'accepted' || k === 'unknown' || k === 'retry')).toBe(true);
+      expect(kinds).toContain('unknown');
+      expect(kinds).toContain('retry');
       const retries = outs.flatMap((o) => (o.status === 'fulfilled' && o.value.kind === 'retry' ? [o.value] : []));
       expect(retries.every((r) => r.code === 'BIND_LOST' || r.code === 'NO_BIND')).toBe(true);
       expect(settledMs).toBeLessThan(2_000 + 1_000);
