@@ -297,6 +297,77 @@ describe('SMPP connector ↔ carrier simulator', () => {
   });
 });
 
+describe('SMPP connector: the SMSC drops its connections under load', () => {
+  it('fails in-flight submits fast, keeps the event loop turning and binds again', async () => {
+    const sim = new CarrierSimulator({
+      smppPort: 0,
+      httpPort: 0,
+      scenario: { latency_ms: 300, receipt_delay_ms: 20, outcomes: { delivered: 1 } },
+    });
+    await sim.start();
+    const conn = new SmppConnector(
+      smppConfig(sim.smppPort, { binds: 2, window: 20, response_timeout_ms: 2_000 }),
+      tuning,
+    );
+    // Counts submit_sm attempts on the binds. A submit that keeps retrying a bind whose connection
+    // closed never yields to the event loop (no timer would end this test), so past a bound far
+    // above any honest count the attempt throws and the submit rejects instead.
+    let attempts = 0;
+    for (const b of conn.binds) {
+      const submit = b.submit.bind(b);
+      b.submit = (fields, at) => {
+        if (++attempts > 20_000) throw new Error('submit_sm attempted over 20,000 times: spinning');
+        return submit(fields, at);
+      };
+    }
+    let last = Date.now();
+    let maxGapMs = 0;
+    const beat = setInterval(() => {
+      maxGapMs = Math.max(maxGapMs, Date.now() - last);
+      last = Date.now();
+    }, 10);
+    try {
+      await conn.start();
+      await eventually(async () => conn.state().bindsUp === 2, 5_000);
+      const n = 300;
+      const pending = Array.from({ length: n }, (_, i) =>
+        conn.submit(request(`+4477009${String(i).padStart(5, '0')}`, 'mid-flight')),
+      );
+      await new Promise((r) => setTimeout(r, 500));
+      const acceptedBefore = sim.stats().accepted;
+      expect(acceptedBefore).toBeGreaterThan(0);
+      expect(acceptedBefore).toBeLessThan(n);
+      const droppedAt = Date.now();
+      sim.applyScenario({ drop_connections: true });
+      const outs = await Promise.allSettled(pending);
+      const settledMs = Date.now() - droppedAt;
+
+      expect(outs.filter((o) => o.status === 'rejected')).toEqual([]);
+      const kinds = outs.map((o) => (o.status === 'fulfilled' ? o.value.kind : 'rejected'));
+      // Written and unanswered: unknown (never resent); waiting for a slot: retry; answered before
+      // the drop (how many depends on the machine's load): accepted. Nothing failed.
+      expect(kinds.every((k) => k === 'accepted' || k === 'unknown' || k === 'retry')).toBe(true);
+      expect(kinds).toContain('unknown');
+      expect(kinds).toContain('retry');
+      const retries = outs.flatMap((o) => (o.status === 'fulfilled' && o.value.kind === 'retry' ? [o.value] : []));
+      expect(retries.every((r) => r.code === 'BIND_LOST' || r.code === 'NO_BIND')).toBe(true);
+      expect(settledMs).toBeLessThan(2_000 + 1_000);
+      expect(attempts).toBeLessThan(3 * n);
+      expect(maxGapMs).toBeLessThan(1_000);
+
+      await eventually(async () => conn.state().bindsUp === 2, 5_000);
+      expect(sim.stats().binds).toBe(2);
+      const again = await conn.submit(request('+447700900019', 'back'));
+      expect(again.kind).toBe('accepted');
+      expect(sim.stats().duplicates).toBe(0);
+    } finally {
+      clearInterval(beat);
+      await conn.stop();
+      await sim.stop();
+    }
+  });
+});
+
 describe('SMPP connector against a bare SMSC', () => {
   it('maps generic_nack to failed with its status', async () => {
     const server = smpp.createServer((session) => {

@@ -181,8 +181,24 @@ export class KafkaService implements OnModuleInit, OnApplicationShutdown {
       });
       for (const p of batch) p.resolve();
     } catch (err) {
+      this.discardProducer(err);
       for (const p of batch) p.reject(err);
     }
+  }
+
+  /**
+   * After a failed send the idempotent producer's sequence numbers cannot be trusted: kafkajs
+   * rolls them back even when the broker wrote the batch before the connection dropped (a broker
+   * stopping), so the next batch to that partition is refused as out of order for good, or, the
+   * same size, taken as a duplicate and silently dropped. A new producer gets a new producer id
+   * and starts its sequences afresh; callers produce again (at least once).
+   */
+  private discardProducer(err: unknown) {
+    const old = this.producerReady;
+    this.producerReady = undefined;
+    this.producer = undefined;
+    this.log.warn({ err }, 'kafka produce failed; the next batch uses a new producer');
+    old?.then((p) => p.disconnect()).catch(() => undefined);
   }
 
   /** Waits for everything handed to produce() so far to be acknowledged or failed. */

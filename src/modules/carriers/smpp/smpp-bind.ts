@@ -81,7 +81,12 @@ export class SmppBind {
 
   /** Usable now: bound, not backing off, a free slot in the window. */
   ready(now: number): boolean {
-    return this.state === 'bound' && now >= this.pausedUntil && this.inFlight < this.opts.window;
+    return (
+      this.state === 'bound' &&
+      now >= this.pausedUntil &&
+      this.inFlight < this.opts.window &&
+      this.session?.socket.writable === true
+    );
   }
 
   get throttled(): boolean {
@@ -94,26 +99,39 @@ export class SmppBind {
   }
 
   /**
-   * Takes a window slot and a place in the rate schedule, sends one submit_sm and waits for its
-   * answer. The caller checked `ready()` in the same tick.
+   * Takes a window slot and a place in the rate schedule for one submit_sm, in the same tick as
+   * `ready()` said yes (so concurrent callers cannot all see the same free slot); `submit` with
+   * the returned send time uses it.
    */
-  async submit(fields: Record<string, unknown>): Promise<PartResult> {
+  reserve(): number {
     this.inFlight++;
-    const now = Date.now();
-    const at = this.sendAt(now);
+    const at = this.sendAt(Date.now());
     if (this.opts.submitRate > 0) this.nextSendAt = at + 1000 / this.opts.submitRate;
+    return at;
+  }
+
+  /** Sends one submit_sm in a slot taken by `reserve` (at its send time) and waits for its answer. */
+  async submit(fields: Record<string, unknown>, at: number): Promise<PartResult> {
     try {
-      if (at > now) await sleep(at - now);
+      const wait = at - Date.now();
+      if (wait > 0) await sleep(wait);
       return await this.send(fields);
     } finally {
       this.inFlight--;
-      this.hooks.changed('slot');
+      // A slot of a bind that went down is no use to anyone: its going down woke them already.
+      if (this.state === 'bound') this.hooks.changed('slot');
     }
   }
 
   private send(fields: Record<string, unknown>): Promise<PartResult> {
     const session = this.session;
     if (this.state !== 'bound' || !session) return Promise.resolve({ kind: 'not_sent' });
+    if (!session.socket.writable) {
+      // The SMSC closed its side and our socket is closing: take the bind down now rather than
+      // when 'close' arrives, or every waiting submit would pick it again and again.
+      this.drop(session, 'connection closing');
+      return Promise.resolve({ kind: 'not_sent' });
+    }
     return new Promise<PartResult>((resolve) => {
       const pdu = new smpp.PDU('submit_sm', fields);
       const wait: { timer?: NodeJS.Timeout } = {};
@@ -138,7 +156,10 @@ export class SmppBind {
           nack: resp.command === 'generic_nack',
         }),
       );
-      if (!written) return once({ kind: 'not_sent' });
+      if (!written) {
+        this.drop(session, 'connection closing');
+        return once({ kind: 'not_sent' });
+      }
       seq = pdu.sequence_number;
       this.pending.set(seq, once);
       wait.timer = setTimeout(() => once({ kind: 'timeout' }), this.opts.responseTimeoutMs);
@@ -230,10 +251,24 @@ export class SmppBind {
     session.on('error', (err: Error) => {
       this.hooks.log.debug({ bind: o.index, err: err.message }, 'smpp socket error');
     });
+    // The SMSC closed the connection (FIN). The socket ends and closes on its own, but only once
+    // the event loop gets to it; the bind is down from this moment.
+    session.socket.once('end', () => {
+      clearTimeout(bindTimer);
+      this.drop(session, 'closed by the SMSC');
+    });
     session.on('close', () => {
       clearTimeout(bindTimer);
       if (this.session === session) this.onClosed();
     });
+  }
+
+  /** Takes the bind down at once (if `session` is still its session) and destroys the socket. */
+  private drop(session: Session, why: string) {
+    if (this.session !== session) return;
+    this.hooks.log.debug({ bind: this.opts.index, why }, 'smpp connection dropped');
+    this.onClosed();
+    session.destroy();
   }
 
   private onClosed() {

@@ -170,8 +170,8 @@ export class SmppConnector implements Connector {
       // follow, so later parts wait out refusals here rather than resend the accepted ones.
       const deadline = Date.now() + (i === 0 ? this.bindWaitMs : this.partRetryMs);
       for (;;) {
-        const bind = await this.acquire(deadline);
-        if (!bind) {
+        const slot = await this.acquire(deadline);
+        if (!slot) {
           if (i === 0)
             return { kind: 'retry', code: 'NO_BIND', reason: `no SMPP bind of ${this.id} is usable` };
           return {
@@ -180,12 +180,19 @@ export class SmppConnector implements Connector {
             reason: `parts 1-${i} of ${parts.length} accepted; part ${i + 1} could not be submitted`,
           };
         }
-        const r = await bind.submit(fields);
+        const { bind, at } = slot;
+        const r = await bind.submit(fields, at);
         if (r.kind === 'not_sent') {
-          // The bind looked ready but could not take it (its connection just closed): wait for a
-          // change (or a moment) before trying again. Retrying at once would spin on resolved
-          // promises and starve the timers that reconnect the bind.
-          await this.waitForChange(Math.max(1, Math.min(50, deadline - Date.now())));
+          // Its connection had just closed (the bind is down now, so `acquire` will not hand it out
+          // again). Nothing reached the SMSC: another bound bind may take it; with none, a first
+          // part answers `retry` at once instead of holding the caller while the bind reconnects.
+          if (i === 0 && !this.binds.some((b) => b.state === 'bound'))
+            return {
+              kind: 'retry',
+              code: 'BIND_LOST',
+              reason: `the SMPP connection of ${this.id} closed before submit_sm was written`,
+              backoffMs: this.reconnectWaitMs(),
+            };
           continue;
         }
         if (r.kind === 'timeout')
@@ -217,8 +224,16 @@ export class SmppConnector implements Connector {
     return { kind: 'accepted', carrierMessageIds: ids };
   }
 
-  /** A usable bind (the one able to send soonest), or undefined once the deadline passed. */
-  private async acquire(deadline: number): Promise<SmppBind | undefined> {
+  /** Roughly how long until a bind is back: its first reconnect attempt. */
+  private reconnectWaitMs(): number {
+    return this.binds[0]?.opts.reconnectInitialMs ?? 0;
+  }
+
+  /**
+   * A slot on a usable bind (the one able to send soonest), taken in the tick it was found free,
+   * or undefined once the deadline passed.
+   */
+  private async acquire(deadline: number): Promise<{ bind: SmppBind; at: number } | undefined> {
     for (;;) {
       const now = Date.now();
       let best: SmppBind | undefined;
@@ -231,7 +246,7 @@ export class SmppConnector implements Connector {
         )
           best = b;
       }
-      if (best) return best;
+      if (best) return { bind: best, at: best.reserve() };
       if (now >= deadline) return undefined;
       await this.waitForChange(deadline - now);
     }
