@@ -219,6 +219,11 @@ export class ImportRepository {
       .execute();
   }
 
+  /** Planner statistics of the tables an import fills (ANALYZE samples; seconds at most). */
+  async refreshStatistics(): Promise<void> {
+    await sql`analyze contacts, audience_members, consent_state`.execute(this.db);
+  }
+
   /** Empties a finished import's staging rows (their outcome is in the counters now). */
   async dropStaging(importId: string): Promise<void> {
     await this.db.deleteFrom('import_rows').where('import_id', '=', importId).execute();

@@ -36,6 +36,8 @@ export type ImportFormat = 'csv' | 'ndjson';
 const STAGE_BATCH = 20_000;
 /** Rows per processing transaction. */
 const MOVE_BATCH = 50_000;
+/** New contacts from one import above which the tables' planner statistics are refreshed. */
+const ANALYZE_AFTER_IMPORTED = 5_000;
 /** How long the job waits for more rows while the upload is still arriving. */
 const WAIT_FOR_ROWS_MS = 50;
 /** An upload that adds no rows for this long is abandoned (the receiving process died). */
@@ -317,6 +319,15 @@ export class ImportService {
         `${end.staged - processed} staged rows were lost (database restart?); upload the file again ` +
           '(rows already imported will count as updated)',
       );
+    }
+    if (end.imported >= ANALYZE_AFTER_IMPORTED) {
+      // Until autovacuum gets to them the planner believes the new rows are not there, and the
+      // first campaign planned on them reads its recipients with nested loops (measured: a 10k
+      // import → 21 s per 1,000-recipient page before, 0.7 s after). So "completed" also means the
+      // statistics include them. A failure here costs speed only.
+      await this.imports
+        .refreshStatistics()
+        .catch((err) => this.log.pino.warn({ err, importId }, 'analyze after import failed'));
     }
     await this.imports.markCompleted(importId);
     this.log.info({ importId, checkpoint, rows: processed }, 'import completed');
