@@ -288,6 +288,27 @@ describe('SMPP connector ↔ carrier simulator', () => {
     ).toBe('accepted');
   });
 
+  it('takes a whole window refused at once as one throttle episode, not a growing pause', async () => {
+    await new Promise((r) => setTimeout(r, 1_100)); // the previous test's pause and streak are over
+    sim.applyScenario({ throttle_all_seconds: 0.3 });
+    const outs = await Promise.all(
+      Array.from({ length: 40 }, (_, i) =>
+        conn.submit(request(`+4477009002${String(i).padStart(2, '0')}`, 'burst')),
+      ),
+    );
+    expect(outs.every((o) => o.kind === 'retry')).toBe(true);
+    // The first refusal pauses the bind for the initial backoff (100 ms ± 25%); the answers to the
+    // submits already in flight must not stretch it towards the 1 s maximum.
+    const longest = Math.max(...outs.map((o) => (o.kind === 'retry' ? (o.backoffMs ?? 0) : 0)));
+    expect(longest).toBeLessThanOrEqual(250);
+    await new Promise((r) => setTimeout(r, 400));
+    await eventually(
+      async () =>
+        (await conn.submit(request('+447700900299', 'after'))).kind === 'accepted' ? true : undefined,
+      5_000,
+    );
+  });
+
   it('counts the same Parley message id submitted twice as a duplicate', async () => {
     sim.resetStats();
     const req = request('+447700900017', 'twice');
@@ -349,7 +370,9 @@ describe('SMPP connector: the SMSC drops its connections under load', () => {
       expect(kinds.every((k) => k === 'accepted' || k === 'unknown' || k === 'retry')).toBe(true);
       expect(kinds).toContain('unknown');
       expect(kinds).toContain('retry');
-      const retries = outs.flatMap((o) => (o.status === 'fulfilled' && o.value.kind === 'retry' ? [o.value] : []));
+      const retries = outs.flatMap((o) =>
+        o.status === 'fulfilled' && o.value.kind === 'retry' ? [o.value] : [],
+      );
       expect(retries.every((r) => r.code === 'BIND_LOST' || r.code === 'NO_BIND')).toBe(true);
       expect(settledMs).toBeLessThan(2_000 + 1_000);
       expect(attempts).toBeLessThan(3 * n);

@@ -168,8 +168,12 @@ export class SmppBind {
 
   private onResponseStatus(status: number) {
     if (isBackoffStatus(status)) {
-      // The SMSC speaks for the whole bind: pause every submit on it, longer each time in a row,
-      // with jitter so several binds (and engines) do not come back in lockstep.
+      // Answers to submits that left before the current pause began belong to the same episode:
+      // they neither lengthen the pause nor count as another refusal in a row (a window of 100
+      // refused at once would otherwise mean a 10 s pause for one throttled second).
+      if (Date.now() < this.pausedUntil) return;
+      // The SMSC speaks for the whole bind: pause every submit on it, longer each episode in a
+      // row, with jitter so several binds (and engines) do not come back in lockstep.
       this.throttleStreak++;
       const base = Math.min(
         this.opts.backoffMaxMs,
