@@ -792,7 +792,7 @@ export class Dispatcher {
       const granted = new Set<Pending>();
       r.sendAt.forEach((at, i) => {
         for (const p of chunks[i].items) granted.add(p);
-        void this.sendChunk(s, chunks[i].items, chunks[i].budget.takes(), at);
+        void this.sendChunk(s, chunks[i].items, at);
       });
       sp.queue.priority = sp.queue.priority.filter((p) => !granted.has(p));
       sp.queue.bulk = sp.queue.bulk.filter((p) => !granted.has(p));
@@ -801,11 +801,10 @@ export class Dispatcher {
 
   /**
    * One chunk at its reserved time: last checks (its campaign paused, a STOP that came while it
-   * waited), the local send window, then its submits. A chunk that comes late (the process
-   * stalled) must not bunch with the next ones: the window holds it until this process's last
-   * second has room.
+   * waited), then its submits. Each submit still passes the local send window (see submit), so a
+   * chunk that comes late (the process stalled) does not bunch with the next ones.
    */
-  private async sendChunk(s: LaneState, chunk: Pending[], takes: Take[], at: number): Promise<void> {
+  private async sendChunk(s: LaneState, chunk: Pending[], at: number): Promise<void> {
     let items = chunk;
     try {
       const wait = at - preciseNow();
@@ -834,21 +833,6 @@ export class Dispatcher {
         }
         items = items.filter((x) => !late.has(x.id));
         for (const p of items) p.checkedAt = checkAt;
-      }
-      for (;;) {
-        const t = preciseNow();
-        const w = Math.max(...takes.map((k) => this.windowOf(k.key).waitFor(t, k.cost, this.windowLimit(k))));
-        if (w <= 0) {
-          for (const k of takes) this.windowOf(k.key).add(t, k.cost);
-          break;
-        }
-        this.m.throttled.inc({
-          carrier: s.lane.carrierId,
-          connector: items[0]?.connector.id ?? '',
-          source: 'window',
-        });
-        this.stages.add('window', w);
-        await sleep(w);
       }
       for (const p of items) {
         this.sent(s, p);
@@ -913,10 +897,11 @@ export class Dispatcher {
 
   /**
    * What on-time sends can reach in one second (B + r, the bucket's own bound), so only late,
-   * bunched chunks ever wait; the cap's remaining r·J stays for the network's jitter.
+   * bunched chunks ever wait; the cap's remaining r·J stays for the network's jitter. Rounded down:
+   * rounded up, a 50/s cap (B 1, r 48.04) allowed 50 and the carrier's window saw 51.
    */
   private windowLimit(t: Take): number {
-    return Math.max(t.cost, Math.ceil(t.params.capacity + t.params.ratePerSecond));
+    return Math.max(t.cost, Math.floor(t.params.capacity + t.params.ratePerSecond));
   }
 
   private async suppressedAmong(ps: Pending[]): Promise<Set<string>> {
@@ -949,11 +934,28 @@ export class Dispatcher {
     const labels = { carrier: p.carrier.id, connector: p.connector.id };
     let outcome: SubmitOutcome;
     const gate = this.gateOf(p.connector);
-    const slot = gate.acquire(p.lane);
-    if (slot) {
-      const queuedAt = performance.now();
-      await slot;
-      this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
+    // The carrier counts arrivals, not reservations: whatever waited (a late chunk, the connector's
+    // window shared with other carriers) must not leave bunched with what comes after it. So at the
+    // moment it would go, the message must fit this process's last second of sends to each of its
+    // buckets; if not, it gives its slot back and waits until it does.
+    const takes = p.buckets.map((b) => ({ key: b.key, params: b.params, cost: p.env.segments }));
+    for (;;) {
+      const slot = gate.acquire(p.lane);
+      if (slot) {
+        const queuedAt = performance.now();
+        await slot;
+        this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
+      }
+      const t = preciseNow();
+      const w = Math.max(...takes.map((k) => this.windowOf(k.key).waitFor(t, k.cost, this.windowLimit(k))));
+      if (w <= 0) {
+        for (const k of takes) this.windowOf(k.key).add(t, k.cost);
+        break;
+      }
+      gate.release();
+      this.m.throttled.inc({ carrier: p.carrier.id, connector: p.connector.id, source: 'window' });
+      this.stages.add('window', w);
+      await sleep(w);
     }
     const started = performance.now();
     try {
