@@ -99,6 +99,19 @@ export function compileFilter(eb: Eb, node: FilterNode): Expression<SqlBool> {
   }
 }
 
+/** The contact columns a recipient carries (template fields, routing, quiet hours). */
+export const RECIPIENT_COLUMNS = [
+  'c.id',
+  'c.e164',
+  'c.country',
+  'c.line_type',
+  'c.first_name',
+  'c.last_name',
+  'c.email',
+  'c.timezone',
+  'c.attributes',
+] as const;
+
 @Injectable()
 export class SegmentRepository {
   constructor(@InjectDb() private readonly db: Db) {}
@@ -189,15 +202,7 @@ export class SegmentRepository {
     return q
       .where('c.id', '>', opts.afterId ?? 0)
       .select([
-        'c.id',
-        'c.e164',
-        'c.country',
-        'c.line_type',
-        'c.first_name',
-        'c.last_name',
-        'c.email',
-        'c.timezone',
-        'c.attributes',
+        ...RECIPIENT_COLUMNS,
         (eb) =>
           eb
             .selectFrom('consent_state as s')

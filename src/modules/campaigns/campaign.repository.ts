@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import { Recipient, compileFilter } from '../audiences/segment.repository';
+import { RECIPIENT_COLUMNS, Recipient, compileFilter } from '../audiences/segment.repository';
 import { FilterNode, parseFilter } from '../audiences/segment-filter';
 
 export type CampaignStatus = 'draft' | 'scheduled' | 'running' | 'paused' | 'completed' | 'canceled';
@@ -248,16 +248,8 @@ export class CampaignRepository {
         .where('c.id', '=', sql<number>`any(${ids}::bigint[])`)
         .$if(sel.filter !== undefined, (q) => q.where((eb) => compileFilter(eb as any, sel.filter!)))
         .select([
-          'c.id',
+          ...RECIPIENT_COLUMNS,
           'c.workspace_id',
-          'c.e164',
-          'c.country',
-          'c.line_type',
-          'c.first_name',
-          'c.last_name',
-          'c.email',
-          'c.timezone',
-          'c.attributes',
           consentOf('').as('consent'),
           (sel.senderAddress ? consentOf(sel.senderAddress) : sql<null>`null`).as('sender_consent'),
         ])

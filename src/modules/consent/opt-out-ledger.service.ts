@@ -7,7 +7,7 @@ import type { Database } from '../../infra/db/database';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { ConsentScope, ConsentSummary, summarize } from './consent-state';
-import { ConsentEventRow, ConsentRepository } from './consent.repository';
+import { ConsentEventRow, ConsentRepository, NewConsentEvent } from './consent.repository';
 
 export interface OptOutInput {
   workspaceId: string;
@@ -61,22 +61,8 @@ export class OptOutLedger {
   }
 
   async recordOptOut(input: OptOutInput): Promise<ConsentEventRow> {
-    const senderAddress = this.senderOf(input.scope, input.senderAddress);
-    const ev = await this.repo.transaction((trx) =>
-      this.repo.append(
-        {
-          workspaceId: input.workspaceId,
-          e164: input.e164,
-          kind: 'opt_out',
-          scope: input.scope,
-          senderAddress,
-          source: input.source,
-          evidence: input.evidence ?? null,
-          occurredAt: input.at ?? new Date(),
-        },
-        trx,
-      ),
-    );
+    const event = this.eventOf({ kind: 'opt_out', ...input });
+    const ev = await this.repo.transaction((trx) => this.repo.append(event, trx));
     this.optOuts.inc({ source: input.source });
     return ev;
   }
@@ -92,37 +78,12 @@ export class OptOutLedger {
    * occurred_at, not the order events are written. Counted once the caller commits (see counted).
    */
   async recordMany(changes: readonly ConsentChange[], trx: Kysely<Database>): Promise<void> {
-    const outs = changes.filter((c): c is Extract<ConsentChange, { kind: 'opt_out' }> => c.kind === 'opt_out');
+    const events = changes.map((c) => this.eventOf(c));
     await this.repo.appendOptOuts(
-      outs.map((c) => ({
-        workspaceId: c.workspaceId,
-        e164: c.e164,
-        kind: 'opt_out',
-        scope: c.scope,
-        senderAddress: this.senderOf(c.scope, c.senderAddress),
-        source: c.source,
-        evidence: c.evidence ?? null,
-        occurredAt: c.at ?? new Date(),
-      })),
+      events.filter((e) => e.kind === 'opt_out'),
       trx,
     );
-    for (const c of changes) {
-      if (c.kind !== 'opt_in') continue;
-      const scope = c.scope ?? 'workspace';
-      await this.repo.append(
-        {
-          workspaceId: c.workspaceId,
-          e164: c.e164,
-          kind: 'opt_in',
-          scope,
-          senderAddress: this.senderOf(scope, c.senderAddress),
-          source: c.source,
-          evidence: c.evidence ?? null,
-          occurredAt: c.at ?? new Date(),
-        },
-        trx,
-      );
-    }
+    for (const e of events) if (e.kind === 'opt_in') await this.repo.append(e, trx);
   }
 
   /** Counts a committed batch's opt-outs (the metric recordOptOut keeps for single ones). */
@@ -131,23 +92,8 @@ export class OptOutLedger {
   }
 
   async recordOptIn(input: OptInInput): Promise<ConsentEventRow> {
-    const scope = input.scope ?? 'workspace';
-    const senderAddress = this.senderOf(scope, input.senderAddress);
-    return this.repo.transaction((trx) =>
-      this.repo.append(
-        {
-          workspaceId: input.workspaceId,
-          e164: input.e164,
-          kind: 'opt_in',
-          scope,
-          senderAddress,
-          source: input.source,
-          evidence: input.evidence ?? null,
-          occurredAt: input.at ?? new Date(),
-        },
-        trx,
-      ),
-    );
+    const event = this.eventOf({ kind: 'opt_in', ...input });
+    return this.repo.transaction((trx) => this.repo.append(event, trx));
   }
 
   async state(workspaceId: string, e164: string): Promise<ConsentState> {
@@ -156,6 +102,21 @@ export class OptOutLedger {
 
   events(workspaceId: string, e164: string): Promise<ConsentEventRow[]> {
     return this.repo.events(workspaceId, { e164 });
+  }
+
+  /** The ledger event of a change: an opt-in defaults to the workspace scope, times to now. */
+  private eventOf(c: ConsentChange): NewConsentEvent {
+    const scope = c.scope ?? 'workspace';
+    return {
+      workspaceId: c.workspaceId,
+      e164: c.e164,
+      kind: c.kind,
+      scope,
+      senderAddress: this.senderOf(scope, c.senderAddress),
+      source: c.source,
+      evidence: c.evidence ?? null,
+      occurredAt: c.at ?? new Date(),
+    };
   }
 
   private senderOf(scope: ConsentScope, senderAddress: string | undefined): string {
