@@ -11,9 +11,14 @@
 //
 //     B + r·(1 + J) ≤ C   ⇒   r = (C − B) / (1 + J)
 //
+// Segments are whole, so what a window sees is at most ⌊B + r·(1 + J)⌋, and B + r·(1 + J) < C + 1
+// is enough: r is set a hair below (C + 1 − B) / (1 + J). That matters most for tiny caps: a cap
+// of 1 has B = 1, and the first form would leave it no refill at all.
+//
 // B is the block: what one Redis round trip may reserve (blockMs of the cap, at least 1 segment),
 // so a busy lane pays one round trip per block instead of one per message. With the defaults
-// (20 ms block, 50 ms jitter) a cap of 50 gives B = 1, r = 46.7 (93 %); 200 gives B = 4, r = 186.7.
+// (20 ms block, 50 ms jitter) a cap of 50 gives B = 1, r = 47.6 (95 %); 200 gives B = 4, r = 187.6;
+// 1 gives B = 1, r = 0.95.
 // 50 ms, not 20: measured against the simulator on this machine kind, 20 ms left about one segment
 // of slack and its one-second windows saw 51 of 50 (2–6 throttles a run); 50 ms gave none.
 // Below about 25 segments/s the one-segment minimum block costs more than 4 % of the cap.
@@ -56,8 +61,8 @@ export function bucketParamsFor(
   const block = Math.ceil((capPerSecond * tuning.blockMs) / 1000);
   // Never below one segment, never more than half the cap (a tiny cap still needs a refill rate).
   const capacity = Math.max(1, Math.min(Math.max(block, tuning.lumpSegments), Math.floor(capPerSecond / 2)));
-  const ratePerSecond = (capPerSecond - capacity) / (1 + tuning.jitterMs / 1000);
-  return { capacity, ratePerSecond: Math.max(ratePerSecond, capPerSecond / 1000) };
+  const ratePerSecond = ((capPerSecond + 1 - capacity) / (1 + tuning.jitterMs / 1000)) * (1 - 1e-6);
+  return { capacity, ratePerSecond };
 }
 
 /** The bucket at time `t` (never before its last take): refilled since, never above capacity. */
