@@ -1,7 +1,11 @@
-// Invariant: a STOP is never followed by another message. Here the message was already claimed
-// and handed to the carrier, which answered "throttled"; while it waits for its retry the
-// recipient's opt-out is committed. The retry must look at the opt-outs again and suppress it
-// instead of sending (real engine, real Kafka/Postgres/Redis, in-process SMPP simulator).
+// Invariant: a STOP is never followed by another message, even by one the dispatcher had already
+// claimed (real engine, real Kafka/Postgres/Redis, in-process SMPP simulator):
+// - a message handed to the carrier, answered "throttled", whose recipient opts out while it waits
+//   for its retry: the retry looks at the opt-outs again and suppresses it;
+// - a message claimed and waiting for its carrier's tokens (a 1 segment/s carrier), whose
+//   recipient opts out a moment before its send time: the last look before the send finds it;
+// - a message past that look and waiting at the connector's gate (its window held by a slow
+//   answer), whose recipient opts out meanwhile: it looks again before it goes.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, eventually } from './support/engine';
 import { SimulatedEngine, startSimulatedEngine } from './support/simulated';
@@ -11,7 +15,16 @@ let api: ApiClient;
 const run = String(Math.floor(Math.random() * 8000) + 2000);
 
 beforeAll(async () => {
-  stack = await startSimulatedEngine({ scenario: { outcomes: { delivered: 1 }, receipt_delay_ms: 20 } });
+  stack = await startSimulatedEngine({
+    scenario: { outcomes: { delivered: 1 }, receipt_delay_ms: 20 },
+    // EU Gamma slowed to one segment a second, so claimed messages wait for their tokens; one
+    // bind with a window of one, so a slow answer holds the next submit at the connector's gate.
+    adjust: (f) => ({
+      ...f,
+      connectors: f.connectors.map((c) => (c.kind === 'smpp' ? { ...c, binds: 1, window: 1 } : c)),
+      carriers: f.carriers.map((c) => (c.id === 'eu-gamma' ? { ...c, segments_per_second: 1 } : c)),
+    }),
+  });
   api = await stack.engine.workspace();
 }, 120_000);
 
@@ -45,4 +58,87 @@ describe('STOP wins over a retry', () => {
       stack.sim.applyScenario({ reset: true });
     }
   });
+});
+
+describe('STOP wins over a claimed message waiting for its tokens', () => {
+  it('suppresses a message whose recipient opts out between its claim and its send time', async () => {
+    // Six single-segment messages to six UK numbers through a 1 segment/s carrier: about one
+    // leaves a second, and each is claimed a second or two before its turn.
+    const numbers = Array.from({ length: 6 }, (_, i) => `+447400${run.slice(0, 3)}${String(100 + i)}`);
+    const r = await api.post('/v1/messages/batch', {
+      messages: numbers.map((to) => ({ to, body: 'Your parcel is out for delivery today' })),
+    });
+    expect(r.status).toBe(200);
+    expect(r.body.results.map((x: { status: string }) => x.status)).toEqual(numbers.map(() => 'accepted'));
+    const ids: string[] = r.body.results.map((x: { id: string }) => x.id);
+    // The last message claimed (the furthest from its turn) and not yet at the carrier: its
+    // recipient opts out now, half a second or so before its tokens are due.
+    let target = -1;
+    await eventually(
+      async () => {
+        const next = numbers.findIndex((n) => !stack.sim.messages(n).length);
+        if (next < 1 || next > ids.length - 2) return false;
+        const statuses = await Promise.all(
+          ids.slice(next, next + 4).map(async (id) => (await api.get(`/v1/messages/${id}`)).body.status),
+        );
+        const last = statuses.lastIndexOf('submitting');
+        if (last < 1) return false;
+        target = next + last;
+        return !stack.sim.messages(numbers[target]).length;
+      },
+      30_000,
+      5,
+    );
+    const out = await api.post('/v1/opt-outs', { number: numbers[target], source: 'call_centre' });
+    expect(out.status).toBe(201);
+
+    await eventually(
+      async () =>
+        (await Promise.all(ids.map(async (id) => (await api.get(`/v1/messages/${id}`)).body.status))).every(
+          (st: string) => st === 'delivered' || st === 'suppressed',
+        ),
+      60_000,
+      200,
+    );
+    const m = (await api.get(`/v1/messages/${ids[target]}`)).body;
+    expect(m.status).toBe('suppressed');
+    expect(m.error_code).toBe('opted_out');
+    expect(stack.sim.messages(numbers[target])).toEqual([]);
+    // The others went out.
+    expect(numbers.filter((n, i) => i !== target && stack.sim.messages(n).length === 1)).toHaveLength(5);
+  }, 90_000);
+});
+
+describe('STOP wins over a message waiting at the connector', () => {
+  it('looks again before the submit when the message waited at the gate after its last look', async () => {
+    const first = `+1212${run.slice(0, 3)}1${run}`.slice(0, 12);
+    const second = `+1212${run.slice(0, 3)}2${run}`.slice(0, 12);
+    stack.sim.applyScenario({ latency_ms: 2_000 });
+    try {
+      // The first takes the connector's only window slot for two seconds; the second passes its
+      // last look at its send time and waits at the gate behind it.
+      const a = await api.post('/v1/messages', { to: first, body: 'Your parcel is out for delivery' });
+      const b = await api.post('/v1/messages', { to: second, body: 'Your parcel is out for delivery' });
+      expect([a.status, b.status]).toEqual([202, 202]);
+      await eventually(
+        async () => (await api.get(`/v1/messages/${b.body.id}`)).body.status === 'submitting',
+        10_000,
+        10,
+      );
+      expect((await api.get(`/v1/messages/${a.body.id}`)).body.status).toBe('submitting');
+      await new Promise((r) => setTimeout(r, 200));
+      const out = await api.post('/v1/opt-outs', { number: second, source: 'call_centre' });
+      expect(out.status).toBe(201);
+
+      await eventually(
+        async () => (await api.get(`/v1/messages/${b.body.id}`)).body.status === 'suppressed',
+        20_000,
+        50,
+      );
+      expect(stack.sim.messages(second)).toEqual([]);
+      await eventually(async () => stack.sim.messages(first).length === 1, 20_000, 50);
+    } finally {
+      stack.sim.applyScenario({ reset: true });
+    }
+  }, 60_000);
 });

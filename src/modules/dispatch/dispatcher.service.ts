@@ -33,6 +33,7 @@ import { DISPATCH_TUNING, DispatchTuning } from './dispatch.tuning';
 import { HeldMessages } from './held-messages.service';
 import { DispatchEnvelope, parseOutbound } from './outbound-envelope';
 import { BlockBudget, BucketSpec, SegmentRatePolicy, chunksOf } from './rate.policy';
+import { OptOutProbe } from './opt-out-probe';
 import { StatusBatcher } from './status-batcher';
 import { SendWindow } from './send-window';
 import { StageTimings } from './stage-timings';
@@ -111,8 +112,15 @@ interface LaneState {
   timer?: NodeJS.Timeout;
 }
 
-/** A chunk sent longer than this after its block's opt-out check is checked again. */
-const OPT_OUT_RECHECK_MS = 1_000;
+/**
+ * STOP wins up to the submit: a message is handed to its connector only if its last look at the
+ * opt-outs started at most this long before. Chunks look again just before their send time (see
+ * sendChunk); a message that then waited longer (the connector's gate, the send window, a carrier
+ * pause) looks once more before it goes.
+ */
+const MAX_OPT_OUT_AGE_MS = 100;
+
+const OPTED_OUT = { status: 'suppressed', errorCode: 'opted_out', detail: 'recipient opted out' } as const;
 
 /** How often the per-stage timings are logged (debug level only). */
 const STAGE_LOG_EVERY_MS = 5_000;
@@ -135,6 +143,7 @@ export class Dispatcher {
   private readonly byId = new Map<string, Pending>();
   private readonly policy: SegmentRatePolicy;
   private readonly statuses: StatusBatcher;
+  private readonly probe = new OptOutProbe<Pending>((ps) => this.suppressedAmong(ps));
   private readonly log: Logger;
   private stopping = false;
   private readonly idleWaiters = new Set<() => void>();
@@ -654,19 +663,14 @@ export class Dispatcher {
       // which only the claim holder may do.
       if (fresh.length || retried.length) {
         const started = performance.now();
+        const checkedAt = Date.now();
         const [suppressed, claimed] = await Promise.all([
           this.suppressedAmong([...retried, ...fresh]),
           fresh.length ? this.messages.claimForSubmit(fresh.map((p) => p.id)) : new Set<string>(),
         ]);
         this.stages.add(`claim:${block[0].lane}`, performance.now() - started);
-        const checkedAt = Date.now();
         for (const p of retried) {
-          if (suppressed.has(p.id))
-            void this.finishWith(s, p, {
-              status: 'suppressed',
-              errorCode: 'opted_out',
-              detail: 'recipient opted out',
-            });
+          if (suppressed.has(p.id)) void this.finishWith(s, p, OPTED_OUT);
           else {
             p.checkedAt = checkedAt;
             go.push(p);
@@ -677,11 +681,7 @@ export class Dispatcher {
             this.finish(s, p); // claimed elsewhere, already sent or final: not ours
           else if (suppressed.has(p.id)) {
             p.claimed = true;
-            void this.finishWith(s, p, {
-              status: 'suppressed',
-              errorCode: 'opted_out',
-              detail: 'recipient opted out',
-            });
+            void this.finishWith(s, p, OPTED_OUT);
           } else {
             p.claimed = true;
             p.checkedAt = checkedAt;
@@ -807,6 +807,12 @@ export class Dispatcher {
   private async sendChunk(s: LaneState, chunk: Pending[], at: number): Promise<void> {
     let items = chunk;
     try {
+      // The last look at the opt-outs starts its usual latency before the send time, so its
+      // answer is in when the tokens are due and at most that old when the chunk leaves.
+      const lookAt = at - this.probe.leadMs;
+      if (lookAt - preciseNow() >= 1) await sleep(lookAt - preciseNow());
+      const look = this.probe.check(items);
+      look.catch(() => undefined); // awaited below unless the chunk goes back first
       const wait = at - preciseNow();
       if (wait >= 1) await sleep(wait);
       this.stages.add('late', Math.max(0, preciseNow() - at));
@@ -818,23 +824,15 @@ export class Dispatcher {
       }
       // A campaign paused while this chunk waited for its tokens: what has not left goes back.
       if (await this.stopForPausedCampaigns(s, items)) return;
-      // STOP wins right up to the submit: a chunk that waited long for its tokens looks at the
-      // opt-outs again, so a STOP committed meanwhile suppresses it.
-      const checkAt = Date.now();
-      const stale = items.filter((p) => checkAt - p.checkedAt > OPT_OUT_RECHECK_MS);
-      if (stale.length) {
-        const late = await this.suppressedAmong(stale);
-        for (const p of items.filter((x) => late.has(x.id))) {
-          void this.finishWith(s, p, {
-            status: 'suppressed',
-            errorCode: 'opted_out',
-            detail: 'recipient opted out',
-          });
-        }
-        items = items.filter((x) => !late.has(x.id));
-        for (const p of items) p.checkedAt = checkAt;
+      const started = performance.now();
+      const { suppressed, at: lookedAt } = await look;
+      this.stages.add('look', performance.now() - started);
+      for (const p of items.filter((x) => suppressed.has(x.id))) {
+        void this.finishWith(s, p, OPTED_OUT);
       }
+      items = items.filter((x) => !suppressed.has(x.id));
       for (const p of items) {
+        p.checkedAt = lookedAt;
         this.sent(s, p);
         void this.submit(s, p);
       }
@@ -904,6 +902,26 @@ export class Dispatcher {
     return Math.max(t.cost, Math.floor(t.params.capacity + t.params.ratePerSecond));
   }
 
+  /**
+   * One message's look at the opt-outs right before its submit. False when it must not go now:
+   * suppressed (it opted out meanwhile) or back in its lane (the look failed: Postgres away).
+   */
+  private async lookAgain(s: LaneState, p: Pending): Promise<boolean> {
+    try {
+      const { suppressed, at } = await this.probe.check([p]);
+      if (suppressed.has(p.id)) {
+        void this.finishWith(s, p, OPTED_OUT);
+        return false;
+      }
+      p.checkedAt = at;
+      return true;
+    } catch (err) {
+      this.log.warn({ err, carrier: s.lane.carrierId }, 'opt-out look before submit failed; retrying');
+      this.backToLane(s, [p]);
+      return false;
+    }
+  }
+
   private async suppressedAmong(ps: Pending[]): Promise<Set<string>> {
     const groups = new Map<string, Pending[]>();
     for (const p of ps) {
@@ -945,6 +963,12 @@ export class Dispatcher {
         const queuedAt = performance.now();
         await slot;
         this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
+      }
+      if (!p.env.optOutConfirmation && Date.now() - p.checkedAt > MAX_OPT_OUT_AGE_MS) {
+        // It waited (gate, window, pause) since its chunk's look: it looks again before it goes.
+        gate.release();
+        if (!(await this.lookAgain(s, p))) return;
+        continue;
       }
       const t = preciseNow();
       const w = Math.max(...takes.map((k) => this.windowOf(k.key).waitFor(t, k.cost, this.windowLimit(k))));

@@ -1,0 +1,63 @@
+// The dispatcher's last look at the opt-outs before a send. Looks asked for in the same tick become
+// one lookup (a chunk's messages, and single messages that waited at the connector gate), and the
+// lookup's recent latency is kept so a chunk can start its look that long before its send time:
+// the answer is in when the tokens are due, and it is at most that old when the message leaves.
+// Pure: the lookup itself is handed in.
+
+export interface ProbeResult {
+  /** Ids found opted out (of every item looked at in the same lookup; callers pick their own). */
+  suppressed: Set<string>;
+  /** When the lookup started: what it saw is at least this recent. */
+  at: number;
+}
+
+interface Request<T> {
+  items: T[];
+  resolve: (r: ProbeResult) => void;
+  reject: (err: unknown) => void;
+}
+
+export class OptOutProbe<T extends { id: string }> {
+  private queue: Request<T>[] = [];
+  private scheduled = false;
+  /** Smoothed latency of a lookup, ms. */
+  private latency = 5;
+
+  constructor(
+    private readonly lookup: (items: T[]) => Promise<Set<string>>,
+    private readonly now: () => number = Date.now,
+    private readonly maxLeadMs = 100,
+  ) {}
+
+  /** How long before a send its look should start so the answer is in by then. */
+  get leadMs(): number {
+    return Math.min(this.maxLeadMs, Math.max(2, Math.ceil(this.latency * 1.5)));
+  }
+
+  check(items: T[]): Promise<ProbeResult> {
+    if (!items.length) return Promise.resolve({ suppressed: new Set(), at: this.now() });
+    return new Promise<ProbeResult>((resolve, reject) => {
+      this.queue.push({ items, resolve, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    const batch = this.queue;
+    this.queue = [];
+    this.scheduled = false;
+    const unique = new Map<string, T>();
+    for (const r of batch) for (const i of r.items) unique.set(i.id, i);
+    const at = this.now();
+    try {
+      const suppressed = await this.lookup([...unique.values()]);
+      this.latency = 0.8 * this.latency + 0.2 * Math.max(0, this.now() - at);
+      for (const r of batch) r.resolve({ suppressed, at });
+    } catch (err) {
+      for (const r of batch) r.reject(err);
+    }
+  }
+}
