@@ -1,9 +1,11 @@
 // The one Kafka client of the engine: topics created at start, a batching producer (acks=all,
-// idempotent), and a consumer host for eachBatch consumers with manual offset resolution.
+// idempotent; a batch counts as sent only when every partition it used is acknowledged), and a
+// consumer host for eachBatch consumers with manual offset resolution.
 import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common';
-import { Admin, Kafka, logLevel, Message, Producer, CompressionTypes } from 'kafkajs';
+import { Admin, CompressionTypes, Kafka, Message, Partitioners, Producer, logLevel } from 'kafkajs';
 import { ConfigService, TOPICS, TopicName } from '../../config/config.service';
 import { AppLogger } from '../logging/app-logger';
+import { partitionKey, unacknowledged } from './produce-acks';
 
 export interface OutgoingRecord {
   key: string;
@@ -28,6 +30,8 @@ export class KafkaService implements OnModuleInit, OnApplicationShutdown {
   private queued = 0;
   private flushTimer?: NodeJS.Timeout;
   private flushing: Promise<void> = Promise.resolve();
+  /** Where the partitioner put the records of the batch now being sent (flushes run one at a time). */
+  private placed = new Set<string>();
   /** Linger before a batch leaves, so concurrent callers share one request. */
   lingerMs = 3;
   maxBatch = 2_000;
@@ -120,6 +124,16 @@ export class KafkaService implements OnModuleInit, OnApplicationShutdown {
         idempotent: true,
         maxInFlightRequests: 1, // keeps per-partition order even across retries
         allowAutoTopicCreation: false,
+        createPartitioner: () => {
+          // kafkajs's own default (murmur2 of the key, as Java clients place keys), noting each
+          // partition it picks so the batch's acknowledgement can be checked against them.
+          const partition = Partitioners.DefaultPartitioner();
+          return (args) => {
+            const chosen = partition(args);
+            this.placed.add(partitionKey(args.topic, chosen));
+            return chosen;
+          };
+        },
       });
       this.producerReady = p.connect().then(
         () => (this.producer = p),
@@ -174,11 +188,17 @@ export class KafkaService implements OnModuleInit, OnApplicationShutdown {
     }
     try {
       const producer = await this.getProducer();
-      await producer.sendBatch({
+      this.placed = new Set();
+      const acks = await producer.sendBatch({
         acks: -1,
         compression: CompressionTypes.None,
         topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
       });
+      const missing = unacknowledged(this.placed, acks);
+      // Not in Kafka as far as anyone knows: fail the whole batch so every caller produces again
+      // (an SMPP MO is answered with an error and offered again) rather than lose it silently.
+      if (missing.length)
+        throw new Error(`kafka acknowledged the batch without partitions ${missing.join(', ')}`);
       for (const p of batch) p.resolve();
     } catch (err) {
       this.discardProducer(err);
