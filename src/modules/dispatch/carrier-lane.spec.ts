@@ -102,7 +102,7 @@ describe('PartitionProgress', () => {
 
 describe('BlockBudget', () => {
   it('fills a block until one bucket reaches its capacity; a lump goes alone', () => {
-    const policy = new SegmentRatePolicy(DEFAULT_RATE_TUNING);
+    const policy = new SegmentRatePolicy({ ...DEFAULT_RATE_TUNING, blockMs: 20 });
     const subject = (segments: number) => ({
       carrier: { id: 'c', segments_per_second: 1000 }, // capacity 20
       sender: { address: 's', segments_per_second: 200 }, // capacity 4
@@ -134,7 +134,7 @@ describe('BlockBudget', () => {
 
 describe('batches and chunks', () => {
   it('lets a batch take a look-ahead worth of the rate, then splits it into capacity-sized chunks', () => {
-    const policy = new SegmentRatePolicy(DEFAULT_RATE_TUNING);
+    const policy = new SegmentRatePolicy({ ...DEFAULT_RATE_TUNING, blockMs: 20 });
     const specs = policy.bucketsOf({ carrier: { id: 'c', segments_per_second: 200 }, segments: 1 }); // B = 4
     const batch = new BlockBudget(200);
     let n = 0;

@@ -1,8 +1,8 @@
-// The dispatcher's last look at the opt-outs before a send. Looks asked for in the same tick become
-// one lookup (a chunk's messages, and single messages that waited at the connector gate), and the
-// lookup's recent latency is kept so a chunk can start its look that long before its send time:
-// the answer is in when the tokens are due, and it is at most that old when the message leaves.
-// Pure: the lookup itself is handed in.
+// The dispatcher's last look at the opt-outs before a send. Looks asked for while a lookup is in
+// flight (or in the same tick) become the next lookup, so there is at most one at a time however
+// many chunks ask (a chunk's messages, single messages that waited at the connector gate); the
+// lookup's recent latency is kept so a chunk can start its look early enough (one lookup to wait
+// for, one of its own) that the answer is in when its tokens are due. Pure: the lookup is handed in.
 
 export interface ProbeResult {
   /** Ids found opted out (of every item looked at in the same lookup; callers pick their own). */
@@ -20,6 +20,7 @@ interface Request<T> {
 export class OptOutProbe<T extends { id: string }> {
   private queue: Request<T>[] = [];
   private scheduled = false;
+  private busy = false;
   /** Smoothed latency of a lookup, ms. */
   private latency = 5;
 
@@ -31,24 +32,28 @@ export class OptOutProbe<T extends { id: string }> {
 
   /** How long before a send its look should start so the answer is in by then. */
   get leadMs(): number {
-    return Math.min(this.maxLeadMs, Math.max(2, Math.ceil(this.latency * 1.5)));
+    return Math.min(this.maxLeadMs, Math.max(2, Math.ceil(this.latency * 2) + 1));
   }
 
   check(items: T[]): Promise<ProbeResult> {
     if (!items.length) return Promise.resolve({ suppressed: new Set(), at: this.now() });
     return new Promise<ProbeResult>((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
-      }
+      this.schedule();
     });
+  }
+
+  private schedule() {
+    if (this.scheduled || this.busy || !this.queue.length) return;
+    this.scheduled = true;
+    setImmediate(() => void this.flush());
   }
 
   private async flush(): Promise<void> {
     const batch = this.queue;
     this.queue = [];
     this.scheduled = false;
+    this.busy = true;
     const unique = new Map<string, T>();
     for (const r of batch) for (const i of r.items) unique.set(i.id, i);
     const at = this.now();
@@ -58,6 +63,9 @@ export class OptOutProbe<T extends { id: string }> {
       for (const r of batch) r.resolve({ suppressed, at });
     } catch (err) {
       for (const r of batch) r.reject(err);
+    } finally {
+      this.busy = false;
+      this.schedule();
     }
   }
 }

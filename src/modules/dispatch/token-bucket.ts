@@ -15,10 +15,11 @@
 // is enough: r is set a hair below (C + 1 − B) / (1 + J). That matters most for tiny caps: a cap
 // of 1 has B = 1, and the first form would leave it no refill at all.
 //
-// B is the block: what one Redis round trip may reserve (blockMs of the cap, at least 1 segment),
-// so a busy lane pays one round trip per block instead of one per message. With the defaults
-// (20 ms block, 50 ms jitter) a cap of 50 gives B = 1, r = 47.6 (95 %); 200 gives B = 4, r = 187.6;
-// 1 gives B = 1, r = 0.95.
+// B is the block: the most one chunk of a reservation may take at once (blockMs of the cap, at
+// least 1 segment). One Redis round trip reserves many chunks (reserveChunks), so a small block
+// costs no round trips, only a chunk (timer, last opt-out look) per B segments; and every segment
+// of B comes off the rate. With the defaults (5 ms block, 50 ms jitter) caps up to 200 get B = 1:
+// 50 gives r = 47.6 (95 %), 200 gives r = 190.5 (95 %), 1 gives r = 0.95; 1,000 gives B = 5.
 // 50 ms, not 20: measured against the simulator on this machine kind, 20 ms left about one segment
 // of slack and its one-second windows saw 51 of 50 (2–6 throttles a run); 50 ms gave none.
 // Below about 25 segments/s the one-segment minimum block costs more than 4 % of the cap.
@@ -50,7 +51,7 @@ export interface RateTuning {
   lumpSegments: number;
 }
 
-export const DEFAULT_RATE_TUNING: RateTuning = { blockMs: 20, jitterMs: 50, lumpSegments: 1 };
+export const DEFAULT_RATE_TUNING: RateTuning = { blockMs: 5, jitterMs: 50, lumpSegments: 1 };
 
 /** Bucket parameters that keep every one-second window at or under `capPerSecond`. */
 export function bucketParamsFor(
