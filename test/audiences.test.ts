@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
 import { SegmentRepository } from '../src/modules/audiences/segment.repository';
-import { ImportRepository, StagingBatch } from '../src/modules/audiences/import.repository';
+import { ImportRepository } from '../src/modules/audiences/import.repository';
+import { StagingBatch } from '../src/modules/audiences/import-staging';
 import { ImportService } from '../src/modules/audiences/import.service';
 import { malformedRow, prepareRow } from '../src/modules/audiences/import-row';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
@@ -281,7 +282,7 @@ describe('import recovery', () => {
       };
       batch.add(prepareRow(row, 'US', created_at), false);
     }
-    await repo.stage(batch);
+    await repo.stage(batch.take());
     await repo.markReceived(id, 25_000);
     // The first batch commits, then the worker is lost for good.
     const imp = (await repo.find(undefined, id))!;

@@ -6,8 +6,8 @@ import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import type { ImportStatus } from './audiences.tables';
-import type { Prepared } from './import-row';
-import { CopyWriter, copyFrom } from '../../infra/db/pg-copy';
+import { copyFrom } from '../../infra/db/pg-copy';
+import { STAGING_COLUMNS } from './import-staging';
 
 export interface ImportRow {
   id: string;
@@ -52,67 +52,7 @@ export interface StagedCounts {
   duplicates: number;
 }
 
-const STAGING_COPY =
-  'copy import_rows (import_id, workspace_id, row_no, e164, country, line_type, first_name, last_name, email, timezone, ' +
-  'attributes, opted_in_at, consent_source, phone, reason, detail) from stdin';
-
-/** The ten contact columns (e164 … consent_source) of a row that is not a kept contact. */
-const NO_CONTACT = Array<null>(10).fill(null);
-
-/**
- * Rows of one import as COPY text, in file order: a kept contact, a refused row (reason, detail,
- * the phone as written), or a later occurrence of a number already kept (only its row number).
- */
-export class StagingBatch {
-  private readonly out = new CopyWriter();
-
-  constructor(
-    private readonly importId: string,
-    private readonly workspaceId: string,
-  ) {}
-
-  /** Rows added since the last take. */
-  get size(): number {
-    return this.out.size;
-  }
-
-  add(p: Prepared, duplicate: boolean): void {
-    const id = this.importId;
-    const ws = this.workspaceId;
-    if (!p.ok) {
-      this.out.row([id, ws, p.row_no, ...NO_CONTACT, p.phone, p.reason, p.detail]);
-      return;
-    }
-    const c = p.contact;
-    if (duplicate) {
-      this.out.row([id, ws, c.row_no, ...NO_CONTACT, null, null, null]);
-      return;
-    }
-    this.out.row([
-      id,
-      ws,
-      c.row_no,
-      c.e164,
-      c.country,
-      c.line_type,
-      c.first_name,
-      c.last_name,
-      c.email,
-      c.timezone,
-      c.attributes,
-      c.optIn ? c.optIn.at.toISOString() : null,
-      c.optIn ? c.optIn.source : null,
-      null,
-      null,
-      null,
-    ]);
-  }
-
-  /** Takes the batch's bytes, leaving it empty. */
-  take(): Buffer[] {
-    return this.out.take();
-  }
-}
+const STAGING_COPY = `copy import_rows (${STAGING_COLUMNS.join(', ')}) from stdin`;
 
 @Injectable()
 export class ImportRepository {
@@ -145,9 +85,8 @@ export class ImportRepository {
       .executeTakeFirstOrThrow();
   }
 
-  /** Writes a batch of normalized rows read from the upload (one COPY; commits on return). */
-  async stage(batch: StagingBatch): Promise<void> {
-    const data = batch.take();
+  /** Writes normalized rows read from the upload, as COPY text (one COPY; commits on return). */
+  async stage(data: readonly Uint8Array[]): Promise<void> {
     if (data.length) await copyFrom(this.db, STAGING_COPY, data);
   }
 

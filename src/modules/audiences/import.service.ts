@@ -6,34 +6,41 @@
 // counters and checkpoint commit together, so a restarted job resumes exactly where the last one
 // stopped and nothing is counted or written twice.
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Readable } from 'node:stream';
+import { ConfigService } from '../../config/config.service';
 import { ApiError } from '../../infra/http/api-error';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
+import { InOrderRunner } from '../../infra/workers/in-order';
+import { WorkerPool, workerScript } from '../../infra/workers/worker-pool';
 import { ConsentRepository } from '../consent/consent.repository';
 import { AudienceRepository } from './audience.repository';
 import { ContactRepository } from './contact.repository';
-import { CsvRecordReader, NdjsonRecordReader, RawRecord } from './import-records';
+import { CsvRecordReader, NdjsonRecordReader, RawRecord, csvFields } from './import-records';
+import { ImportFormatError, mapHeader } from './import-row';
 import {
-  HeaderMap,
-  ImportFormatError,
-  StagedRow,
-  mapHeader,
-  malformedRow,
-  prepareRow,
-  rowFromFields,
-  rowFromObject,
-} from './import-row';
-import { ImportRepository, ImportRow, StagingBatch } from './import.repository';
+  ImportContext,
+  RecordBatch,
+  RecordBatcher,
+  StagedRecords,
+  StagingBatch,
+  keepFirst,
+  stageRecords,
+} from './import-staging';
+import { ImportRepository, ImportRow } from './import.repository';
 
 export const IMPORTS_QUEUE = 'imports';
 export type ImportFormat = 'csv' | 'ndjson';
 
 /** Rows per staging COPY while reading the upload. */
 const STAGE_BATCH = 20_000;
+/** Records per message to a normalizing thread. */
+const NORMALIZE_BATCH = 5_000;
+/** Batches being normalized at once (queued on the threads) before the upload waits. */
+const NORMALIZE_IN_FLIGHT = 4;
 /** Rows per processing transaction. */
 const MOVE_BATCH = 50_000;
 /** New contacts from one import above which the tables' planner statistics are refreshed. */
@@ -85,10 +92,12 @@ export function importJson(r: ImportRow): ImportJson {
 }
 
 @Injectable()
-export class ImportService {
+export class ImportService implements OnModuleDestroy {
   private readonly rowsCounter;
+  private pool?: { run(batch: RecordBatch): Promise<StagedRecords>; close(): Promise<void> };
 
   constructor(
+    private readonly config: ConfigService,
     private readonly imports: ImportRepository,
     private readonly contacts: ContactRepository,
     private readonly audiences: AudienceRepository,
@@ -146,73 +155,101 @@ export class ImportService {
     body: Readable,
   ) {
     const reader = format === 'csv' ? new CsvRecordReader() : new NdjsonRecordReader();
-    let header: HeaderMap | undefined;
-    let batch = new StagingBatch(id, workspaceId);
+    let context: ImportContext | undefined =
+      format === 'ndjson'
+        ? { importId: id, workspaceId, format, defaultCountry, importedAt: +importedAt }
+        : undefined;
+    const records = new RecordBatcher();
     // Every number the file has kept so far, as a number (E.164 has at most 15 digits, exact in a
     // double): the first occurrence wins, later ones are duplicates. About 40 MB for a million.
     const kept = new Set<number>();
+    const duplicates = new StagingBatch(id, workspaceId);
+    const duplicateRow = (rowNo: number) => {
+      duplicates.addDuplicate(rowNo);
+      return duplicates.take();
+    };
+    let pending: Uint8Array[] = [];
+    let pendingRows = 0;
     let staged = 0;
     let sawAnything = false;
-    const stage = (row: StagedRow) => {
-      const p = prepareRow(row, defaultCountry, importedAt);
-      let duplicate = false;
-      if (p.ok) {
-        const n = Number(p.contact.e164.slice(1));
-        duplicate = kept.has(n);
-        if (!duplicate) kept.add(n);
-      }
-      batch.add(p, duplicate);
-    };
-    const take = (records: RawRecord[]) => {
-      for (const r of records) {
-        sawAnything = true;
-        if (format === 'ndjson') {
-          stage(
-            r.malformed !== undefined
-              ? malformedRow(r.line, r.malformed)
-              : rowFromObject(r.line, (r as { value: unknown }).value),
-          );
-          continue;
-        }
-        if (!header) {
-          if (r.malformed !== undefined)
-            throw new ImportFormatError('header', `line ${r.line}: ${r.malformed}`);
-          header = mapHeader((r as { fields: string[] }).fields);
-          continue;
-        }
-        stage(
-          r.malformed !== undefined
-            ? malformedRow(r.line, r.malformed)
-            : rowFromFields(header, r.line, (r as { fields: string[] }).fields),
-        );
-      }
-    };
-    // One batch is copied while the next is parsed; at most one COPY is in flight, which also
-    // bounds memory (two batches) and slows the upload to the database's pace.
-    let inFlight: Promise<void> | undefined;
+    // One COPY is in flight while the next batch is gathered; with the batches being normalized
+    // this bounds memory and slows the upload to the database's pace.
+    let copying: Promise<void> | undefined;
     const flush = async () => {
-      await inFlight;
-      if (!batch.size) return;
-      const full = batch;
-      batch = new StagingBatch(id, workspaceId);
-      staged += full.size;
+      await copying;
+      if (!pendingRows) return;
+      const data = pending;
+      staged += pendingRows;
       const soFar = staged;
-      inFlight = this.imports.stage(full).then(async () => {
+      pending = [];
+      pendingRows = 0;
+      copying = this.imports.stage(data).then(async () => {
         // The running total a progress bar shows while the upload is still arriving.
         await this.imports.markStagedSoFar(id, soFar);
       });
-      inFlight.catch(() => undefined); // awaited by the next flush
+      copying.catch(() => undefined); // awaited by the next flush
+    };
+    // Batches are normalized on the worker threads, several at once, and staged in file order.
+    const batches = new InOrderRunner(
+      (batch: RecordBatch) => this.normalizer().run(batch),
+      NORMALIZE_IN_FLIGHT,
+      async (rows: StagedRecords) => {
+        pending.push(...keepFirst(rows, kept, duplicateRow).data);
+        pendingRows += rows.rows;
+        if (pendingRows >= STAGE_BATCH) await flush();
+      },
+    );
+    const take = async (read: RawRecord[]) => {
+      for (const r of read) {
+        sawAnything = true;
+        if (!context) {
+          // The CSV header, mapped here: a file without a phone column is refused before any row.
+          if (r.malformed !== undefined)
+            throw new ImportFormatError('header', `line ${r.line}: ${r.malformed}`);
+          const header = mapHeader(csvFields(r.text));
+          context = { importId: id, workspaceId, format, header, defaultCountry, importedAt: +importedAt };
+          continue;
+        }
+        records.add(r);
+        if (records.size >= NORMALIZE_BATCH) await batches.push(records.take(context));
+      }
     };
     for await (const chunk of body) {
-      take(reader.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)));
-      if (batch.size >= STAGE_BATCH) await flush();
+      await take(reader.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)));
     }
-    take(reader.end());
+    await take(reader.end());
+    if (records.size) await batches.push(records.take(context!));
+    await batches.drain();
     await flush();
-    await inFlight;
+    await copying;
     if (!sawAnything) throw new ImportFormatError('body', 'the file is empty');
     if (staged === 0) throw new ImportFormatError('body', 'the file has a header but no rows');
     return staged;
+  }
+
+  /** The threads (or, without a built worker script, this thread) that normalize import rows. */
+  private normalizer(): { run(batch: RecordBatch): Promise<StagedRecords> } {
+    if (!this.pool) {
+      const script = workerScript(__dirname, 'import-staging.worker');
+      if (script && this.config.env.PARLEY_IMPORT_WORKERS > 0) {
+        const pool = new WorkerPool<RecordBatch, StagedRecords>(
+          script,
+          this.config.env.PARLEY_IMPORT_WORKERS,
+        );
+        this.pool = {
+          run: (batch) =>
+            pool.run(batch, [batch.lines.buffer as ArrayBuffer, batch.malformed.buffer as ArrayBuffer]),
+          close: () => pool.close(),
+        };
+      } else {
+        this.pool = { run: async (batch) => stageRecords(batch), close: async () => undefined };
+      }
+    }
+    return this.pool;
+  }
+
+  async onModuleDestroy() {
+    await this.pool?.close();
   }
 
   private async enqueue(importId: string, attempt = 0) {
@@ -350,9 +387,20 @@ export class ImportService {
       };
       const staged = await this.imports.moveRefused(trx, imp.id, imp.workspace_id, afterRow, upTo);
       lap('refused');
-      const r = await this.contacts.upsertStaged(trx, imp.workspace_id, imp.audience_id, imp.id, afterRow, upTo);
+      const r = await this.contacts.upsertStaged(
+        trx,
+        imp.workspace_id,
+        imp.audience_id,
+        imp.id,
+        afterRow,
+        upTo,
+      );
       lap('contacts');
-      await this.consent.appendOptIns(imp.workspace_id, this.imports.stagedOptIns(imp.id, afterRow, upTo), trx);
+      await this.consent.appendOptIns(
+        imp.workspace_id,
+        this.imports.stagedOptIns(imp.id, afterRow, upTo),
+        trx,
+      );
       lap('consent');
       const kept = staged.rows - staged.invalid - staged.duplicates;
       const o = {

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { CopyWriter } from './pg-copy';
+import { CopyWriter } from './copy-writer';
 
 const text = (w: CopyWriter) => Buffer.concat(w.take()).toString('utf8');
 
@@ -21,5 +21,21 @@ describe('COPY text writer', () => {
     const lines = text(w).split('\n');
     expect(lines).toHaveLength(4);
     expect(lines.slice(0, 3)).toEqual([0, 1, 2].map((i) => `${i}\t${big}`));
+  });
+
+  it('counts the bytes written since the last take, and takes row by row without losing any', () => {
+    const w = new CopyWriter();
+    w.row(['ab', null]);
+    expect(w.length).toBe(6);
+    expect(text(w)).toBe('ab\t\\N\n');
+    expect(w.length).toBe(0);
+    const big = 'x'.repeat(600_000);
+    const pieces: string[] = [];
+    for (let i = 0; i < 5; i++) {
+      w.row([i, big]);
+      expect(w.length).toBe(600_003);
+      pieces.push(text(w));
+    }
+    expect(pieces).toEqual([0, 1, 2, 3, 4].map((i) => `${i}\t${big}\n`));
   });
 });
