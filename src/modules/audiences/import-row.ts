@@ -242,7 +242,7 @@ export function prepareRow(row: StagedRow, defaultCountry: string | undefined, i
     detail,
   });
   if (row.malformed !== null) return refuse('MALFORMED_ROW', row.malformed);
-  const n = normalizePhone(row.phone, defaultCountry, { country: row.country });
+  const n = normalizePhone(row.phone, defaultCountry, { country: row.country, memo: false });
   if (!n.ok) return refuse(n.reason, n.detail);
   if (row.timezone !== null && !knownTimezone(row.timezone)) {
     return refuse('INVALID_TIMEZONE', `timezone "${row.timezone}" is not an IANA time zone`);

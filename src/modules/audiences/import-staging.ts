@@ -5,6 +5,7 @@
 // Pure: no framework, no I/O.
 import { CopyWriter } from '../../infra/db/copy-writer';
 import { RawRecord, csvFields, ndjsonValue } from './import-records';
+import { NumberSet } from './number-set';
 import { HeaderMap, Prepared, malformedRow, prepareRow, rowFromFields, rowFromObject } from './import-row';
 
 /** Staging columns in COPY order; the repository's COPY statement names the same list. */
@@ -234,18 +235,14 @@ export function transferablesOf(s: StagedRecords): ArrayBuffer[] {
  */
 export function keepFirst(
   s: StagedRecords,
-  seen: Set<number>,
+  seen: NumberSet,
   duplicate: (rowNo: number) => readonly Uint8Array[],
 ): { data: Uint8Array[]; duplicates: number } {
   const data: Uint8Array[] = [];
   let from = 0;
   let duplicates = 0;
   for (let k = 0; k < s.kept; k++) {
-    const n = s.keptNumber[k];
-    if (!seen.has(n)) {
-      seen.add(n);
-      continue;
-    }
+    if (seen.add(s.keptNumber[k])) continue;
     if (s.keptStart[k] > from) data.push(s.data.subarray(from, s.keptStart[k]));
     data.push(...duplicate(s.keptRow[k]));
     from = s.keptEnd[k];
