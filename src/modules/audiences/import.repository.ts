@@ -234,12 +234,17 @@ export class ImportRepository {
   }
 
   /**
-   * Adds a chunk's outcome to the counters and moves the checkpoint, in the chunk's transaction.
-   * The commit does not wait for the WAL flush: a database crash can lose only whole chunks,
-   * checkpoint included, and the job redoes exactly those.
+   * Settings of a batch's transaction. The commit does not wait for the WAL flush: a database
+   * crash can lose only whole batches, checkpoint included, and the job redoes exactly those. The
+   * contacts upsert sorts a batch (about 10 MB for 50,000 rows) in memory, not in temp files.
    */
-  async commitChunk(trx: Kysely<Database>, importId: string, o: ChunkOutcome): Promise<void> {
+  async tuneBatchTransaction(trx: Kysely<Database>): Promise<void> {
     await sql`set local synchronous_commit = off`.execute(trx);
+    await sql`set local work_mem = '64MB'`.execute(trx);
+  }
+
+  /** Adds a batch's outcome to the counters and moves the checkpoint, in the batch's transaction. */
+  async commitChunk(trx: Kysely<Database>, importId: string, o: ChunkOutcome): Promise<void> {
     await trx
       .updateTable('imports')
       .set((eb) => ({

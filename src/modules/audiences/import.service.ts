@@ -31,6 +31,7 @@ import {
   stageRecords,
 } from './import-staging';
 import { ImportRepository, ImportRow } from './import.repository';
+import { NumberSet } from './number-set';
 
 export const IMPORTS_QUEUE = 'imports';
 export type ImportFormat = 'csv' | 'ndjson';
@@ -43,6 +44,12 @@ const NORMALIZE_BATCH = 5_000;
 const NORMALIZE_IN_FLIGHT = 4;
 /** Rows per processing transaction. */
 const MOVE_BATCH = 50_000;
+/**
+ * Batches moved at once, each in its own transaction on its own connection: one statement uses one
+ * core of the database, and the batches of one import never touch the same rows (a number is kept
+ * once per file).
+ */
+const MOVES_IN_FLIGHT = 2;
 /** New contacts from one import above which the tables' planner statistics are refreshed. */
 const ANALYZE_AFTER_IMPORTED = 5_000;
 /** How long the job waits for more rows while the upload is still arriving. */
@@ -160,9 +167,9 @@ export class ImportService implements OnModuleDestroy {
         ? { importId: id, workspaceId, format, defaultCountry, importedAt: +importedAt }
         : undefined;
     const records = new RecordBatcher();
-    // Every number the file has kept so far, as a number (E.164 has at most 15 digits, exact in a
-    // double): the first occurrence wins, later ones are duplicates. About 40 MB for a million.
-    const kept = new Set<number>();
+    // Every number the file has kept so far, as digits (E.164 has at most 15, exact in a double):
+    // the first occurrence wins, later ones are duplicates. 32 MB for a million.
+    const kept = new NumberSet();
     const duplicates = new StagingBatch(id, workspaceId);
     const duplicateRow = (rowNo: number) => {
       duplicates.addDuplicate(rowNo);
@@ -230,18 +237,22 @@ export class ImportService implements OnModuleDestroy {
   /** The threads (or, without a built worker script, this thread) that normalize import rows. */
   private normalizer(): { run(batch: RecordBatch): Promise<StagedRecords> } {
     if (!this.pool) {
-      const script = workerScript(__dirname, 'import-staging.worker');
-      if (script && this.config.env.PARLEY_IMPORT_WORKERS > 0) {
-        const pool = new WorkerPool<RecordBatch, StagedRecords>(
-          script,
-          this.config.env.PARLEY_IMPORT_WORKERS,
-        );
+      const threads = this.config.env.PARLEY_IMPORT_WORKERS;
+      const script = threads > 0 ? workerScript(__dirname, 'import-staging.worker') : undefined;
+      if (script) {
+        const pool = new WorkerPool<RecordBatch, StagedRecords>(script, threads);
         this.pool = {
           run: (batch) =>
             pool.run(batch, [batch.lines.buffer as ArrayBuffer, batch.malformed.buffer as ArrayBuffer]),
           close: () => pool.close(),
         };
+        this.log.pino.info({ threads, script }, 'import rows are normalized on worker threads');
       } else {
+        if (threads > 0) {
+          this.log.pino.warn(
+            'no built import-staging.worker.js (npm run build): import rows are normalized on the event loop',
+          );
+        }
         this.pool = { run: async (batch) => stageRecords(batch), close: async () => undefined };
       }
     }
@@ -322,31 +333,53 @@ export class ImportService implements OnModuleDestroy {
     await this.imports.markRunning(importId);
     let checkpoint = imp.checkpoint;
     let lastProgress = Date.now();
-    while (true) {
-      // Read before looking for rows: received then means every row was already staged.
-      const cur = await this.imports.find(undefined, importId);
-      if (!cur || cur.status === 'failed') return; // refused or abandoned upload
-      // The staged count moves after each COPY commits: no need to look at staging until a whole
-      // batch (or the end of the upload) is there.
-      const processed = cur.imported + cur.updated + cur.duplicates + cur.invalid;
-      let upTo =
-        cur.received_at || cur.staged - processed >= MOVE_BATCH
-          ? await this.imports.batchEnd(importId, checkpoint, MOVE_BATCH)
-          : undefined;
-      if (upTo === undefined && cur.received_at) {
-        upTo = await this.imports.lastStagedRow(importId, checkpoint);
-        if (upTo === undefined) break;
-      }
-      if (upTo === undefined) {
-        if (Date.now() - lastProgress > UPLOAD_STALL_MS) {
-          throw new Error(`the upload stalled: no rows for ${UPLOAD_STALL_MS / 1000} s`);
+    // Rows in batches committed or under way: batches are exactly MOVE_BATCH rows, but the last.
+    let claimed = imp.imported + imp.updated + imp.duplicates + imp.invalid;
+    // Batches under way, oldest first; each commits only after the one before it (moveBatch).
+    const moving: Promise<void>[] = [];
+    try {
+      while (true) {
+        if (moving.length >= MOVES_IN_FLIGHT) {
+          await moving.shift();
+          continue;
         }
-        await new Promise((r) => setTimeout(r, WAIT_FOR_ROWS_MS));
-        continue;
+        // Read before looking for rows: received then means every row was already staged.
+        const cur = await this.imports.find(undefined, importId);
+        if (!cur || cur.status === 'failed') {
+          await Promise.allSettled(moving);
+          return; // refused or abandoned upload
+        }
+        // The staged count moves after each COPY commits: no need to look at staging until a whole
+        // batch (or the end of the upload) is there.
+        let upTo =
+          cur.received_at || cur.staged - claimed >= MOVE_BATCH
+            ? await this.imports.batchEnd(importId, checkpoint, MOVE_BATCH)
+            : undefined;
+        if (upTo === undefined && cur.received_at) {
+          upTo = await this.imports.lastStagedRow(importId, checkpoint);
+          if (upTo === undefined) break;
+        }
+        if (upTo === undefined) {
+          if (Date.now() - lastProgress > UPLOAD_STALL_MS) {
+            throw new Error(`the upload stalled: no rows for ${UPLOAD_STALL_MS / 1000} s`);
+          }
+          if (moving.length) await moving.shift();
+          else await new Promise((r) => setTimeout(r, WAIT_FOR_ROWS_MS));
+          continue;
+        }
+        const move = this.moveBatch(imp, checkpoint, upTo, moving[moving.length - 1]);
+        move.catch(() => undefined); // awaited in order above or below
+        moving.push(move);
+        claimed += MOVE_BATCH;
+        checkpoint = upTo;
+        lastProgress = Date.now();
       }
-      await this.moveBatch(imp, checkpoint, upTo);
-      checkpoint = upTo;
-      lastProgress = Date.now();
+      while (moving.length) await moving.shift();
+    } catch (e) {
+      // The batches after a failed one roll back (they wait for it to commit); let them finish
+      // before a retry moves the same rows.
+      await Promise.allSettled(moving);
+      throw e;
     }
     const end = (await this.imports.find(undefined, importId))!;
     const processed = end.imported + end.updated + end.duplicates + end.invalid;
@@ -376,9 +409,15 @@ export class ImportService implements OnModuleDestroy {
    * Moves staged rows (afterRow, upTo] into contacts, memberships, the errors report and the
    * consent ledger, and commits their counts and the checkpoint with them.
    */
-  private async moveBatch(imp: ImportRow, afterRow: number, upTo: number): Promise<void> {
+  private async moveBatch(
+    imp: ImportRow,
+    afterRow: number,
+    upTo: number,
+    after?: Promise<void>,
+  ): Promise<void> {
     const ms: Record<string, number> = {};
     const outcome = await this.imports.transaction(async (trx) => {
+      await this.imports.tuneBatchTransaction(trx);
       let t = performance.now();
       const lap = (name: string) => {
         const now = performance.now();
@@ -402,6 +441,10 @@ export class ImportService implements OnModuleDestroy {
         trx,
       );
       lap('consent');
+      // The checkpoint only moves forward: the batch before this one commits first (if it fails,
+      // this one rolls back and the retry moves both).
+      await after;
+      lap('waited');
       const kept = staged.rows - staged.invalid - staged.duplicates;
       const o = {
         rows: staged.rows,
