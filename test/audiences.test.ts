@@ -309,6 +309,42 @@ describe('import recovery', () => {
     expect((await api.get(`/v1/audiences/${aud}`)).body.contacts).toBe(25_000);
     expect((await api.post(`/v1/imports/${id}/retry`)).status).toBe(409);
   });
+
+  it('a batch moved beside an earlier one commits after it, and rolls back when the earlier one fails', async () => {
+    const api = await engine.workspace();
+    const aud = await newAudience(api);
+    const svc = engine.app.get(ImportService);
+    const repo = engine.app.get(ImportRepository);
+    const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
+    const batch = new StagingBatch(id, api.workspaceId);
+    for (let i = 0; i < 20; i++) {
+      const row = { ...malformedRow(i + 2, ''), malformed: null, phone: `(415) 555-${3100 + i}` };
+      batch.add(prepareRow(row, 'US', created_at), false);
+    }
+    await repo.stage(batch.take());
+    await repo.markReceived(id, 20);
+    const imp = (await repo.find(undefined, id))!;
+    const move = (after: number, upTo: number, earlier?: Promise<void>) =>
+      (svc as any).moveBatch(imp, after, upTo, earlier) as Promise<void>;
+
+    // The earlier batch failed: this one's rows and counts roll back, the checkpoint stays.
+    const failed = Promise.reject(new Error('earlier batch failed'));
+    failed.catch(() => undefined); // as the job does: awaited by the later batch
+    await expect(move(11, 21, failed)).rejects.toThrow('earlier batch failed');
+    expect(await repo.find(undefined, id)).toMatchObject({ checkpoint: 0, imported: 0 });
+    expect((await api.get(`/v1/audiences/${aud}`)).body.contacts).toBe(0);
+
+    // Both succeed: the later one waits for the earlier one, whichever finishes its statements first.
+    let releaseEarlier!: () => void;
+    const earlierGate = new Promise<void>((r) => (releaseEarlier = r));
+    const earlier = earlierGate.then(() => move(1, 11));
+    const later = move(11, 21, earlier);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await repo.find(undefined, id)).toMatchObject({ checkpoint: 0, imported: 0 });
+    releaseEarlier();
+    await later;
+    expect(await repo.find(undefined, id)).toMatchObject({ checkpoint: 21, imported: 20 });
+  });
 });
 
 describe('consent ledger and opt-outs', () => {
