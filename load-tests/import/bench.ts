@@ -261,7 +261,30 @@ async function main() {
         body: JSON.stringify({ name: `bench ${ROWS}` }),
       }),
     );
+    // The database's share: CPU of the server processes serving this database's connections (the
+    // engine's pool; Postgres runs on this host). Both figures hold on a busy host, unlike wall time.
+    const pgCpu = () => {
+      const pids = execFileSync(
+        'psql',
+        [
+          values.database!,
+          '-Atc',
+          'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+        ],
+        { encoding: 'utf8' },
+      )
+        .split('\n')
+        .filter(Boolean);
+      return pids.reduce((sum, pid) => {
+        try {
+          return sum + cpuOf(Number(pid));
+        } catch {
+          return sum; // ended meanwhile
+        }
+      }, 0);
+    };
     const cpu0 = engine.proc?.pid ? cpuOf(engine.proc.pid) : 0;
+    const pgCpu0 = engine.proc ? pgCpu() : 0;
     const start = Date.now();
     const created = await json(
       await fetch(`${engine.url}/v1/audiences/${aud.id}/imports?default_country=US`, {
@@ -287,7 +310,9 @@ async function main() {
     console.log(
       `upload accepted (202) after ${(accepted / 1000).toFixed(1)} s; done after ${secs.toFixed(1)} s: ${Math.round(rate).toLocaleString('en-US')} rows/s`,
     );
-    const cpu = engine.proc?.pid ? `, CPU ${(cpuOf(engine.proc.pid) - cpu0).toFixed(1)} s` : '';
+    const cpu = engine.proc?.pid
+      ? `, CPU ${(cpuOf(engine.proc.pid) - cpu0).toFixed(1)} s; database CPU ${(pgCpu() - pgCpu0).toFixed(1)} s`
+      : '';
     console.log(`engine peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB${cpu}`);
 
     // Baseline: the same file into a bare table, no normalization, no indexes.
