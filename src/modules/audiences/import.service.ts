@@ -1,9 +1,10 @@
-// Imports end to end. Receiving: the upload is read chunk by chunk, each row normalized (or
-// refused with its reason) and checked against the numbers the file already had, and COPYed to
-// staging in batches as it arrives (never held whole); the job is queued at once. Processing
-// (scheduler role), while the upload may still arrive: staged rows move a batch at a time with a
-// few set-based statements; each batch's contacts, memberships, refused rows, consent events,
-// counters and checkpoint commit together, so a restarted job resumes exactly where the last one
+// Imports end to end. Receiving: the upload is read chunk by chunk, its records normalized (or
+// refused with their reasons) on worker threads a batch at a time, checked in file order against
+// the numbers the file already had, and COPYed to staging as they arrive (never held whole); the
+// job is queued at once. Processing (scheduler role), while the upload may still arrive: staged
+// rows move a batch at a time (two under way at once) with a few set-based statements; each
+// batch's contacts, memberships, refused rows, consent events, counters and checkpoint commit
+// together, after the batch before it, so a restarted job resumes exactly where the last one
 // stopped and nothing is counted or written twice.
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable, OnModuleDestroy } from '@nestjs/common';
