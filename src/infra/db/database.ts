@@ -9,13 +9,4 @@ import type { ReceiptTables } from '../../modules/receipts/receipts.tables';
 import type { CampaignTables } from '../../modules/campaigns/campaigns.tables';
 import type { ReplyTables } from '../../modules/replies/replies.tables';
 
-export interface Database
-  extends
-    WorkspaceTables,
-    IdempotencyTables,
-    AudienceTables,
-    ConsentTables,
-    MessageTables,
-    ReceiptTables,
-    CampaignTables,
-    ReplyTables {}
+export interface Database extends WorkspaceTables, IdempotencyTables, AudienceTables, ConsentTables, MessageTables, ReceiptTables, CampaignTables, ReplyTables {}
