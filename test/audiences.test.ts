@@ -3,7 +3,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
 import { SegmentRepository } from '../src/modules/audiences/segment.repository';
-import { ImportRepository } from '../src/modules/audiences/import.repository';
+import { BATCH_LOCK_TIMEOUT_MS, ImportRepository } from '../src/modules/audiences/import.repository';
 import { StagingBatch } from '../src/modules/audiences/import-staging';
 import { ImportService } from '../src/modules/audiences/import.service';
 import { malformedRow, prepareRow } from '../src/modules/audiences/import-row';
@@ -345,6 +345,57 @@ describe('import recovery', () => {
     await later;
     expect(await repo.find(undefined, id)).toMatchObject({ checkpoint: 21, imported: 20 });
   });
+
+  it('gives up a lock cycle through another import of the same numbers, which the database cannot see', async () => {
+    // Import A moves x then y in two batches; the later one (y) waits for the earlier one in the
+    // job. Import B moves y and x in one batch. B waits for A's later batch (y), A's earlier batch
+    // for B (x), and A's later batch for A's earlier one: no database deadlock check sees it.
+    const api = await engine.workspace();
+    const aud = await newAudience(api);
+    const svc = engine.app.get(ImportService);
+    const repo = engine.app.get(ImportRepository);
+    const staged = async (phones: string[]) => {
+      const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
+      const batch = new StagingBatch(id, api.workspaceId);
+      phones.forEach((phone, i) =>
+        batch.add(
+          prepareRow({ ...malformedRow(i + 2, ''), malformed: null, phone }, 'US', created_at),
+          false,
+        ),
+      );
+      await repo.stage(batch.take());
+      await repo.markReceived(id, phones.length);
+      return (await repo.find(undefined, id))!;
+    };
+    const x = '+14155550001';
+    const y = '+14155550002';
+    const a = await staged([x, y]);
+    const b = await staged([y, x]);
+    const move = (imp: unknown, after: number, upTo: number, earlier?: Promise<void>) =>
+      (svc as any).moveBatch(imp, after, upTo, earlier) as Promise<void>;
+
+    let releaseA0!: () => void;
+    const a0 = new Promise<void>((r) => (releaseA0 = r)).then(() => move(a, 1, 2));
+    a0.catch(() => undefined);
+    const a1 = move(a, 2, 3, a0); // y, then waits for a0 in the job
+    a1.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const b0 = move(b, 1, 3); // x, then y: waits for a1
+    b0.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    releaseA0(); // x: waits for b0
+    const started = Date.now();
+    const [ra0, ra1, rb0] = await Promise.allSettled([a0, a1, b0]);
+    // One side gives up after the lock timeout (B waited first), the other goes through.
+    expect(Date.now() - started).toBeLessThan(BATCH_LOCK_TIMEOUT_MS + 10_000);
+    expect(rb0).toMatchObject({
+      status: 'rejected',
+      reason: { message: expect.stringMatching(/lock timeout/) },
+    });
+    expect([ra0.status, ra1.status]).toEqual(['fulfilled', 'fulfilled']);
+    expect(await repo.find(undefined, a.id)).toMatchObject({ checkpoint: 3, imported: 2 });
+    expect(await repo.find(undefined, b.id)).toMatchObject({ checkpoint: 0, imported: 0 });
+  }, 60_000);
 });
 
 describe('consent ledger and opt-outs', () => {

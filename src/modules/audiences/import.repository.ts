@@ -54,6 +54,9 @@ export interface StagedCounts {
 
 const STAGING_COPY = `copy import_rows (${STAGING_COLUMNS.join(', ')}) from stdin`;
 
+/** How long a batch's statement waits for a row another transaction holds (tuneBatchTransaction). */
+export const BATCH_LOCK_TIMEOUT_MS = 15_000;
+
 @Injectable()
 export class ImportRepository {
   constructor(@InjectDb() private readonly db: Db) {}
@@ -242,10 +245,17 @@ export class ImportRepository {
    * Settings of a batch's transaction. The commit does not wait for the WAL flush: a database
    * crash can lose only whole batches, checkpoint included, and the job redoes exactly those. The
    * contacts upsert sorts a batch (about 10 MB for 50,000 rows) in memory, not in temp files.
+   *
+   * A lock wait gives up after BATCH_LOCK_TIMEOUT: a batch waits for the import's batch before it
+   * in the job, not in the database, so a cycle through another import of the same numbers (its
+   * batch waits for our later batch's rows, our earlier batch for its rows) is a deadlock the
+   * database cannot see. Giving up fails that attempt; the job retries it. A wait that is not a
+   * cycle lasts one batch of the other import, seconds.
    */
   async tuneBatchTransaction(trx: Kysely<Database>): Promise<void> {
     await sql`set local synchronous_commit = off`.execute(trx);
     await sql`set local work_mem = '64MB'`.execute(trx);
+    await sql.raw(`set local lock_timeout = '${BATCH_LOCK_TIMEOUT_MS}ms'`).execute(trx);
   }
 
   /** Adds a batch's outcome to the counters and moves the checkpoint, in the batch's transaction. */
