@@ -3,7 +3,8 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
 import { SegmentRepository } from '../src/modules/audiences/segment.repository';
-import { ImportRepository, StagingBatch } from '../src/modules/audiences/import.repository';
+import { BATCH_LOCK_TIMEOUT_MS, ImportRepository } from '../src/modules/audiences/import.repository';
+import { StagingBatch } from '../src/modules/audiences/import-staging';
 import { ImportService } from '../src/modules/audiences/import.service';
 import { malformedRow, prepareRow } from '../src/modules/audiences/import-row';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
@@ -281,7 +282,7 @@ describe('import recovery', () => {
       };
       batch.add(prepareRow(row, 'US', created_at), false);
     }
-    await repo.stage(batch);
+    await repo.stage(batch.take());
     await repo.markReceived(id, 25_000);
     // The first batch commits, then the worker is lost for good.
     const imp = (await repo.find(undefined, id))!;
@@ -308,6 +309,93 @@ describe('import recovery', () => {
     expect((await api.get(`/v1/audiences/${aud}`)).body.contacts).toBe(25_000);
     expect((await api.post(`/v1/imports/${id}/retry`)).status).toBe(409);
   });
+
+  it('a batch moved beside an earlier one commits after it, and rolls back when the earlier one fails', async () => {
+    const api = await engine.workspace();
+    const aud = await newAudience(api);
+    const svc = engine.app.get(ImportService);
+    const repo = engine.app.get(ImportRepository);
+    const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
+    const batch = new StagingBatch(id, api.workspaceId);
+    for (let i = 0; i < 20; i++) {
+      const row = { ...malformedRow(i + 2, ''), malformed: null, phone: `(415) 555-${3100 + i}` };
+      batch.add(prepareRow(row, 'US', created_at), false);
+    }
+    await repo.stage(batch.take());
+    await repo.markReceived(id, 20);
+    const imp = (await repo.find(undefined, id))!;
+    const move = (after: number, upTo: number, earlier?: Promise<void>) =>
+      (svc as any).moveBatch(imp, after, upTo, earlier) as Promise<void>;
+
+    // The earlier batch failed: this one's rows and counts roll back, the checkpoint stays.
+    const failed = Promise.reject(new Error('earlier batch failed'));
+    failed.catch(() => undefined); // as the job does: awaited by the later batch
+    await expect(move(11, 21, failed)).rejects.toThrow('earlier batch failed');
+    expect(await repo.find(undefined, id)).toMatchObject({ checkpoint: 0, imported: 0 });
+    expect((await api.get(`/v1/audiences/${aud}`)).body.contacts).toBe(0);
+
+    // Both succeed: the later one waits for the earlier one, whichever finishes its statements first.
+    let releaseEarlier!: () => void;
+    const earlierGate = new Promise<void>((r) => (releaseEarlier = r));
+    const earlier = earlierGate.then(() => move(1, 11));
+    const later = move(11, 21, earlier);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(await repo.find(undefined, id)).toMatchObject({ checkpoint: 0, imported: 0 });
+    releaseEarlier();
+    await later;
+    expect(await repo.find(undefined, id)).toMatchObject({ checkpoint: 21, imported: 20 });
+  });
+
+  it('gives up a lock cycle through another import of the same numbers, which the database cannot see', async () => {
+    // Import A moves x then y in two batches; the later one (y) waits for the earlier one in the
+    // job. Import B moves y and x in one batch. B waits for A's later batch (y), A's earlier batch
+    // for B (x), and A's later batch for A's earlier one: no database deadlock check sees it.
+    const api = await engine.workspace();
+    const aud = await newAudience(api);
+    const svc = engine.app.get(ImportService);
+    const repo = engine.app.get(ImportRepository);
+    const staged = async (phones: string[]) => {
+      const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
+      const batch = new StagingBatch(id, api.workspaceId);
+      phones.forEach((phone, i) =>
+        batch.add(
+          prepareRow({ ...malformedRow(i + 2, ''), malformed: null, phone }, 'US', created_at),
+          false,
+        ),
+      );
+      await repo.stage(batch.take());
+      await repo.markReceived(id, phones.length);
+      return (await repo.find(undefined, id))!;
+    };
+    const x = '+14155550001';
+    const y = '+14155550002';
+    const a = await staged([x, y]);
+    const b = await staged([y, x]);
+    const move = (imp: unknown, after: number, upTo: number, earlier?: Promise<void>) =>
+      (svc as any).moveBatch(imp, after, upTo, earlier) as Promise<void>;
+
+    let releaseA0!: () => void;
+    const a0 = new Promise<void>((r) => (releaseA0 = r)).then(() => move(a, 1, 2));
+    a0.catch(() => undefined);
+    const a1 = move(a, 2, 3, a0); // y, then waits for a0 in the job
+    a1.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    const b0 = move(b, 1, 3); // x, then y: waits for a1
+    b0.catch(() => undefined);
+    await new Promise((r) => setTimeout(r, 300));
+    releaseA0(); // x: waits for b0
+    const started = Date.now();
+    const [ra0, ra1, rb0] = await Promise.allSettled([a0, a1, b0]);
+    // One side gives up after the lock timeout (B waited first), the other goes through.
+    expect(Date.now() - started).toBeLessThan(BATCH_LOCK_TIMEOUT_MS + 10_000);
+    expect(rb0).toMatchObject({
+      status: 'rejected',
+      reason: { message: expect.stringMatching(/lock timeout/) },
+    });
+    expect([ra0.status, ra1.status]).toEqual(['fulfilled', 'fulfilled']);
+    expect(await repo.find(undefined, a.id)).toMatchObject({ checkpoint: 3, imported: 2 });
+    expect(await repo.find(undefined, b.id)).toMatchObject({ checkpoint: 0, imported: 0 });
+  }, 60_000);
 });
 
 describe('consent ledger and opt-outs', () => {

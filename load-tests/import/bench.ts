@@ -4,7 +4,10 @@
 //
 //   npm run build && node dist/load-tests/import/bench.js --rows 1000000
 //   options: --rows N  --url http://… --key … (use a running engine instead of starting one)
-//            --consent 0.2 (share of rows carrying opted_in_at/consent_source)  --keep (keep the file)
+//            --consent 0.2 (share of rows carrying opted_in_at/consent_source)  --keep (keep the file,
+//            and reuse it next time)
+//            --cpu-prof DIR (the engine writes a V8 CPU profile there when it stops)
+//   BENCH_LOG_LEVEL=debug shows the engine's per-batch timings (`import batch`).
 // It uses the bench database (BENCH_DATABASE_URL, default parley_bench), prints its figures, then
 // the BENCH_RESULT line `npm run bench` collects.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     },
     port: { type: 'string', default: '3917' },
     keep: { type: 'boolean', default: false },
+    'cpu-prof': { type: 'string' },
   },
 });
 const ROWS = Number(values.rows);
@@ -157,6 +161,13 @@ async function json(res: Response) {
   return JSON.parse(t);
 }
 
+/** CPU seconds (user + system) a process has used so far. */
+function cpuOf(pid: number): number {
+  const stat = execFileSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' });
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
 function rssOf(pid: number): number {
   const s = execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' });
   return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) * 1024;
@@ -164,7 +175,8 @@ function rssOf(pid: number): number {
 
 async function startEngine(): Promise<{ url: string; proc: ChildProcess }> {
   const port = values.port!;
-  const proc = spawn(process.execPath, [MAIN_JS], {
+  const profile = values['cpu-prof'] ? ['--cpu-prof', '--cpu-prof-dir', values['cpu-prof']] : [];
+  const proc = spawn(process.execPath, [...profile, MAIN_JS], {
     env: {
       ...process.env,
       PORT: port,
@@ -172,7 +184,7 @@ async function startEngine(): Promise<{ url: string; proc: ChildProcess }> {
       // Its own queue prefix: engines of other databases on this Redis must not take its jobs.
       KAFKA_TOPIC_PREFIX: `benchimport${process.pid}.`,
       DATABASE_URL: values.database,
-      PARLEY_LOG_LEVEL: 'warn',
+      PARLEY_LOG_LEVEL: process.env.BENCH_LOG_LEVEL ?? 'warn',
     },
     stdio: ['ignore', 'inherit', 'inherit'],
   });
@@ -193,7 +205,16 @@ async function startEngine(): Promise<{ url: string; proc: ChildProcess }> {
 async function main() {
   const file = path.join(os.tmpdir(), `parley-import-${ROWS}.csv`);
   const t0 = Date.now();
-  const gen = await generate(file);
+  // --keep also reuses a kept file of the same size (the generator is seeded: same rows).
+  const counts = `${file}.${CONSENT}.json`;
+  const kept = values.keep
+    ? await fs.readFile(counts, 'utf8').then(
+        (t) => JSON.parse(t) as { invalid: number; duplicates: number },
+        () => undefined,
+      )
+    : undefined;
+  const gen = kept ?? (await generate(file));
+  if (values.keep) await fs.writeFile(counts, JSON.stringify(gen));
   const size = (await fs.stat(file)).size;
   console.log(
     `generated ${ROWS} rows (${gen.invalid} invalid, ${gen.duplicates} duplicates, ${(size / 1e6).toFixed(1)} MB) in ${((Date.now() - t0) / 1000).toFixed(1)} s`,
@@ -240,6 +261,30 @@ async function main() {
         body: JSON.stringify({ name: `bench ${ROWS}` }),
       }),
     );
+    // The database's share: CPU of the server processes serving this database's connections (the
+    // engine's pool; Postgres runs on this host). Both figures hold on a busy host, unlike wall time.
+    const pgCpu = () => {
+      const pids = execFileSync(
+        'psql',
+        [
+          values.database!,
+          '-Atc',
+          'select pid from pg_stat_activity where datname = current_database() and pid <> pg_backend_pid()',
+        ],
+        { encoding: 'utf8' },
+      )
+        .split('\n')
+        .filter(Boolean);
+      return pids.reduce((sum, pid) => {
+        try {
+          return sum + cpuOf(Number(pid));
+        } catch {
+          return sum; // ended meanwhile
+        }
+      }, 0);
+    };
+    const cpu0 = engine.proc?.pid ? cpuOf(engine.proc.pid) : 0;
+    const pgCpu0 = engine.proc ? pgCpu() : 0;
     const start = Date.now();
     const created = await json(
       await fetch(`${engine.url}/v1/audiences/${aud.id}/imports?default_country=US`, {
@@ -265,7 +310,10 @@ async function main() {
     console.log(
       `upload accepted (202) after ${(accepted / 1000).toFixed(1)} s; done after ${secs.toFixed(1)} s: ${Math.round(rate).toLocaleString('en-US')} rows/s`,
     );
-    console.log(`engine peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB`);
+    const cpu = engine.proc?.pid
+      ? `, CPU ${(cpuOf(engine.proc.pid) - cpu0).toFixed(1)} s; database CPU ${(pgCpu() - pgCpu0).toFixed(1)} s`
+      : '';
+    console.log(`engine peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB${cpu}`);
 
     // Baseline: the same file into a bare table, no normalization, no indexes.
     const psql = (sqlText: string) =>
@@ -317,7 +365,7 @@ async function main() {
   } finally {
     clearInterval(sampler);
     engine.proc?.kill('SIGTERM');
-    if (!values.keep) await fs.rm(file, { force: true });
+    if (!values.keep) await Promise.all([fs.rm(file, { force: true }), fs.rm(counts, { force: true })]);
   }
 }
 

@@ -37,6 +37,8 @@ export const envSchema = z.object({
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')
     .default('postgres://postgres@127.0.0.1:5432/parley'),
   DATABASE_POOL_SIZE: int(1, 200).default(10),
+  // Threads that normalize uploaded import rows beside the event loop (0: on the event loop).
+  PARLEY_IMPORT_WORKERS: int(0, 16).default(1),
   REDIS_URL: z
     .string()
     .regex(/^rediss?:\/\//, 'must be a redis:// URL')

@@ -28,6 +28,8 @@ export class ContactRepository {
    * the audience, in one statement. Each number is kept once per import (the receiving process
    * marks later occurrences as duplicates), so what comes back splits into inserted (xmax = 0) and
    * updated. Rows go in E.164 order, so the unique index is written page by page, not at random.
+   * Measured per 50,000 new contacts: 0.77 s of database CPU, 0.9 s with one ON CONFLICT insert
+   * for all memberships.
    */
   async upsertStaged(
     trx: Kysely<Database>,
@@ -57,9 +59,14 @@ export class ContactRepository {
           last_import_id = excluded.last_import_id,
           updated_at = now()
         returning c.id, (c.xmax = 0) as inserted
+      ), new_members as (
+        -- A contact this statement created has no membership yet: a plain insert, which checks
+        -- the key once instead of twice (ON CONFLICT's probe, then the insert's own check).
+        insert into audience_members (workspace_id, audience_id, contact_id)
+        select ${workspaceId}::uuid, ${audienceId}::uuid, id from up where inserted
       ), members as (
         insert into audience_members (workspace_id, audience_id, contact_id)
-        select ${workspaceId}::uuid, ${audienceId}::uuid, id from up
+        select ${workspaceId}::uuid, ${audienceId}::uuid, id from up where not inserted
         on conflict do nothing
       )
       select count(*) filter (where inserted)::int as inserted,

@@ -1,13 +1,27 @@
 import { describe, expect, it } from 'vitest';
-import { CsvRecordReader, NdjsonRecordReader, RawRecord, parseCsvRecord } from './import-records';
+import {
+  CsvRecordReader,
+  NdjsonRecordReader,
+  RawRecord,
+  csvFields,
+  ndjsonValue,
+  parseCsvRecord,
+} from './import-records';
 
-function readCsv(input: Buffer | string, chunk = 7, maxRecordBytes?: number): RawRecord[] {
+type Read = { line: number; fields: string[] } | { line: number; malformed: string };
+
+/** The records of an input read in chunks of `chunk` bytes, with each record's fields. */
+function readCsv(input: Buffer | string, chunk = 7, maxRecordBytes?: number): Read[] {
   const buf = Buffer.isBuffer(input) ? input : Buffer.from(input);
   const r = new CsvRecordReader({ maxRecordBytes });
   const out: RawRecord[] = [];
   for (let i = 0; i < buf.length; i += chunk) out.push(...r.push(buf.subarray(i, i + chunk)));
   out.push(...r.end());
-  return out;
+  return out.map((x) =>
+    x.malformed !== undefined
+      ? { line: x.line, malformed: x.malformed }
+      : { line: x.line, fields: csvFields(x.text) },
+  );
 }
 
 describe('CSV records', () => {
@@ -25,7 +39,8 @@ describe('CSV records', () => {
     expect(whole[2]).toEqual({ line: 3, fields: ['+1416', 'two\nlines'] });
     expect(whole[3]).toMatchObject({ line: 5, malformed: 'invalid UTF-8' });
     expect(whole[4]).toMatchObject({ line: 6, malformed: expect.stringContaining('longer than') });
-    for (let chunk = 1; chunk <= 64; chunk++) expect(readCsv(input, chunk, 30), `chunk ${chunk}`).toEqual(whole);
+    for (let chunk = 1; chunk <= 64; chunk++)
+      expect(readCsv(input, chunk, 30), `chunk ${chunk}`).toEqual(whole);
   });
 
   it('parses quoted fields, doubled quotes, commas and newlines inside quotes', () => {
@@ -78,6 +93,17 @@ describe('CSV records', () => {
     ]);
   });
 
+  it('gives a record as its text: the line itself, or the lines of a quoted field joined', () => {
+    const r = new CsvRecordReader();
+    const out = [...r.push(Buffer.from('phone,note\r\n+1 555,"two\r\nlines"\n+2,x\n')), ...r.end()];
+    expect(out).toEqual([
+      { line: 1, text: 'phone,note' },
+      { line: 2, text: '+1 555,"two\nlines"' },
+      { line: 4, text: '+2,x' },
+    ]);
+    expect(() => csvFields('"open')).toThrow(/not a whole CSV record/);
+  });
+
   it('skips blank lines and reads a last line without newline', () => {
     expect(readCsv('a\n\n\nb')).toEqual([
       { line: 1, fields: ['a'] },
@@ -90,8 +116,12 @@ describe('NDJSON records', () => {
   it('reads one value per line and refuses bad JSON by line', () => {
     const r = new NdjsonRecordReader();
     const out = [...r.push(Buffer.from('{"phone":"1"}\n{bad\n\n[1]\n')), ...r.end()];
-    expect(out[0]).toEqual({ line: 1, value: { phone: '1' } });
-    expect(out[1]).toMatchObject({ line: 2, malformed: expect.stringContaining('invalid JSON') });
-    expect(out[2]).toEqual({ line: 4, value: [1] });
+    expect(out).toEqual([
+      { line: 1, text: '{"phone":"1"}' },
+      { line: 2, text: '{bad' },
+      { line: 4, text: '[1]' },
+    ]);
+    expect(ndjsonValue(out[0].malformed === undefined ? out[0].text : '')).toEqual({ value: { phone: '1' } });
+    expect(ndjsonValue('{bad')).toMatchObject({ malformed: expect.stringContaining('invalid JSON') });
   });
 });

