@@ -10,7 +10,8 @@ export function optOutsFirst<T extends { from: string }>(
 ): T[][] {
   const urgent = new Set<string>();
   for (const m of batch) if (isOptOut(m)) urgent.add(m.from);
-  if (!urgent.size || urgent.size === new Set(batch.map((m) => m.from)).size) return batch.length ? [[...batch]] : [];
+  if (!urgent.size || urgent.size === new Set(batch.map((m) => m.from)).size)
+    return batch.length ? [[...batch]] : [];
   const first: T[] = [];
   const rest: T[] = [];
   for (const m of batch) (urgent.has(m.from) ? first : rest).push(m);

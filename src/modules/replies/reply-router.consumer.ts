@@ -280,11 +280,8 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
     const settingsOf = async (wsId: string) => {
       let s = settingsCache.get(wsId);
       if (!s) {
-        const ws = await this.workspaces.findById(wsId);
-        s = resolveSettings(
-          ws?.name ?? 'Parley',
-          (await this.workspaces.settings(wsId)) as WorkspaceSettings,
-        );
+        const [ws, raw] = await Promise.all([this.workspaces.findById(wsId), this.workspaces.settings(wsId)]);
+        s = resolveSettings(ws?.name ?? 'Parley', raw as WorkspaceSettings);
         settingsCache.set(wsId, s);
       }
       return s;
