@@ -1,9 +1,14 @@
 // The reply router's batch path against the real stack: an MO the carrier offers again (same SMSC
 // message id on the deliver_sm) is stored once and its STOP recorded and answered once; a batch of
 // many STOPs (with a repeat of one inside it and YES before STOP for some numbers) commits every
-// opt-out together, and messages sent to those numbers after the commit are suppressed.
+// opt-out together, and messages sent to those numbers after the commit are suppressed; the numbers
+// with a STOP commit before the rest of their batch, each number's messages still in order.
 import { randomUUID } from 'node:crypto';
+import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Db } from '../src/infra/db/db';
+import { DB } from '../src/infra/db/db.module';
+import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
 import type { InboundEnvelope } from '../src/modules/messages/message.types';
 import { ReplyRouter } from '../src/modules/replies/reply-router.consumer';
 import { ApiClient, eventually } from './support/engine';
@@ -24,6 +29,38 @@ const inboundOf = async (e164: string) =>
   (await api.get(`/v1/conversations/${encodeURIComponent(e164)}`)).body.messages.filter(
     (m: any) => m.direction === 'inbound',
   ) as { id: string; body: string; intent: string }[];
+
+/**
+ * Sends each number a message and waits until all are delivered, so replies answer them in this
+ * workspace; returns a maker of inbound envelopes from those numbers to their sticky senders.
+ */
+async function threads(numbers: string[], body: string, metadata?: Record<string, string>) {
+  const prior = await api.post('/v1/messages/batch', {
+    messages: numbers.map((to) => ({ to, body, ...(metadata ? { metadata } : {}) })),
+  });
+  expect(prior.status).toBe(200);
+  expect(prior.body.results.every((r: any) => r.status === 'accepted')).toBe(true);
+  await eventually(async () => {
+    const statuses = await Promise.all(
+      prior.body.results.map(async (r: any) => (await api.get(`/v1/messages/${r.id}`)).body.status),
+    );
+    return statuses.every((st) => st === 'delivered');
+  }, 30_000);
+  // Each number's sticky sender is the one it replies to.
+  const senderOf = new Map(numbers.map((to, i) => [to, prior.body.results[i].from as string]));
+  const t0 = Date.now();
+  return {
+    senderOf,
+    envelope: (from: string, body: string, i: number): InboundEnvelope => ({
+      id: randomUUID(),
+      connectorId: 'smpp',
+      from,
+      to: senderOf.get(from)!,
+      body,
+      receivedAt: t0 + i,
+    }),
+  };
+}
 
 beforeAll(async () => {
   stack = await startSimulatedEngine({ scenario: { outcomes: { delivered: 1 }, receipt_delay_ms: 20 } });
@@ -64,30 +101,7 @@ describe('reply router batches', () => {
   it('commits every STOP of one batch, and later sends to those numbers are suppressed', async () => {
     const router = stack.engine.app.get(ReplyRouter);
     const numbers = Array.from({ length: 40 }, () => customer());
-    // A message to each first (delivered), so each reply answers it in this workspace.
-    const prior = await api.post('/v1/messages/batch', {
-      messages: numbers.map((to) => ({ to, body: 'Acme: your appointment is tomorrow at 10.' })),
-    });
-    expect(prior.status).toBe(200);
-    // Each number's sticky sender is the one it replies to.
-    const senderOf = new Map(numbers.map((to, i) => [to, prior.body.results[i].from as string]));
-    expect(prior.body.results.every((r: any) => r.status === 'accepted')).toBe(true);
-    await eventually(async () => {
-      const statuses = await Promise.all(
-        prior.body.results.map(async (r: any) => (await api.get(`/v1/messages/${r.id}`)).body.status),
-      );
-      return statuses.every((st) => st === 'delivered');
-    }, 30_000);
-
-    const t0 = Date.now();
-    const envelope = (from: string, body: string, i: number): InboundEnvelope => ({
-      id: randomUUID(),
-      connectorId: 'smpp',
-      from,
-      to: senderOf.get(from)!,
-      body,
-      receivedAt: t0 + i,
-    });
+    const { envelope } = await threads(numbers, 'Acme: your appointment is tomorrow at 10.');
     const batch: InboundEnvelope[] = [];
     numbers.forEach((from, i) => {
       // YES before STOP (a confirmation, not an opt-in) for some; the STOP must still win.
@@ -95,13 +109,16 @@ describe('reply router batches', () => {
       batch.push(envelope(from, i % 2 ? 'STOP' : 'unsubscribe', i + 100));
     });
     // The carrier's repeat of one STOP lands in the same batch.
-    batch.push({ ...batch[1], receivedAt: t0 + 500 });
+    batch.push({ ...batch[1], receivedAt: batch[1].receivedAt + 400 });
     await router.route(batch);
 
     // Committed when route() returns: every number is opted out, each by exactly one event.
     for (const from of numbers) {
       const events = await optOutsOf(from);
-      expect(events.filter((e) => e.kind === 'opt_out'), from).toHaveLength(1);
+      expect(
+        events.filter((e) => e.kind === 'opt_out'),
+        from,
+      ).toHaveLength(1);
     }
     const repeated = await inboundOf(batch[1].from);
     expect(repeated.filter((m) => m.intent === 'opt_out')).toHaveLength(1);
@@ -125,5 +142,56 @@ describe('reply router batches', () => {
       expect(textsTo(to).filter((t) => /unsubscribed/i.test(t))).toHaveLength(1);
       expect(textsTo(to)).not.toContain('Acme: one more thing');
     }
+  });
+
+  it('commits the numbers with a STOP before the rest of the batch, each number in order', async () => {
+    const router = stack.engine.app.get(ReplyRouter);
+    const db = stack.engine.app.get<Db>(DB);
+    const [yesThenStop, stopThenStart, question, thanks] = Array.from({ length: 4 }, () => customer());
+    const numbers = [yesThenStop, stopThenStart, question, thanks];
+    const { senderOf, envelope: env } = await threads(numbers, 'Acme: your order ships today.', {
+      order_id: 'A-1',
+    });
+    // Interleaved as they arrived; the numbers with a STOP are not first in the batch.
+    const batch = [
+      env(thanks, 'thanks', 0),
+      env(yesThenStop, 'YES', 1),
+      env(question, 'where is my parcel?', 2),
+      env(yesThenStop, 'STOP', 3),
+      env(stopThenStart, 'STOP', 4),
+      env(thanks, 'ok cool', 5),
+      env(stopThenStart, 'START', 6),
+    ];
+    await router.route(batch);
+
+    // Everything is committed when route() returns, each number's changes in its order.
+    const rows = await sql<{ id: string; from_e164: string; intent: string; created_at: Date }>`
+      select id, from_e164, intent, created_at from inbound_messages
+       where id = any(${batch.map((e) => e.id)}::uuid[])`.execute(db);
+    expect(rows.rows).toHaveLength(batch.length);
+    const ledger = stack.engine.app.get(OptOutLedger);
+    for (const n of numbers)
+      expect((await ledger.suppressedAmong(api.workspaceId, [n], senderOf.get(n))).has(n), n).toBe(
+        n === yesThenStop,
+      );
+    const changes = await ledger.events(api.workspaceId, stopThenStart);
+    expect(changes.map((e) => e.kind).sort()).toEqual(['opt_in', 'opt_out']);
+
+    // The STOPs were committed before the other numbers' rows were written (their own transaction).
+    const stops = await sql<{ recorded_at: Date }>`
+      select recorded_at from consent_events
+       where workspace_id = ${api.workspaceId} and kind = 'opt_out'
+         and e164 = any(${[yesThenStop, stopThenStart]}::text[])`.execute(db);
+    expect(stops.rows).toHaveLength(2);
+    const lastStop = Math.max(...stops.rows.map((r) => r.recorded_at.getTime()));
+    const others = rows.rows.filter((r) => r.from_e164 === question || r.from_e164 === thanks);
+    expect(others).toHaveLength(3);
+    for (const r of others) expect(r.created_at.getTime()).toBeGreaterThanOrEqual(lastStop);
+
+    // The rest still gets its follow-ups: the order question reaches the inbox.
+    await eventually(async () => {
+      const inbox = (await api.get('/v1/inbox?status=open')).body.items as { customer: string }[];
+      return inbox.some((i) => i.customer === question);
+    }, 20_000);
   });
 });

@@ -2,6 +2,7 @@
 import { Injectable } from '@nestjs/common';
 import { Kysely, Selectable, sql } from 'kysely';
 import type { Database } from '../../infra/db/database';
+import { textArray } from '../../infra/db/pg-array';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import type { InboundMessagesTable } from './replies.tables';
@@ -184,32 +185,25 @@ export class RepliesRepository {
    */
   async insertInbound(rows: InboundRow[], trx: Kysely<Database> = this.db): Promise<Set<string>> {
     if (!rows.length) return new Set();
-    const inserted = await trx
-      .insertInto('inbound_messages')
-      .values(
-        rows.map((r) => ({
-          id: r.id,
-          workspace_id: r.workspaceId,
-          connector_id: r.connectorId,
-          from_e164: r.from,
-          to_sender: r.to,
-          body: r.body,
-          carrier_message_id: r.carrierMessageId,
-          received_at: r.receivedAt,
-          intent: r.intent,
-          keyword: r.keyword,
-          language: r.language,
-          confidence: r.confidence,
-          matched_message_id: r.matchedMessageId,
-          campaign_id: r.campaignId,
-          actions: JSON.stringify(r.actions),
-          follow_ups: r.followUps == null ? null : JSON.stringify(r.followUps),
-        })),
-      )
-      .onConflict((oc) => oc.column('id').doNothing())
-      .returning('id')
-      .execute();
-    return new Set(inserted.map((r) => r.id));
+    // One array per column (unnest): a batch of hundreds of rows is a handful of parameters, not
+    // thousands, so building and binding the statement does not hold up the event loop.
+    const col = (f: (r: InboundRow) => string | null) => textArray(rows.map(f));
+    const inserted = await sql<{ id: string }>`
+      insert into inbound_messages (id, workspace_id, connector_id, from_e164, to_sender, body,
+        carrier_message_id, received_at, intent, keyword, language, confidence, matched_message_id,
+        campaign_id, actions, follow_ups)
+      select * from unnest(
+        ${col((r) => r.id)}::uuid[], ${col((r) => r.workspaceId)}::uuid[],
+        ${col((r) => r.connectorId)}::text[], ${col((r) => r.from)}::text[], ${col((r) => r.to)}::text[],
+        ${col((r) => r.body)}::text[], ${col((r) => r.carrierMessageId)}::text[],
+        ${col((r) => r.receivedAt.toISOString())}::timestamptz[], ${col((r) => r.intent)}::text[],
+        ${col((r) => r.keyword)}::text[], ${col((r) => r.language)}::text[],
+        ${col((r) => String(r.confidence))}::real[], ${col((r) => r.matchedMessageId)}::uuid[],
+        ${col((r) => r.campaignId)}::uuid[], ${col((r) => JSON.stringify(r.actions))}::jsonb[],
+        ${col((r) => (r.followUps == null ? null : JSON.stringify(r.followUps)))}::jsonb[])
+      on conflict (id) do nothing
+      returning id`.execute(trx);
+    return new Set(inserted.rows.map((r) => r.id));
   }
 
   /** Rows stored before `before` whose follow-ups are still not done, oldest first. */
@@ -260,24 +254,17 @@ export class RepliesRepository {
     }[],
   ): Promise<void> {
     if (!items.length) return;
-    await this.db
-      .insertInto('inbox_items')
-      .values(
-        items.map((i) => ({
-          workspace_id: i.workspaceId,
-          inbound_id: i.inboundId,
-          customer: i.customer,
-          sender: i.sender,
-          campaign_id: i.campaignId,
-          message_id: i.messageId,
-          intent: i.intent,
-          body: i.body,
-          context: JSON.stringify(i.context),
-          closed_at: null,
-        })),
-      )
-      .onConflict((oc) => oc.column('inbound_id').doNothing())
-      .execute();
+    const col = (f: (i: (typeof items)[number]) => string | null) => textArray(items.map(f));
+    await sql`
+      insert into inbox_items (workspace_id, inbound_id, customer, sender, campaign_id, message_id,
+        intent, body, context)
+      select * from unnest(
+        ${col((i) => i.workspaceId)}::uuid[], ${col((i) => i.inboundId)}::uuid[],
+        ${col((i) => i.customer)}::text[], ${col((i) => i.sender)}::text[],
+        ${col((i) => i.campaignId)}::uuid[], ${col((i) => i.messageId)}::uuid[],
+        ${col((i) => i.intent)}::text[], ${col((i) => i.body)}::text[],
+        ${col((i) => JSON.stringify(i.context))}::jsonb[])
+      on conflict (inbound_id) do nothing`.execute(this.db);
   }
 
   async recordResponses(

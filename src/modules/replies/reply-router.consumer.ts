@@ -18,8 +18,9 @@ import type { InboundEnvelope } from '../messages/message.types';
 import { MessagesService } from '../messages/messages.service';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
 import { ResolvedSettings, WorkspaceSettings, resolveSettings } from '../workspaces/workspace-settings';
-import { classifyReply } from './classifier';
+import { ReplyClassification, classifyReply } from './classifier';
 import { Routed, followUpsOf, revive } from './follow-ups';
+import { optOutsFirst } from './opt-outs-first';
 import { decide } from './reply-decision';
 import { InboundRow, RepliesRepository } from './replies.repository';
 import { ReplyWebhooks } from './reply-webhooks.service';
@@ -84,7 +85,9 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
       .start({
         groupId: 'parley-router',
         topics: ['sms.inbound'],
-        partitionsConsumedConcurrently: 3,
+        // Every partition of a fetch at once: kafkajs fetches again only when all of the previous
+        // fetch's batches are handled, so batches taken in turns make every STOP wait for them all.
+        partitionsConsumedConcurrently: this.config.env.KAFKA_PARTITIONS,
         handle: (batch) => this.handleBatch(batch),
       })
       .catch((err) => this.log.error({ err }, 'reply router did not start'));
@@ -166,11 +169,13 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
 
   /**
    * Decides a batch of inbound messages, in arrival order per number (one partition per number),
-   * and commits the batch's new rows and all of its consent changes in ONE transaction before
-   * anything else happens (STOP wins: a later send's opt-out check sees the commit). Returns the
-   * follow-ups (auto-replies, webhooks, the inbox, recorded responses), stored with their rows. An
-   * MO already stored (the carrier offered it again, Kafka delivered the batch again) is not decided
-   * again; only follow-ups it left undone are returned.
+   * and commits their rows with their consent changes before anything else happens (STOP wins: a
+   * later send's opt-out check sees the commit): first the messages of the numbers with an opt-out
+   * in the batch, in one small transaction, then the others in a second, so a STOP does not wait
+   * for the whole batch to be decided and written. Both are committed when this returns (the
+   * offsets follow). Returns the follow-ups (auto-replies, webhooks, the inbox, recorded
+   * responses), stored with their rows. An MO already stored (the carrier offered it again, Kafka
+   * delivered the batch again) is not decided again; only follow-ups it left undone are returned.
    */
   private async commit(input: InboundEnvelope[]): Promise<Routed[]> {
     const now = new Date();
@@ -182,7 +187,22 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
     const envs = [...byId.values()].filter((e) => !stored.has(e.id));
     const unfinished = [...stored.values()].filter((p) => p.followUps != null).map(revive);
 
-    const routed = envs.length ? await this.decideAll(envs, now) : { routed: [], consent: [] };
+    // The built-in rules find every compliance opt-out; a workspace's own keywords can only add
+    // some, whose numbers then simply commit with the second part.
+    const builtIn = new Map(envs.map((e) => [e.id, classifyReply(e.body)]));
+    const todo = [...unfinished];
+    for (const part of optOutsFirst(envs, (e) => builtIn.get(e.id)!.intent === 'opt_out'))
+      todo.push(...(await this.commitPart(part, now, builtIn)));
+    return todo;
+  }
+
+  /** Decides new inbound messages (whole numbers, in arrival order) and commits them in one transaction. */
+  private async commitPart(
+    envs: InboundEnvelope[],
+    now: Date,
+    builtIn: Map<string, ReplyClassification>,
+  ): Promise<Routed[]> {
+    const routed = await this.decideAll(envs, now, builtIn);
     const rows: InboundRow[] = routed.routed.map((r) => ({
       id: r.env.id,
       workspaceId: r.workspaceId,
@@ -225,17 +245,17 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
         this.log.warn({ inbound: r.env.id, to: r.env.to }, 'inbound message matches no workspace');
     }
 
-    const todo = [
-      ...unfinished,
-      ...routed.routed.filter((r) => fresh.has(r.env.id) && r.workspaceId && r.decision && followUpsOf(r)),
-    ];
-    return todo;
+    return routed.routed.filter((r) => fresh.has(r.env.id) && r.workspaceId && r.decision && followUpsOf(r));
   }
 
-  /** Classifies, matches and decides a batch of new inbound messages; writes nothing. */
+  /**
+   * Classifies, matches and decides a batch of new inbound messages; writes nothing. `builtIn` holds
+   * their classifications by the built-in rules alone, used as is where a workspace adds no keywords.
+   */
   private async decideAll(
     envs: InboundEnvelope[],
     now: Date,
+    builtIn: Map<string, ReplyClassification>,
   ): Promise<{ routed: Routed[]; consent: BatchConsentChange[] }> {
     const consent: BatchConsentChange[] = [];
     const evidenceOf = (env: InboundEnvelope) =>
@@ -260,11 +280,8 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
     const settingsOf = async (wsId: string) => {
       let s = settingsCache.get(wsId);
       if (!s) {
-        const ws = await this.workspaces.findById(wsId);
-        s = resolveSettings(
-          ws?.name ?? 'Parley',
-          (await this.workspaces.settings(wsId)) as WorkspaceSettings,
-        );
+        const [ws, raw] = await Promise.all([this.workspaces.findById(wsId), this.workspaces.settings(wsId)]);
+        s = resolveSettings(ws?.name ?? 'Parley', raw as WorkspaceSettings);
         settingsCache.set(wsId, s);
       }
       return s;
@@ -284,7 +301,9 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
       ) {
         match = undefined; // outside this workspace's own window
       }
-      const classification = classifyReply(env.body, { keywords: settings?.keywords });
+      const classification = settings?.keywords
+        ? classifyReply(env.body, { keywords: settings.keywords })
+        : (builtIn.get(env.id) ?? classifyReply(env.body));
       if (!workspaceId && classification.intent === 'opt_out') {
         // Never texted from this sender, but a contact somewhere: STOP wins in every workspace
         // that holds the number (the first one answers).
