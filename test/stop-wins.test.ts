@@ -61,10 +61,10 @@ describe('STOP wins over a retry', () => {
 });
 
 describe('STOP wins over a claimed message waiting for its tokens', () => {
-  it('suppresses a message whose recipient opts out between its claim and its send time', async () => {
-    // Six single-segment messages to six UK numbers through a 1 segment/s carrier: about one
+  it('sends nothing to a number after its opt-out commits, even a message claimed before', async () => {
+    // Ten single-segment messages to ten UK numbers through a 1 segment/s carrier: about one
     // leaves a second, and each is claimed a second or two before its turn.
-    const numbers = Array.from({ length: 6 }, (_, i) => `+447400${run.slice(0, 3)}${String(100 + i)}`);
+    const numbers = Array.from({ length: 10 }, (_, i) => `+447400${run.slice(0, 3)}${String(100 + i)}`);
     const r = await api.post('/v1/messages/batch', {
       messages: numbers.map((to) => ({ to, body: 'Your parcel is out for delivery today' })),
     });
@@ -72,17 +72,17 @@ describe('STOP wins over a claimed message waiting for its tokens', () => {
     expect(r.body.results.map((x: { status: string }) => x.status)).toEqual(numbers.map(() => 'accepted'));
     const ids: string[] = r.body.results.map((x: { id: string }) => x.id);
     // The last message claimed (the furthest from its turn) and not yet at the carrier: its
-    // recipient opts out now, half a second or so before its tokens are due.
+    // recipient opts out now, before its tokens are due.
     let target = -1;
     await eventually(
       async () => {
         const next = numbers.findIndex((n) => !stack.sim.messages(n).length);
-        if (next < 1 || next > ids.length - 2) return false;
+        if (next < 1) return false;
         const statuses = await Promise.all(
           ids.slice(next, next + 4).map(async (id) => (await api.get(`/v1/messages/${id}`)).body.status),
         );
         const last = statuses.lastIndexOf('submitting');
-        if (last < 1) return false;
+        if (last < 0) return false;
         target = next + last;
         return !stack.sim.messages(numbers[target]).length;
       },
@@ -91,6 +91,7 @@ describe('STOP wins over a claimed message waiting for its tokens', () => {
     );
     const out = await api.post('/v1/opt-outs', { number: numbers[target], source: 'call_centre' });
     expect(out.status).toBe(201);
+    const committedBy = Date.now();
 
     await eventually(
       async () =>
@@ -101,11 +102,18 @@ describe('STOP wins over a claimed message waiting for its tokens', () => {
       200,
     );
     const m = (await api.get(`/v1/messages/${ids[target]}`)).body;
-    expect(m.status).toBe('suppressed');
-    expect(m.error_code).toBe('opted_out');
-    expect(stack.sim.messages(numbers[target])).toEqual([]);
-    // The others went out.
-    expect(numbers.filter((n, i) => i !== target && stack.sim.messages(n).length === 1)).toHaveLength(5);
+    const atCarrier = stack.sim.messages(numbers[target]);
+    if (m.status === 'suppressed') {
+      expect(m.error_code).toBe('opted_out');
+      expect(atCarrier).toEqual([]);
+    } else {
+      // On a slow machine its turn may have come while the opt-out was on its way: then it left
+      // before the opt-out was answered, never after.
+      expect(atCarrier).toHaveLength(1);
+      expect(atCarrier[0].at).toBeLessThanOrEqual(committedBy);
+    }
+    // The others went out, one second apart (the carrier never stalls).
+    expect(numbers.filter((n, i) => i !== target && stack.sim.messages(n).length === 1)).toHaveLength(9);
   }, 90_000);
 });
 
