@@ -253,7 +253,9 @@ export async function spawnEngine(
   opts: { port?: number; waitReady?: boolean; name?: string; timeoutMs?: number } = {},
 ): Promise<EngineProc> {
   const port = opts.port ?? freePort();
-  const proc = spawn(process.execPath, [MAIN_JS], {
+  // BENCH_ENGINE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the engines.
+  const nodeArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN_JS], {
     env: benchEnv({ ...env, PARLEY_ROLES: roles, PORT: String(port), PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}` }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
