@@ -9,6 +9,8 @@
 //
 //   npx tsc -p tsconfig.build.json && node dist/load-tests/send/bench.js [--full | --n 20000] [--cap-seconds 15]
 //   options: --skip-raw --skip-caps --skip-e2e
+//   --engines all (one process with every role) | split (api / dispatcher / receipts+router+scheduler
+//   processes, as deploy/ runs them; the default)
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import { SmppConnector } from '../../src/modules/carriers/smpp/smpp.connector';
@@ -21,6 +23,8 @@ import {
   createWorkspace,
   deleteTopics,
   DEFAULT_BROKERS,
+  EngineProc,
+  cpuSecondsOf,
   emitResults,
   fmt,
   log,
@@ -46,6 +50,7 @@ const { values } = parseArgs({
     'skip-raw': { type: 'boolean', default: false },
     'skip-caps': { type: 'boolean', default: false },
     'skip-e2e': { type: 'boolean', default: false },
+    engines: { type: 'string', default: 'split' },
     /** Diagnostics: send the cap run to one carrier only (alpha or beta). */
     'cap-only': { type: 'string' },
   },
@@ -58,6 +63,9 @@ const rows: ResultRow[] = [];
 const details: string[] = [];
 watchdog((values.full ? 90 : 12) * 60_000);
 
+const ENGINES = values.engines === 'all' ? [['all', 'engine']] : [['api', 'api'], ['dispatcher', 'dispatcher'], ['receipts,router,scheduler', 'receipts+']];
+if (values.engines !== 'all' && values.engines !== 'split') throw new Error(`--engines: all or split, not ${values.engines}`);
+
 const bodyOf = (i: number) => `Your parcel ${i} is out for delivery today, track it at example.com/t/${i}`;
 
 async function endToEnd(): Promise<number | undefined> {
@@ -68,9 +76,12 @@ async function endToEnd(): Promise<number | undefined> {
     receipt_delay_ms: { min: 5, max: 40 },
     outcomes: { delivered: 1 },
   });
-  let engine;
+  const engines: EngineProc[] = [];
   try {
-    engine = await spawnEngine('all', { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '20' }, { name: 'engine' });
+    const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '20' };
+    for (const [roles, name] of ENGINES) engines.push(await spawnEngine(roles, env, { name }));
+    const engine = engines[0];
+    log(`end to end: engines ${ENGINES.map(([r]) => r).join(' | ')}`);
     const ws = await createWorkspace(db, 'bench-send');
     const api = new Api(engine.url, ws.key);
     // The path works end to end before timing starts (also joins the consumer groups).
@@ -81,6 +92,8 @@ async function endToEnd(): Promise<number | undefined> {
     sim.sent.length = 0;
 
     log(`end to end: sending ${fmt(N)} messages through POST /v1/messages/batch`);
+    const cpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
+    const cpuSelf0 = process.cpuUsage();
     const t0 = now();
     const sent = await sendBatches(api, (i) => ({ to: numberAt(i % 2 ? '+1303' : '+1202', i), body: bodyOf(i) }), N, 3);
     const tAccepted = now();
@@ -91,6 +104,11 @@ async function endToEnd(): Promise<number | undefined> {
     );
     const secs = (done.doneAt - t0) / 1000;
     const rate = sent.accepted.length / secs;
+    // CPU per message of each process: steadier than the rate on a machine shared with others.
+    const perMsg = (s: number) => `${((s * 1e6) / sent.accepted.length).toFixed(0)} µs`;
+    const self = process.cpuUsage(cpuSelf0);
+    const cpu = engines.map((e, i) => `${ENGINES[i][1]} ${perMsg(cpuSecondsOf(e.proc.pid) - cpu0[i])}`);
+    log(`CPU per message: ${cpu.join(', ')}, bench+simulator ${perMsg((self.user + self.system) / 1e6)}`);
     const st = sim.sim.stats();
     log(`all terminal: ${done.ok}; ${JSON.stringify(done.counts)}; ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s end to end`);
     log(`simulator: accepted ${st.accepted}, duplicates ${st.duplicates}, throttled ${st.throttled}, receipts ${st.receipts_sent}`);
@@ -103,11 +121,11 @@ async function endToEnd(): Promise<number | undefined> {
       rate: `${fmt(rate)} msg/s`,
       target: '≥ 5,000 msg/s',
       verdict: !done.ok || st.duplicates > 0 ? 'FAIL' : rate >= 5_000 ? 'pass' : 'below target',
-      notes: `duplicates ${st.duplicates}`,
+      notes: `duplicates ${st.duplicates}; engines ${values.engines}`,
     });
     return done.ok ? rate : undefined;
   } finally {
-    await engine?.kill('SIGTERM');
+    await Promise.all(engines.map((e) => e.kill('SIGTERM')));
     await sim.stop();
     await db.destroy();
     await deleteTopics(prefix);
