@@ -190,6 +190,41 @@ describe('engine', () => {
       500,
     );
   });
+
+  it('hands a handler that commits itself each record once, and commits only what it commits', async () => {
+    const kafka = engine.app.get(KafkaService);
+    const host = engine.app.get(ConsumerHost);
+    await kafka.topicsReady;
+    // Nobody else consumes the DLQ topic in this engine.
+    const topic = engine.env.KAFKA_TOPIC_PREFIX + 'sms.outbound.dlq';
+    const groupId = 'foundation-own-commits';
+    const seen: string[] = [];
+    const consumer = await host.start({
+      groupId,
+      topics: ['sms.outbound.dlq'],
+      ownCommits: true,
+      // Keeps every record open past its batch, as the dispatcher's lanes do.
+      async handle(batch) {
+        for (const m of batch.messages) seen.push(m.offset);
+      },
+    });
+    const key = '+14155550199';
+    await kafka.produce('sms.outbound.dlq', Array.from({ length: 30 }, (_, i) => ({ key, value: String(i) })));
+    await eventually(async () => seen.length >= 30, 30_000);
+    // Fetches go on every 100 ms; none may hand the open records over again.
+    await new Promise((r) => setTimeout(r, 1_500));
+    expect(seen).toHaveLength(30);
+    expect(new Set(seen).size).toBe(30);
+    const admin = await kafka.getAdmin();
+    const committed = async () =>
+      (await admin.fetchOffsets({ groupId: engine.env.KAFKA_TOPIC_PREFIX + groupId, topics: [topic] }))[0]
+        .partitions.filter((p) => Number(p.offset) >= 0)
+        .map((p) => Number(p.offset));
+    expect(await committed()).toEqual([]);
+    const { partition } = (await admin.fetchTopicOffsets(topic)).find((p) => Number(p.high) > 0)!;
+    await consumer.commitOffsets([{ topic, partition, offset: String(Number(seen[9]) + 1) }]);
+    expect(await committed()).toEqual([Number(seen[9]) + 1]);
+  });
 });
 
 describe('readiness with a dependency down', () => {

@@ -208,6 +208,19 @@ describe('receipts from Kafka', () => {
     await until(msg.id, 'delivered', 30_000);
   });
 
+  it('looks a receipt that overtook its submit up once more before parking it', async () => {
+    const cid = carrierId();
+    const to = number();
+    const applying = engine.app.get(ReceiptApplier).apply(
+      [{ envelope: { connectorId: 'smpp', carrierMessageId: cid, recipient: to, raw: dlr(cid, 'DELIVRD'), receivedAt: Date.now() } }],
+      { unmatchedRetryMs: 1_500 },
+    );
+    await new Promise((r) => setTimeout(r, 100));
+    const msg = await submitted([cid], { to });
+    expect(await applying).toMatchObject({ applied: 1, parked: 0 });
+    expect((await statusOf(msg.id)).status).toBe('delivered');
+  });
+
   it('keeps a receipt with a state it cannot map, without changing the status', async () => {
     const cid = carrierId();
     const msg = await submitted([cid]);

@@ -6,7 +6,7 @@
 // Everything talks to 127.0.0.1 only; every wait has a deadline; every script ends by itself.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -253,7 +253,9 @@ export async function spawnEngine(
   opts: { port?: number; waitReady?: boolean; name?: string; timeoutMs?: number } = {},
 ): Promise<EngineProc> {
   const port = opts.port ?? freePort();
-  const proc = spawn(process.execPath, [MAIN_JS], {
+  // BENCH_ENGINE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the engines.
+  const nodeArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
+  const proc = spawn(process.execPath, [...nodeArgs, MAIN_JS], {
     env: benchEnv({ ...env, PARLEY_ROLES: roles, PORT: String(port), PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}` }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -302,6 +304,17 @@ export async function spawnEngine(
       clearTimeout(t);
     },
   };
+}
+
+/** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
+export function cpuSecondsOf(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+  } catch {
+    return NaN;
+  }
 }
 
 /** Consumer group joined: the engine's metrics or a short grace; good enough for a benchmark start. */

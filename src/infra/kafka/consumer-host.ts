@@ -33,6 +33,15 @@ export interface ConsumerSpec {
   fromBeginning?: boolean;
   sessionTimeout?: number;
   maxBytesPerPartition?: number;
+  /**
+   * The handler keeps records past the end of its batch (the dispatcher's lanes) and commits with
+   * `consumer.commitOffsets` itself once their outcomes are durable. kafkajs fetches a partition
+   * from its last *resolved* offset, so a handler that resolves late has every unfinished record
+   * fetched, decoded and handed to it again on each fetch; here the host moves the fetch position
+   * past each batch at once and never commits (autoCommit off), the handler's commits being the
+   * only ones. Never call `resolveOffset` from such a handler: it would move the fetch back.
+   */
+  ownCommits?: boolean;
 }
 
 @Injectable()
@@ -96,8 +105,9 @@ export class ConsumerHost implements BeforeApplicationShutdown {
     const log = this.log.child({ consumer: spec.groupId });
     // Before run(): the first group join happens inside it.
     this.watchLag(consumer, groupIdOf(this.config, spec.groupId));
+    const ownCommits = spec.ownCommits ?? false;
     await consumer.run({
-      autoCommit: true,
+      autoCommit: !ownCommits,
       autoCommitInterval: 1_000,
       eachBatchAutoResolve: false,
       partitionsConsumedConcurrently: spec.partitionsConsumedConcurrently ?? 4,
@@ -113,7 +123,10 @@ export class ConsumerHost implements BeforeApplicationShutdown {
             isStale: p.isStale,
             pause: p.pause,
           });
-          await p.commitOffsetsIfNecessary();
+          if (ownCommits) {
+            const last = p.batch.messages[p.batch.messages.length - 1];
+            if (last && p.isRunning() && !p.isStale()) p.resolveOffset(last.offset);
+          } else await p.commitOffsetsIfNecessary();
         } catch (err) {
           // Unresolved messages are fetched again; kafkajs restarts the consumer on errors.
           log.error({ err, topic: p.batch.topic, partition: p.batch.partition }, 'batch handler failed');

@@ -1,7 +1,8 @@
 // The dispatcher's Kafka side: one consumer group on both outbound topics. A batch handler only
 // parses and hands records to the lanes, then returns, so a slow carrier never holds a partition's
-// next batch hostage (other carriers' messages behind it keep flowing). Offsets are resolved per
-// partition up to the highest offset below which every message is durable; a partition with too
+// next batch hostage (other carriers' messages behind it keep flowing). Offsets are committed here,
+// once a second, per partition up to the highest offset below which every message is durable (the
+// host moves kafkajs' fetch position past each batch at once: see ownCommits); a partition with too
 // many open messages is paused (kafkajs pause/resume) until its lanes drain; a rebalance starts a
 // new generation in which old offset refs are ignored and unclaimed queued messages are let go.
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
@@ -21,8 +22,10 @@ export const DISPATCH_GROUP = 'parley-dispatcher';
 
 interface PartitionState {
   progress: PartitionProgress;
-  resolve?: (offset: string) => void;
+  /** Highest offset below which every message is durable: what the next commit carries. */
   resolved?: string;
+  /** The last `resolved` committed, so a quiet partition is not committed again and again. */
+  committed?: string;
   resume?: () => void;
 }
 
@@ -82,14 +85,15 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
       groupId: DISPATCH_GROUP,
       topics: ['sms.outbound.priority', 'sms.outbound'],
       partitionsConsumedConcurrently: this.tuning.partitionsConsumedConcurrently,
+      // Messages stay in the lanes after their batch returns; offsets are committed here.
+      ownCommits: true,
       handle: (batch) => this.handle(batch, batch.topic === priority ? 'priority' : 'bulk'),
     });
     const c = this.consumer;
     // The first join happened inside start() (batches follow it); every later join is a rebalance.
     c.on(c.events.GROUP_JOIN, () => this.newGeneration());
     this.markJoined();
-    // Resolved offsets are committed after each batch by the host; this covers quiet partitions
-    // whose last messages finished after their last batch.
+    // The only commits of this group (ownCommits): what became durable in the last second.
     this.commitTimer = setInterval(() => void this.commitResolved(), 1_000);
     this.commitTimer.unref();
     this.held.start();
@@ -100,7 +104,6 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
     if (this.stopping) return; // not resolved: read again by whoever consumes next
     const key = `${batch.topic}:${batch.partition}`;
     const st = this.stateOf(key);
-    st.resolve = batch.resolveOffset;
     const generation = this.generation;
     for (const m of batch.messages) st.progress.track(m.offset);
     await this.dispatcher.accept(
@@ -125,14 +128,7 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
     const st = this.partitions.get(`${ref.topic}:${ref.partition}`);
     if (!st) return;
     const upTo = st.progress.finish(ref.offset);
-    if (upTo !== undefined) {
-      st.resolved = upTo;
-      try {
-        st.resolve?.(upTo);
-      } catch (err) {
-        this.log.debug({ err }, 'resolveOffset after the assignment changed');
-      }
-    }
+    if (upTo !== undefined) st.resolved = upTo;
     if (st.resume && st.progress.open <= this.tuning.maxOpenPerPartition / 2) {
       const resume = st.resume;
       st.resume = undefined;
@@ -157,19 +153,22 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
   }
 
   private async commitResolved() {
-    const offsets = [...this.partitions.entries()]
-      .filter(([, st]) => st.resolved !== undefined)
-      .map(([key, st]) => {
-        const i = key.lastIndexOf(':');
-        return {
-          topic: key.slice(0, i),
-          partition: Number(key.slice(i + 1)),
-          offset: String(BigInt(st.resolved!) + 1n),
-        };
-      });
+    const due = [...this.partitions.entries()].filter(
+      ([, st]) => st.resolved !== undefined && st.resolved !== st.committed,
+    );
+    const offsets = due.map(([key, st]) => {
+      const i = key.lastIndexOf(':');
+      return {
+        topic: key.slice(0, i),
+        partition: Number(key.slice(i + 1)),
+        offset: String(BigInt(st.resolved!) + 1n),
+      };
+    });
     if (!offsets.length || !this.consumer) return;
+    const marks = due.map(([, st]) => [st, st.resolved] as const);
     try {
       await this.consumer.commitOffsets(offsets);
+      for (const [st, at] of marks) st.committed = at;
     } catch (err) {
       this.log.debug({ err }, 'offset commit failed; the next one carries it');
     }

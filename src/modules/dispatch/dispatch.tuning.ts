@@ -41,9 +41,10 @@ export interface DispatchTuning {
   /** How long a message may stay `submitting` with no outcome before the reconciler fails it. */
   unknownOutcomeAfterMs: number;
   reconcileEveryMs: number;
-  /** Status writes: linger and batch size. */
+  /** Status writes: linger, batch size, and writes in progress at once. */
   statusLingerMs: number;
   statusMaxBatch: number;
+  statusConcurrency: number;
   /** Kafka partitions handled at once. */
   partitionsConsumedConcurrently: number;
   /** Longest graceful shutdown waits for in-flight and claimed messages. */
@@ -77,6 +78,9 @@ export const DEFAULT_DISPATCH_TUNING: DispatchTuning = {
   reconcileEveryMs: 60_000,
   statusLingerMs: 5,
   statusMaxBatch: 1_000,
+  // One write at a time held every carrier-accepted message behind a commit round trip; three
+  // overlap them (a fraction of the pool), and receipts stop arriving before their submit is stored.
+  statusConcurrency: 3,
   partitionsConsumedConcurrently: 8,
   drainTimeoutMs: 20_000,
 };

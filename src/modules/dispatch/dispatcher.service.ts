@@ -220,6 +220,7 @@ export class Dispatcher {
     this.statuses = new StatusBatcher(messages, {
       lingerMs: tuning.statusLingerMs,
       maxBatch: tuning.statusMaxBatch,
+      concurrency: tuning.statusConcurrency,
       onApplied: (applied) => this.afterApplied(applied),
       onError: (err, attempt) => this.log.warn({ err, attempt }, 'status write failed; retrying'),
     });

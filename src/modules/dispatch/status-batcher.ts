@@ -1,7 +1,10 @@
 // Status writes of the dispatcher, batched: lanes hand over outcomes one by one and get a promise
 // that resolves once the outcome is durable in Postgres (only then is its Kafka offset resolved).
-// One flush writes everything gathered in the last few milliseconds with one statement per kind.
-// A failed flush is retried with backoff: an outcome is never dropped, its offset simply waits.
+// One write takes up to maxBatch of what is pending, with one statement per kind. Up to
+// `concurrency` writes run at once (a write waits on Postgres round trips and a commit; one at a
+// time left carrier-accepted messages piling up `submitting` behind it), but never two holding
+// the same message: its changes are written in the order they came.
+// A failed write is retried with backoff: an outcome is never dropped, its offset simply waits.
 import type {
   AppliedChange,
   MessageRepository,
@@ -17,6 +20,8 @@ interface Waiter<T> {
 export interface StatusBatcherOptions {
   lingerMs: number;
   maxBatch: number;
+  /** Writes in progress at once (each on its own connection); 1 when absent. */
+  concurrency?: number;
   /** Called with what took effect (callbacks, metrics). */
   onApplied?: (changes: AppliedChange[]) => void | Promise<void>;
   onError?: (err: unknown, attempt: number) => void;
@@ -26,7 +31,10 @@ export class StatusBatcher {
   private submitted: Waiter<SubmittedRow>[] = [];
   private changes: Waiter<StatusChange>[] = [];
   private timer?: NodeJS.Timeout;
-  private flushing: Promise<void> = Promise.resolve();
+  private running = 0;
+  /** Ids with a write in progress: their next changes wait for it. */
+  private readonly writing = new Map<string, number>();
+  private readonly settled = new Set<() => void>();
   private closed = false;
 
   constructor(
@@ -54,8 +62,11 @@ export class StatusBatcher {
   async flush(): Promise<void> {
     if (this.timer) clearTimeout(this.timer);
     this.timer = undefined;
-    this.flushing = this.flushing.then(() => this.write());
-    await this.flushing;
+    for (;;) {
+      this.startWrites();
+      if (!this.running) return;
+      await new Promise<void>((r) => this.settled.add(r));
+    }
   }
 
   /** Stops retrying failed writes after the current attempt (shutdown). */
@@ -63,22 +74,73 @@ export class StatusBatcher {
     this.closed = true;
   }
 
+  private get pending(): number {
+    return this.submitted.length + this.changes.length;
+  }
+
   private schedule() {
-    const pending = this.submitted.length + this.changes.length;
-    if (pending >= this.opts.maxBatch) {
-      void this.flush();
+    if (this.pending >= this.opts.maxBatch) {
+      this.startWrites();
       return;
     }
     this.timer ??= setTimeout(() => {
       this.timer = undefined;
-      this.flushing = this.flushing.then(() => this.write());
+      this.startWrites();
     }, this.opts.lingerMs);
   }
 
-  private async write(): Promise<void> {
-    const submitted = this.submitted.splice(0);
-    const changes = this.changes.splice(0);
-    if (!submitted.length && !changes.length) return;
+  private startWrites() {
+    const concurrency = Math.max(1, this.opts.concurrency ?? 1);
+    while (this.running < concurrency && this.pending) {
+      const batch = this.take();
+      if (!batch.submitted.length && !batch.changes.length) return; // all wait for writes in progress
+      const ids = [...batch.submitted.map((w) => w.item.id), ...batch.changes.map((w) => w.item.id)];
+      for (const id of ids) this.writing.set(id, (this.writing.get(id) ?? 0) + 1);
+      this.running++;
+      void this.write(batch.submitted, batch.changes).finally(() => {
+        this.running--;
+        for (const id of ids) {
+          const n = this.writing.get(id)! - 1;
+          if (n) this.writing.set(id, n);
+          else this.writing.delete(id);
+        }
+        const waiters = [...this.settled];
+        this.settled.clear();
+        for (const w of waiters) w();
+        // What came in meanwhile is a batch already.
+        if (this.pending) this.startWrites();
+      });
+    }
+  }
+
+  /** Up to maxBatch pending items, oldest first, none of a message whose write is in progress. */
+  private take(): { submitted: Waiter<SubmittedRow>[]; changes: Waiter<StatusChange>[] } {
+    const room = { left: this.opts.maxBatch };
+    const blocked = new Set<string>();
+    const pick = <T extends { id: string }>(queue: Waiter<T>[]): [Waiter<T>[], Waiter<T>[]] => {
+      const taken: Waiter<T>[] = [];
+      const kept: Waiter<T>[] = [];
+      for (const w of queue) {
+        const id = w.item.id;
+        // Once one change of a message stays behind, its later ones stay too (order per message).
+        if (room.left > 0 && !this.writing.has(id) && !blocked.has(id)) {
+          taken.push(w);
+          room.left--;
+        } else {
+          blocked.add(id);
+          kept.push(w);
+        }
+      }
+      return [taken, kept];
+    };
+    const [submitted, keptSubmitted] = pick(this.submitted);
+    const [changes, keptChanges] = pick(this.changes);
+    this.submitted = keptSubmitted;
+    this.changes = keptChanges;
+    return { submitted, changes };
+  }
+
+  private async write(submitted: Waiter<SubmittedRow>[], changes: Waiter<StatusChange>[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         const applied = [

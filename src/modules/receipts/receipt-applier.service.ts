@@ -100,7 +100,12 @@ export class ReceiptApplier {
     );
   }
 
-  async apply(inputs: ReceiptInput[]): Promise<ApplyOutcome> {
+  /**
+   * `unmatchedRetryMs`: receipts from Kafka that match no part yet are looked up once more after
+   * this long before they are parked. A receipt usually overtakes its submit's write by
+   * milliseconds; parking it costs an insert now and a claim, an apply and an update later.
+   */
+  async apply(inputs: ReceiptInput[], opts: { unmatchedRetryMs?: number } = {}): Promise<ApplyOutcome> {
     const out: ApplyOutcome = { applied: 0, parked: 0, unapplied: 0, matchedParked: [], messages: [] };
     if (!inputs.length) return out;
     const t0 = performance.now();
@@ -198,10 +203,16 @@ export class ReceiptApplier {
       }
     }
     await this.unapplied.insert(keep);
-    await this.parked.park(
-      toPark.map((p) => p.envelope),
-      PARK_RETRY_MS,
-    );
+    let again: ApplyOutcome | undefined;
+    if (toPark.length && opts.unmatchedRetryMs) {
+      await new Promise((r) => setTimeout(r, opts.unmatchedRetryMs));
+      again = await this.apply(toPark.map(({ envelope }) => ({ envelope })));
+    } else {
+      await this.parked.park(
+        toPark.map((p) => p.envelope),
+        PARK_RETRY_MS,
+      );
+    }
     // Callbacks are recorded before the caller resolves offsets, so a crash re-reads the receipt
     // rather than losing the callback (a change already applied is not reported twice).
     await this.callbacks.notify(result.messages);
@@ -231,12 +242,12 @@ export class ReceiptApplier {
           );
       }
     }
-    if (toPark.length)
+    if (toPark.length && !again)
       this.log.debug({ parked: toPark.length }, 'receipts parked until their submit is stored');
-    out.applied = result.parts.length;
-    out.parked = toPark.length;
-    out.unapplied = keep.length;
-    out.messages = result.messages;
+    out.applied = result.parts.length + (again?.applied ?? 0);
+    out.parked = again ? again.parked : toPark.length;
+    out.unapplied = keep.length + (again?.unapplied ?? 0);
+    out.messages = again ? [...result.messages, ...again.messages] : result.messages;
     return out;
   }
 

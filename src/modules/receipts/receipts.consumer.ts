@@ -13,6 +13,8 @@ import { ReceiptApplier, ReceiptInput } from './receipt-applier.service';
 import { ParkedReceiptRepository, UnappliedReceiptRepository } from './parked-receipt.repository';
 
 const CHUNK = 500;
+/** A receipt that overtook its submit's write is looked up again after this long before parking. */
+const UNMATCHED_RETRY_MS = 250;
 const PARKED_TICK_MS = 1_000;
 const PARKED_BATCH = 500;
 const PARKED_MAX_RETRY_MS = 5 * 60 * 1000;
@@ -100,7 +102,7 @@ export class ReceiptsConsumer implements OnApplicationBootstrap, OnApplicationSh
       );
     }
     try {
-      await this.applier.apply(inputs);
+      await this.applier.apply(inputs, { unmatchedRetryMs: UNMATCHED_RETRY_MS });
     } catch (err) {
       // A record the database refuses (data or constraint error, SQLSTATE 22/23) would stop the
       // partition forever; find it, keep it as unapplied and go on. Anything else (the database

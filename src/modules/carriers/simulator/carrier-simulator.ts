@@ -14,7 +14,7 @@ import {
   SIMULATOR_SMPP_PORT,
   loadCarriersFile,
 } from '../carriers.config';
-import { smpp } from '../smpp/smpp-lib';
+import { coalesceWrites, smpp } from '../smpp/smpp-lib';
 import {
   ConcatAssembler,
   ConcatInfo,
@@ -341,6 +341,7 @@ export class CarrierSimulator {
   // ---- SMSC ----
 
   private onSession(session: Session) {
+    coalesceWrites(session.socket);
     const s: SmscSession = { session, bound: false, outstanding: new Map() };
     this.sessions.add(s);
     const onBind = (pdu: PDU) => {

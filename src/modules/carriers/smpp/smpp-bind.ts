@@ -3,7 +3,7 @@
 // holds a window of outstanding submit_sm, spaces submits to an optional rate, and pauses itself
 // when the SMSC answers throttled or queue full. The connector decides which bind sends what.
 import type { PDU, Session } from 'smpp';
-import { smpp } from './smpp-lib';
+import { coalesceWrites, smpp } from './smpp-lib';
 import { ESME_ROK, isBackoffStatus, statusName } from './smpp-pdu';
 
 export interface SmppBindOptions {
@@ -201,6 +201,7 @@ export class SmppBind {
     this.state = 'connecting';
     const o = this.opts;
     const session = smpp.connect({ host: o.host, port: o.port });
+    coalesceWrites(session.socket);
     this.session = session;
     const bindTimer = setTimeout(() => {
       this.hooks.log.warn({ bind: o.index }, 'smpp bind: no bind_transceiver_resp in time');

@@ -1,0 +1,84 @@
+import { describe, expect, it } from 'vitest';
+import type { AppliedChange, MessageRepository, StatusChange, SubmittedRow } from '../messages/message.repository';
+import { StatusBatcher } from './status-batcher';
+
+/** A repository whose writes finish only when the test says so, recording what each write held. */
+function slowRepo() {
+  const writes: { ids: string[]; finish: () => void }[] = [];
+  const applied = (id: string, status: string) => ({ id, status }) as unknown as AppliedChange;
+  const repo = {
+    markSubmitted: (rows: readonly SubmittedRow[]) =>
+      new Promise<AppliedChange[]>((resolve) =>
+        writes.push({ ids: rows.map((r) => r.id), finish: () => resolve(rows.map((r) => applied(r.id, 'submitted'))) }),
+      ),
+    applyStatuses: (changes: readonly StatusChange[]) =>
+      new Promise<AppliedChange[]>((resolve) =>
+        writes.push({ ids: changes.map((c) => c.id), finish: () => resolve(changes.map((c) => applied(c.id, c.status))) }),
+      ),
+  } as unknown as MessageRepository;
+  return { repo, writes };
+}
+
+const submittedRow = (id: string): SubmittedRow => ({
+  id,
+  carrierId: 'alpha',
+  connectorId: 'smpp',
+  carrierMessageIds: [`c-${id}`],
+  submittedAt: new Date(),
+});
+const tick = () => new Promise((r) => setTimeout(r, 5));
+
+describe('StatusBatcher', () => {
+  it('overlaps writes up to its concurrency, each up to maxBatch', async () => {
+    const { repo, writes } = slowRepo();
+    const b = new StatusBatcher(repo, { lingerMs: 1, maxBatch: 2, concurrency: 2 });
+    const done = ['a', 'b', 'c', 'd', 'e'].map((id) => b.markSubmitted(submittedRow(id)));
+    await tick();
+    expect(writes.map((w) => w.ids)).toEqual([
+      ['a', 'b'],
+      ['c', 'd'],
+    ]);
+    writes[0].finish();
+    await tick();
+    expect(writes.map((w) => w.ids)).toEqual([['a', 'b'], ['c', 'd'], ['e']]);
+    writes[1].finish();
+    writes[2].finish();
+    expect((await Promise.all(done)).map((a) => a?.status)).toEqual(Array(5).fill('submitted'));
+  });
+
+  it("never writes a message's next change while its previous one is being written", async () => {
+    const { repo, writes } = slowRepo();
+    const b = new StatusBatcher(repo, { lingerMs: 1, maxBatch: 100, concurrency: 3 });
+    const first = b.markSubmitted(submittedRow('a'));
+    await tick();
+    const second = b.apply({ id: 'a', status: 'failed', at: new Date() });
+    const other = b.apply({ id: 'b', status: 'failed', at: new Date() });
+    await tick();
+    // b goes at once; a's second change waits for its first write.
+    expect(writes.map((w) => w.ids)).toEqual([['a'], ['b']]);
+    writes[0].finish();
+    await first;
+    await tick();
+    expect(writes.map((w) => w.ids)).toEqual([['a'], ['b'], ['a']]);
+    writes[1].finish();
+    writes[2].finish();
+    expect((await second)?.status).toBe('failed');
+    expect((await other)?.status).toBe('failed');
+  });
+
+  it('flush waits for everything pending, including what waited for a write in progress', async () => {
+    const { repo, writes } = slowRepo();
+    const b = new StatusBatcher(repo, { lingerMs: 1_000, maxBatch: 100, concurrency: 2 });
+    void b.markSubmitted(submittedRow('a'));
+    void b.apply({ id: 'a', status: 'failed', at: new Date() });
+    let flushed = false;
+    const f = b.flush().then(() => (flushed = true));
+    // Finishes whatever write is open, as Postgres would.
+    for (let i = 0; i < 20 && !flushed; i++) {
+      await tick();
+      for (const w of writes.splice(0)) w.finish();
+    }
+    await f;
+    expect(flushed).toBe(true);
+  });
+});
