@@ -46,7 +46,7 @@ describe('migrations', () => {
   });
 
   it('puts workspace_id on every domain table', async () => {
-    const db = createDb('postgres://postgres@127.0.0.1:5432/parley_test', 2);
+    const db = createDb(TEST_DATABASE_URL, 2);
     try {
       const r = await sql<{ table_name: string }>`
         select t.table_name from information_schema.tables t
@@ -263,7 +263,7 @@ function runEngineProcess(env: Record<string, string>) {
       NODE_ENV: 'test',
       PORT: '0',
       PARLEY_LOG_LEVEL: 'info',
-      DATABASE_URL: 'postgres://postgres@127.0.0.1:5432/parley_test',
+      DATABASE_URL: TEST_DATABASE_URL,
       ...env,
     },
     stdio: ['ignore', 'pipe', 'pipe'],
