@@ -114,9 +114,9 @@ interface LaneState {
 
 /**
  * STOP wins up to the submit: a message is handed to its connector only if its last look at the
- * opt-outs started at most this long before. Chunks look again just before their send time (see
- * sendChunk); a message that then waited longer (the connector's gate, the send window, a carrier
- * pause) looks once more before it goes.
+ * opt-outs started at most this long (plus the look's own lead, see optOutAgeLimit) before. Chunks
+ * look again just before their send time (see sendChunk); a message that then waited longer (the
+ * connector's gate, the send window, a carrier pause) looks once more before it goes.
  */
 const MAX_OPT_OUT_AGE_MS = 100;
 
@@ -904,6 +904,16 @@ export class Dispatcher {
   }
 
   /**
+   * How old a message's last opt-out look may be when it is handed to the connector: 100 ms past
+   * the look's lead. On a quiet database the lead is a few ms; when Postgres answers slowly, the
+   * look has to start earlier anyway, and demanding a fresher one would only make every message
+   * look twice and wait for both.
+   */
+  private optOutAgeLimit(): number {
+    return MAX_OPT_OUT_AGE_MS + this.probe.leadMs;
+  }
+
+  /**
    * One message's look at the opt-outs right before its submit. False when it must not go now:
    * suppressed (it opted out meanwhile) or back in its lane (the look failed: Postgres away).
    */
@@ -965,7 +975,7 @@ export class Dispatcher {
         await slot;
         this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
       }
-      if (!p.env.optOutConfirmation && Date.now() - p.checkedAt > MAX_OPT_OUT_AGE_MS) {
+      if (!p.env.optOutConfirmation && Date.now() - p.checkedAt > this.optOutAgeLimit()) {
         // It waited (gate, window, pause) since its chunk's look: it looks again before it goes.
         gate.release();
         if (!(await this.lookAgain(s, p))) return;

@@ -27,7 +27,7 @@ export class OptOutProbe<T extends { id: string }> {
   constructor(
     private readonly lookup: (items: T[]) => Promise<Set<string>>,
     private readonly now: () => number = Date.now,
-    private readonly maxLeadMs = 100,
+    private readonly maxLeadMs = 250,
   ) {}
 
   /** How long before a send its look should start so the answer is in by then. */
