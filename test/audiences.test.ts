@@ -266,6 +266,21 @@ describe('imports', () => {
   });
 });
 
+/** Stages one CSV row per phone (rows 2, 3, …) for an import, as the upload would. */
+async function stagePhones(
+  repo: ImportRepository,
+  id: string,
+  workspaceId: string,
+  at: Date,
+  phones: string[],
+) {
+  const batch = new StagingBatch(id, workspaceId);
+  phones.forEach((phone, i) =>
+    batch.add(prepareRow({ ...malformedRow(i + 2, ''), malformed: null, phone }, 'US', at)),
+  );
+  await repo.stage(batch.take());
+}
+
 describe('import recovery', () => {
   it('resumes from its checkpoint after a failure and a retry, counting every row once', async () => {
     const api = await engine.workspace();
@@ -273,16 +288,13 @@ describe('import recovery', () => {
     const svc = engine.app.get(ImportService);
     const repo = engine.app.get(ImportRepository);
     const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
-    const batch = new StagingBatch(id, api.workspaceId);
-    for (let i = 0; i < 25_000; i++) {
-      const row = {
-        ...malformedRow(i + 2, ''),
-        malformed: null,
-        phone: `(415) ${String(2_000_000 + i).replace(/^(\d{3})/, '$1-')}`,
-      };
-      batch.add(prepareRow(row, 'US', created_at), false);
-    }
-    await repo.stage(batch.take());
+    await stagePhones(
+      repo,
+      id,
+      api.workspaceId,
+      created_at,
+      Array.from({ length: 25_000 }, (_, i) => `(415) ${String(2_000_000 + i).replace(/^(\d{3})/, '$1-')}`),
+    );
     await repo.markReceived(id, 25_000);
     // The first batch commits, then the worker is lost for good.
     const imp = (await repo.find(undefined, id))!;
@@ -316,12 +328,13 @@ describe('import recovery', () => {
     const svc = engine.app.get(ImportService);
     const repo = engine.app.get(ImportRepository);
     const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
-    const batch = new StagingBatch(id, api.workspaceId);
-    for (let i = 0; i < 20; i++) {
-      const row = { ...malformedRow(i + 2, ''), malformed: null, phone: `(415) 555-${3100 + i}` };
-      batch.add(prepareRow(row, 'US', created_at), false);
-    }
-    await repo.stage(batch.take());
+    await stagePhones(
+      repo,
+      id,
+      api.workspaceId,
+      created_at,
+      Array.from({ length: 20 }, (_, i) => `(415) 555-${3100 + i}`),
+    );
     await repo.markReceived(id, 20);
     const imp = (await repo.find(undefined, id))!;
     const move = (after: number, upTo: number, earlier?: Promise<void>) =>
@@ -356,14 +369,7 @@ describe('import recovery', () => {
     const repo = engine.app.get(ImportRepository);
     const staged = async (phones: string[]) => {
       const { id, created_at } = await repo.create(api.workspaceId, aud, 'csv', 'US');
-      const batch = new StagingBatch(id, api.workspaceId);
-      phones.forEach((phone, i) =>
-        batch.add(
-          prepareRow({ ...malformedRow(i + 2, ''), malformed: null, phone }, 'US', created_at),
-          false,
-        ),
-      );
-      await repo.stage(batch.take());
+      await stagePhones(repo, id, api.workspaceId, created_at, phones);
       await repo.markReceived(id, phones.length);
       return (await repo.find(undefined, id))!;
     };

@@ -17,7 +17,15 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { normalizePhone } from '../../src/modules/carriers/phone-number';
-import { BENCH_DATABASE_URL, MAIN_JS, benchDb, createWorkspace, emitResults, fmt } from '../lib/harness';
+import {
+  BENCH_DATABASE_URL,
+  MAIN_JS,
+  benchDb,
+  cpuSecondsOf,
+  createWorkspace,
+  emitResults,
+  fmt,
+} from '../lib/harness';
 
 const { values } = parseArgs({
   options: {
@@ -161,13 +169,6 @@ async function json(res: Response) {
   return JSON.parse(t);
 }
 
-/** CPU seconds (user + system) a process has used so far. */
-function cpuOf(pid: number): number {
-  const stat = execFileSync('cat', [`/proc/${pid}/stat`], { encoding: 'utf8' });
-  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-  return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
-}
-
 function rssOf(pid: number): number {
   const s = execFileSync('cat', [`/proc/${pid}/status`], { encoding: 'utf8' });
   return Number(/VmRSS:\s+(\d+)/.exec(s)?.[1] ?? 0) * 1024;
@@ -276,14 +277,11 @@ async function main() {
         .split('\n')
         .filter(Boolean);
       return pids.reduce((sum, pid) => {
-        try {
-          return sum + cpuOf(Number(pid));
-        } catch {
-          return sum; // ended meanwhile
-        }
+        const cpu = cpuSecondsOf(Number(pid));
+        return Number.isNaN(cpu) ? sum : sum + cpu; // NaN: ended meanwhile
       }, 0);
     };
-    const cpu0 = engine.proc?.pid ? cpuOf(engine.proc.pid) : 0;
+    const cpu0 = engine.proc?.pid ? cpuSecondsOf(engine.proc.pid) : 0;
     const pgCpu0 = engine.proc ? pgCpu() : 0;
     const start = Date.now();
     const created = await json(
@@ -311,7 +309,7 @@ async function main() {
       `upload accepted (202) after ${(accepted / 1000).toFixed(1)} s; done after ${secs.toFixed(1)} s: ${Math.round(rate).toLocaleString('en-US')} rows/s`,
     );
     const cpu = engine.proc?.pid
-      ? `, CPU ${(cpuOf(engine.proc.pid) - cpu0).toFixed(1)} s; database CPU ${(pgCpu() - pgCpu0).toFixed(1)} s`
+      ? `, CPU ${(cpuSecondsOf(engine.proc.pid) - cpu0).toFixed(1)} s; database CPU ${(pgCpu() - pgCpu0).toFixed(1)} s`
       : '';
     console.log(`engine peak RSS ${(peakRss / 2 ** 20).toFixed(0)} MiB${cpu}`);
 

@@ -32,9 +32,9 @@ function oneByOne(records: RawRecord[], cx: ImportContext): string {
       row = 'malformed' in v ? malformedRow(r.line, v.malformed) : rowFromObject(r.line, v.value);
     }
     const p = prepareRow(row, cx.defaultCountry, AT);
-    const dup = p.ok && seen.has(p.contact.e164);
+    if (p.ok && seen.has(p.contact.e164)) out.addDuplicate(p.contact.row_no);
+    else out.add(p);
     if (p.ok) seen.add(p.contact.e164);
-    out.add(p, dup);
   }
   return Buffer.concat(out.take()).toString('utf8');
 }

@@ -53,7 +53,8 @@ export class StagingBatch {
     return this.out.length;
   }
 
-  add(p: Prepared, duplicate: boolean): void {
+  /** A kept contact or a refused row (a repeat of a kept number goes through addDuplicate). */
+  add(p: Prepared): void {
     const id = this.importId;
     const ws = this.workspaceId;
     if (!p.ok) {
@@ -61,10 +62,6 @@ export class StagingBatch {
       return;
     }
     const c = p.contact;
-    if (duplicate) {
-      this.addDuplicate(c.row_no);
-      return;
-    }
     this.out.row([
       id,
       ws,
@@ -196,11 +193,11 @@ export function stageRecords(batch: RecordBatch): StagedRecords {
       keptNumber[kept] = Number(p.contact.e164.slice(1));
       keptRow[kept] = p.contact.row_no;
       keptStart[kept] = out.length;
-      out.add(p, false);
+      out.add(p);
       keptEnd[kept] = out.length;
       kept++;
     } else {
-      out.add(p, false);
+      out.add(p);
     }
   }
   const rows = out.size;

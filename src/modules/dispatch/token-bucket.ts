@@ -22,7 +22,6 @@
 // 50 gives r = 47.6 (95 %), 200 gives r = 190.5 (95 %), 1 gives r = 0.95; 1,000 gives B = 5.
 // 50 ms, not 20: measured against the simulator on this machine kind, 20 ms left about one segment
 // of slack and its one-second windows saw 51 of 50 (2–6 throttles a run); 50 ms gave none.
-// Below about 25 segments/s the one-segment minimum block costs more than 4 % of the cap.
 //
 // A message is indivisible: one with n > B segments is granted once the bucket is full (tokens ≥ B)
 // and leaves the bucket in debt (tokens = B − n), which the refill repays before anything else is
