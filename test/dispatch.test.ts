@@ -18,6 +18,7 @@ import { CarriersFile, carriersFileSchema } from '../src/modules/carriers/carrie
 import { CarrierSimulator } from '../src/modules/carriers/simulator/carrier-simulator';
 import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
 import { DispatchConsumer } from '../src/modules/dispatch/dispatch.consumer';
+import { DEFAULT_DISPATCH_TUNING } from '../src/modules/dispatch/dispatch.tuning';
 import { HeldMessages } from '../src/modules/dispatch/held-messages.service';
 import { SubmitReconciler } from '../src/modules/dispatch/submit-reconciler.service';
 import { analyzeText } from '../src/modules/encoding';
@@ -449,17 +450,19 @@ describe('dispatcher process killed mid-run', () => {
 
     const second = dispatcherProcess();
     try {
-      // Everything leaves `accepted`; what the killed process had claimed but not recorded stays
-      // `submitting` until reconciled.
+      // Everything leaves `accepted`, and what the killed process had claimed but never started is
+      // taken over by the new one once that claim is old (claimTakeoverAfterMs) and sent: only
+      // messages of a started claim unit may stay `submitting` (they may be at the carrier).
       await eventually(
         async () => {
           const r = await sql<{ n: number }>`
-            select count(*)::int as n from messages where id = any(${ids}::uuid[]) and status in ('accepted', 'queued')`.execute(
-            db,
-          );
+            select count(*)::int as n from messages m where id = any(${ids}::uuid[])
+              and (status in ('accepted', 'queued')
+                or (status = 'submitting' and not exists (
+                  select 1 from submit_fences f where f.unit = m.claim_unit and not f.released)))`.execute(db);
           return r.rows[0].n === 0;
         },
-        60_000,
+        90_000,
         250,
       );
       // Receipts of what was submitted arrive; then the reconciler fails what has no outcome.
@@ -470,26 +473,6 @@ describe('dispatcher process killed mid-run', () => {
           from messages m where m.id = any(${ids}::uuid[]) and m.status in ('submitted', 'sent')`.execute(db);
         return r.rows[0];
       };
-      // The live dispatcher finishes its own claims first: wait until the number of `submitting`
-      // messages stops changing (what is left was claimed by the killed process).
-      const submitting = async () =>
-        (
-          await sql<{ n: number }>`
-            select count(*)::int as n from messages where id = any(${ids}::uuid[]) and status = 'submitting'`.execute(
-            db,
-          )
-        ).rows[0].n;
-      let last = -1;
-      await eventually(
-        async () => {
-          const n = await submitting();
-          const stable = n === last;
-          last = n;
-          return stable;
-        },
-        45_000,
-        2_000,
-      );
       await eventually(async () => (await pendingReceipts()).n === 0, 45_000, 250).catch(() => undefined);
       const waiting = await pendingReceipts();
       const reconciled = await engine.app.get(SubmitReconciler).reconcile(0, { workspaceId: ws });
@@ -518,6 +501,13 @@ describe('dispatcher process killed mid-run', () => {
       const delivered = final.rows.find((r) => r.status === 'delivered')?.n ?? 0;
       expect(st.accepted).toBeGreaterThanOrEqual(delivered);
       expect(st.accepted).toBeLessThanOrEqual(1500);
+      // Nothing the killed process claimed and never started is lost: the new dispatcher takes it
+      // over and sends it. What never reached the carrier is at most what was on its way (the
+      // connector's window: 2 binds × 100, cut off with the process) and the unsent rest of a
+      // started claim unit or two per lane (two lanes here), not the claimed look-ahead (the
+      // code before the takeover left 791 of 1,500 unsent in this test).
+      const unit = DEFAULT_DISPATCH_TUNING.claimUnitSize;
+      expect(1500 - st.accepted, 'messages that never reached the carrier').toBeLessThanOrEqual(2 * 100 + 2 * 2 * unit);
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;

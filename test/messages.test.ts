@@ -86,6 +86,46 @@ describe('MessageRepository', () => {
     expect((await repo.claimForSubmit(ids)).size).toBe(0);
   });
 
+  it('takes over an old claim only while its unit was never started, and fences the old claimer out', async () => {
+    const rows = Array.from({ length: 3 }, () => row(ws.workspaceId));
+    await repo.insertAccepted(rows);
+    const [a, b, c] = rows.map((r) => r.id);
+    const u1 = randomUUID();
+    const first = await repo.claimInUnits([a, b, c].map((id) => ({ id, unit: u1 })), 60_000);
+    expect([...first.claimed].sort()).toEqual([a, b, c].sort());
+
+    // Another dispatcher reads them: claimed, not started, not old enough yet; it is told how long.
+    const early = await repo.claimInUnits([{ id: a, unit: randomUUID() }], 60_000);
+    expect(early.claimed.size).toBe(0);
+    expect(early.waitMs.get(a)).toBeGreaterThan(55_000);
+
+    // Old enough (a takeover age of 0 here): two dispatchers race for it. Whichever order their
+    // statements take (one after the other, the second taking over the first's fresh claim; or at
+    // once, one of them winning), exactly one claim can be started afterwards.
+    const [u2, u3] = [randomUUID(), randomUUID()];
+    const [x, y] = await Promise.all([
+      repo.claimInUnits([{ id: a, unit: u2 }], 0),
+      repo.claimInUnits([{ id: a, unit: u3 }], 0),
+    ]);
+    const claimedUnits = [...(x.claimed.size ? [u2] : []), ...(y.claimed.size ? [u3] : [])];
+    expect(claimedUnits.length).toBeGreaterThan(0);
+    const startable = [];
+    for (const u of claimedUnits) if ((await repo.startUnits([u])).has(u)) startable.push(u);
+    expect(startable).toHaveLength(1);
+    const winner = startable[0];
+    // The first claimer wakes up: its unit was released, so none of its messages may leave.
+    expect(await repo.startUnits([u1])).toEqual(new Set());
+    // ...and what the takeover did not read yet (b, c still under u1) is taken over without waiting.
+    const rest = await repo.claimInUnits([{ id: b, unit: randomUUID() }], 60_000);
+    expect([...rest.claimed]).toEqual([b]);
+
+    // The winner's unit stays started (asking again gives the same answer); nobody takes it over.
+    expect(await repo.startUnits([winner])).toEqual(new Set([winner]));
+    const late = await repo.claimInUnits([{ id: a, unit: randomUUID() }], 0);
+    expect(late.claimed.size).toBe(0);
+    expect(late.waitMs.has(a)).toBe(false);
+  });
+
   it('marks submitted with one part per carrier id, idempotently', async () => {
     const m = await submitted(ws.workspaceId, 3);
     const again = await repo.markSubmitted([

@@ -38,6 +38,15 @@ export interface DispatchTuning {
   maxAttempts: number;
   retryBaseMs: number;
   retryMaxMs: number;
+  /**
+   * A message found `submitting` under another dispatcher's claim that is older than this, and
+   * whose claim unit was never started, is claimed again and sent (its claimer died or lost the
+   * partition first). The fence makes an earlier takeover safe too; this only keeps a live
+   * claimer, slowed down, from losing its work.
+   */
+  claimTakeoverAfterMs: number;
+  /** Consecutive messages of a claim fenced together: what a crash mid-unit can leave unsent. */
+  claimUnitSize: number;
   /** How long a message may stay `submitting` with no outcome before the reconciler fails it. */
   unknownOutcomeAfterMs: number;
   reconcileEveryMs: number;
@@ -74,6 +83,10 @@ export const DEFAULT_DISPATCH_TUNING: DispatchTuning = {
   maxAttempts: 8,
   retryBaseMs: 200,
   retryMaxMs: 5_000,
+  // A claim waits for tokens about claimAheadMs; ten times that is surely no live claimer's.
+  claimTakeoverAfterMs: 10_000,
+  // One fence row per 16 messages; a crash leaves at most a unit's rest per lane unsent.
+  claimUnitSize: 16,
   unknownOutcomeAfterMs: 10 * 60_000,
   reconcileEveryMs: 60_000,
   statusLingerMs: 5,

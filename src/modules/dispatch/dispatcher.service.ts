@@ -7,11 +7,14 @@
 // One loop per carrier lane, woken by events (new work, an outcome, a timer), never polling:
 //   build a batch (priority first, per-number FIFO, up to batchAheadMs of every bucket's rate)
 //   → re-check validity and quiet hours; opt-outs as they are now and the claim, in parallel
-//     (only claimed ids go out; a claimed opted-out number is suppressed)
+//     (only claimed ids go out; a claimed opted-out number is suppressed). The claim is made in
+//     small units; a message another dispatcher claimed long ago and never started is taken over
 //   → reserve the batch's chunks in Redis (one round trip for many chunks, each at its own time)
-//   → at each chunk's time submit it through its connector (outcomes arrive asynchronously)
+//   → at each chunk's time fence its units as started, look at the opt-outs once more, and submit
+//     it through its connector (outcomes arrive asynchronously)
 //   → outcome → batched status write → offsets.
 // Batches overlap (Postgres latency), bounded by claimAheadMs of the carrier's rate.
+import { randomUUID } from 'node:crypto';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { KafkaService } from '../../infra/kafka/kafka.service';
@@ -33,7 +36,7 @@ import { DISPATCH_TUNING, DispatchTuning } from './dispatch.tuning';
 import { HeldMessages } from './held-messages.service';
 import { DispatchEnvelope, parseOutbound } from './outbound-envelope';
 import { BlockBudget, BucketSpec, SegmentRatePolicy, chunksOf } from './rate.policy';
-import { OptOutProbe } from './opt-out-probe';
+import { CoalescedLookup } from './coalesced-lookup';
 import { StatusBatcher } from './status-batcher';
 import { SendWindow } from './send-window';
 import { StageTimings } from './stage-timings';
@@ -71,6 +74,20 @@ interface Pending extends LaneEntry {
   unsent: boolean;
   /** When its opt-outs were last looked at (a chunk that waited longer looks again). */
   checkedAt: number;
+  /** The claim unit it was claimed in (set with `claimed`). */
+  unit?: ClaimUnit;
+}
+
+/**
+ * A few consecutive messages of one claim, fenced together (MessageRepository.startUnits): none
+ * may leave before the unit is started, and once it is, none of them can be taken over.
+ */
+interface ClaimUnit {
+  id: string;
+  /** The fence being written (or written); unset again if writing it failed. */
+  start?: Promise<void>;
+  /** Known once `start` settles: true if this claim may send, false if it was taken over. */
+  startedOk?: boolean;
 }
 
 /** Claimed messages of one lane that pay into the same buckets, waiting for their tokens. */
@@ -122,6 +139,9 @@ const MAX_OPT_OUT_AGE_MS = 100;
 
 const OPTED_OUT = { status: 'suppressed', errorCode: 'opted_out', detail: 'recipient opted out' } as const;
 
+/** Past the moment a takeover may be tried, so the claim is surely old enough by then. */
+const TAKEOVER_SLACK_MS = 250;
+
 /** How often the per-stage timings are logged (debug level only). */
 const STAGE_LOG_EVERY_MS = 5_000;
 
@@ -143,7 +163,9 @@ export class Dispatcher {
   private readonly byId = new Map<string, Pending>();
   private readonly policy: SegmentRatePolicy;
   private readonly statuses: StatusBatcher;
-  private readonly probe = new OptOutProbe<Pending>((ps) => this.suppressedAmong(ps));
+  private readonly probe = new CoalescedLookup<Pending>((ps) => this.suppressedAmong(ps));
+  /** Claim units fenced as started right before their first submit (one write at a time). */
+  private readonly fence = new CoalescedLookup<ClaimUnit>((us) => this.messages.startUnits(us.map((u) => u.id)));
   private readonly log: Logger;
   private stopping = false;
   private readonly idleWaiters = new Set<() => void>();
@@ -665,9 +687,13 @@ export class Dispatcher {
       if (fresh.length || retried.length) {
         const started = performance.now();
         const checkedAt = Date.now();
-        const [suppressed, claimed] = await Promise.all([
+        const units = this.unitsFor(fresh);
+        const [suppressed, { claimed, waitMs }] = await Promise.all([
           this.suppressedAmong([...retried, ...fresh]),
-          fresh.length ? this.messages.claimForSubmit(fresh.map((p) => p.id)) : new Set<string>(),
+          this.messages.claimInUnits(
+            fresh.map((p) => ({ id: p.id, unit: units.get(p)!.id })),
+            this.tuning.claimTakeoverAfterMs,
+          ),
         ]);
         this.stages.add(`claim:${block[0].lane}`, performance.now() - started);
         for (const p of retried) {
@@ -677,17 +703,33 @@ export class Dispatcher {
             go.push(p);
           }
         }
+        const later: Pending[] = [];
         for (const p of fresh) {
-          if (!claimed.has(p.id))
-            this.finish(s, p); // claimed elsewhere, already sent or final: not ours
-          else if (suppressed.has(p.id)) {
+          if (!claimed.has(p.id)) {
+            const wait = waitMs.get(p.id);
+            // Claimed elsewhere and not started: ours once that claim is old enough (its claimer
+            // died or lost the partition; a live one sends it first, and then it is not ours).
+            if (wait !== undefined) {
+              this.land(s, p);
+              s.lane.retryAt(p, Date.now() + wait + TAKEOVER_SLACK_MS);
+              later.push(p);
+            } else this.finish(s, p); // started elsewhere, already sent or final: not ours
+          } else if (suppressed.has(p.id)) {
             p.claimed = true;
             void this.finishWith(s, p, OPTED_OUT);
           } else {
             p.claimed = true;
+            p.unit = units.get(p);
             p.checkedAt = checkedAt;
             go.push(p);
           }
+        }
+        if (later.length) {
+          this.log.info(
+            { carrier: s.lane.carrierId, messages: later.length },
+            'messages claimed by another dispatcher and not started: taken over if that claim gets old',
+          );
+          this.kick(s);
         }
       }
       dbDone();
@@ -826,7 +868,7 @@ export class Dispatcher {
       // A campaign paused while this chunk waited for its tokens: what has not left goes back.
       if (await this.stopForPausedCampaigns(s, items)) return;
       const started = performance.now();
-      const { suppressed, at: lookedAt } = await look;
+      const { found: suppressed, at: lookedAt } = await look;
       this.stages.add('look', performance.now() - started);
       for (const p of items.filter((x) => suppressed.has(x.id))) {
         void this.finishWith(s, p, OPTED_OUT);
@@ -842,6 +884,36 @@ export class Dispatcher {
       this.log.warn({ err, carrier: s.lane.carrierId }, 'chunk failed before submit; retrying');
       this.backToLane(s, items);
     }
+  }
+
+  /** Fresh claim units for a block's new messages: `claimUnitSize` consecutive ones share one. */
+  private unitsFor(ps: Pending[]): Map<Pending, ClaimUnit> {
+    const out = new Map<Pending, ClaimUnit>();
+    let unit: ClaimUnit | undefined;
+    ps.forEach((p, i) => {
+      if (i % this.tuning.claimUnitSize === 0) unit = { id: randomUUID() };
+      out.set(p, unit!);
+    });
+    return out;
+  }
+
+  /**
+   * Fences a message's claim unit as started (the first of its messages to leave writes it; the
+   * others wait for the same write). False if another dispatcher took the unit over. Rejects if the
+   * fence could not be written (Postgres away): nothing was started, and the next try writes it.
+   */
+  private async started(u: ClaimUnit): Promise<boolean> {
+    u.start ??= this.fence.check([u]).then(
+      (r) => {
+        u.startedOk = r.found.has(u.id);
+      },
+      (err) => {
+        u.start = undefined;
+        throw err;
+      },
+    );
+    await u.start;
+    return u.startedOk === true;
   }
 
   /** What is still ours and not sent goes back to the head of its number's queue, after a pause. */
@@ -919,7 +991,7 @@ export class Dispatcher {
    */
   private async lookAgain(s: LaneState, p: Pending): Promise<boolean> {
     try {
-      const { suppressed, at } = await this.probe.check([p]);
+      const { found: suppressed, at } = await this.probe.check([p]);
       if (suppressed.has(p.id)) {
         void this.finishWith(s, p, OPTED_OUT);
         return false;
@@ -974,6 +1046,29 @@ export class Dispatcher {
         const queuedAt = performance.now();
         await slot;
         this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
+      }
+      if (p.unit && p.unit.startedOk === undefined) {
+        // Nothing leaves before its claim unit is fenced as started: from then on no other
+        // dispatcher may take it over. Written as late as possible, so a crash leaves little
+        // started and unsent (which is failed, not sent again, by the reconciler).
+        const fenceAt = performance.now();
+        let ours: boolean;
+        try {
+          ours = await this.started(p.unit);
+        } catch (err) {
+          gate.release();
+          this.log.warn({ err, carrier: s.lane.carrierId }, 'claim fence before submit failed; retrying');
+          this.backToLane(s, [p]);
+          return;
+        }
+        this.stages.add('fence', performance.now() - fenceAt);
+        if (!ours) {
+          gate.release();
+          // Taken over by another dispatcher (this claim was old and not started): theirs now.
+          this.log.warn({ id: p.id, carrier: s.lane.carrierId }, 'claim taken over; not sent from here');
+          this.finish(s, p);
+          return;
+        }
       }
       if (!p.env.optOutConfirmation && Date.now() - p.checkedAt > this.optOutAgeLimit()) {
         // It waited (gate, window, pause) since its chunk's look: it looks again before it goes.

@@ -1,5 +1,6 @@
 // Messages left `submitting` with no outcome: the connector timed out or lost its connection after
-// sending, or a dispatcher died between claim and answer. They are never sent again (the carrier
+// sending, or a dispatcher died after its claim unit was started (what it claimed and never started
+// is taken over by the next dispatcher that reads it). They are never sent again (the carrier
 // may have them); a receipt resolves them if it comes, and after `unknownOutcomeAfterMs` with
 // none they fail with `submit_outcome_unknown`. Runs in every dispatcher; the state machine makes
 // concurrent runs harmless. Messages this process still holds (waiting to retry) are skipped.
@@ -13,11 +14,15 @@ import { StatusCallbackService } from '../receipts/status-callback.service';
 import { DISPATCH_TUNING, DispatchTuning } from './dispatch.tuning';
 import { Dispatcher } from './dispatcher.service';
 
+const FENCE_KEEP_MS = 7 * 24 * 3600_000;
+const FENCE_PRUNE_EVERY_MS = 3600_000;
+
 @Injectable()
 export class SubmitReconciler {
   private timer?: NodeJS.Timeout;
   private readonly log: Logger;
   private readonly final;
+  private prunedAt = 0;
 
   constructor(
     private readonly messages: MessageRepository,
@@ -33,6 +38,17 @@ export class SubmitReconciler {
       'Messages reaching a final status.',
       METRICS.messagesFinal.labels,
     );
+  }
+
+  /**
+   * Claim fences outlive their claims by far (a claimer stalled for days is not a concern); kept
+   * a week, pruned at most hourly.
+   */
+  private async pruneFences(): Promise<void> {
+    if (Date.now() - this.prunedAt < FENCE_PRUNE_EVERY_MS) return;
+    this.prunedAt = Date.now();
+    const n = await this.messages.pruneFences(new Date(Date.now() - FENCE_KEEP_MS));
+    if (n) this.log.info({ pruned: n }, 'old claim fences pruned');
   }
 
   start(): void {
@@ -82,6 +98,7 @@ export class SubmitReconciler {
       if (applied.length === 0 || page.length < limit) break;
     }
     if (total) this.log.warn({ failed: total }, 'submits with unknown outcome failed');
+    await this.pruneFences();
     return total;
   }
 }

@@ -351,6 +351,93 @@ export class MessageRepository {
   }
 
   /**
+   * The dispatcher's claim, in units (migrations/20261127T0300-submit-fences.ts): moves accepted or
+   * queued messages to `submitting` under the unit given for each, and takes over a message still
+   * `submitting` under an earlier claim when that claim is older than `takeoverAfterMs` and its
+   * unit was never started (its claimer died, or lost the partition, before anything left): the old
+   * unit is fenced as released first, so its claimer can no longer start it. For every id not
+   * claimed, `waitMs` says when a takeover may be tried (a claim not yet old enough whose unit is
+   * not started); ids absent from both are not the caller's (started elsewhere, past submit, final).
+   */
+  async claimInUnits(
+    items: readonly { id: string; unit: string }[],
+    takeoverAfterMs: number,
+  ): Promise<{ claimed: Set<string>; waitMs: Map<string, number> }> {
+    const claimed = new Set<string>();
+    const waitMs = new Map<string, number>();
+    if (items.length === 0) return { claimed, waitMs };
+    const r = await sql<{ id: string; claimed: boolean; wait_ms: number | null }>`
+      with x as (
+        select * from unnest(${items.map((i) => i.id)}::uuid[], ${items.map((i) => i.unit)}::uuid[]) as x(id, unit)
+      ),
+      cur as (
+        select m.id, m.status, m.claim_unit,
+               extract(epoch from (now() - m.updated_at)) * 1000 as age_ms,
+               f.released
+        from messages m
+        join x on x.id = m.id
+        left join submit_fences f on f.unit = m.claim_unit
+      ),
+      freed as (
+        insert into submit_fences (unit, released)
+        select distinct claim_unit, true from cur
+        where status = 'submitting' and claim_unit is not null and released is null and age_ms >= ${takeoverAfterMs}
+        on conflict (unit) do nothing
+        returning unit
+      ),
+      won as (
+        update messages m
+        set status = 'submitting', claim_unit = x.unit, updated_at = now()
+        from x, cur
+        where m.id = x.id and cur.id = x.id
+          and (
+            m.status in ('accepted', 'queued')
+            or (
+              m.status = 'submitting' and m.claim_unit = cur.claim_unit
+              and (cur.released or m.claim_unit in (select unit from freed))
+            )
+          )
+        returning m.id
+      )
+      select cur.id, won.id is not null as claimed,
+             case when cur.status = 'submitting' and cur.claim_unit is not null and cur.released is null
+                  then greatest(0, ${takeoverAfterMs} - cur.age_ms) end as wait_ms
+      from cur left join won on won.id = cur.id`.execute(this.db);
+    for (const row of r.rows) {
+      if (row.claimed) claimed.add(row.id);
+      else if (row.wait_ms !== null) waitMs.set(row.id, Math.ceil(Number(row.wait_ms)));
+    }
+    return { claimed, waitMs };
+  }
+
+  /**
+   * Fences claim units as started right before their first message is handed to a connector.
+   * Returns the units the caller may send from: started now or by an earlier call (a unit is only
+   * ever started by its claimer); a unit missing from the answer was released to a takeover, and
+   * its messages must not leave from this claim.
+   */
+  async startUnits(units: readonly string[]): Promise<Set<string>> {
+    if (units.length === 0) return new Set();
+    const r = await sql<{ unit: string }>`
+      with ins as (
+        insert into submit_fences (unit, released)
+        select u, false from unnest(${[...units]}::uuid[]) as u
+        on conflict (unit) do nothing
+        returning unit
+      )
+      select unit from ins
+      union all
+      select unit from submit_fences where unit = any(${[...units]}::uuid[]) and not released`.execute(this.db);
+    return new Set(r.rows.map((x) => x.unit));
+  }
+
+  /** Drops fences older than `olderThan` (their claims ended long ago). Returns how many. */
+  async pruneFences(olderThan: Date): Promise<number> {
+    const r = await this.db.deleteFrom('submit_fences').where('at', '<', olderThan).executeTakeFirst();
+    return Number(r.numDeletedRows ?? 0);
+  }
+
+  /**
    * Records what the carrier took: the message becomes `submitted` (from `submitting` only) and
    * each carrier id becomes a part, so receipts can find the message. Parts are stored even if the
    * message meanwhile ended (a receipt may still come). Safe to repeat.

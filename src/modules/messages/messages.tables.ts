@@ -28,6 +28,8 @@ export interface MessagesTable {
   final_at: Timestamp | null;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
   auto_reply: Generated<boolean>;
+  /** The claim unit it was last claimed in (migrations/20261127T0300-submit-fences.ts). */
+  claim_unit: string | null;
 }
 
 export interface MessagePartsTable {
@@ -52,8 +54,16 @@ export interface MessageEventsTable {
   detail: Json<Record<string, unknown>>;
 }
 
+/** One row per claim unit once it is started (some message may have left) or released. */
+export interface SubmitFencesTable {
+  unit: string;
+  released: boolean;
+  at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 export interface MessageTables {
   messages: MessagesTable;
+  submit_fences: SubmitFencesTable;
   message_parts: MessagePartsTable;
   message_events: MessageEventsTable;
 }

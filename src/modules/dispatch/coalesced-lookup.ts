@@ -1,12 +1,13 @@
-// The dispatcher's last look at the opt-outs before a send. Looks asked for while a lookup is in
-// flight (or in the same tick) become the next lookup, so there is at most one at a time however
-// many chunks ask (a chunk's messages, single messages that waited at the connector gate); the
-// lookup's recent latency is kept so a chunk can start its look early enough (one lookup to wait
-// for, one of its own) that the answer is in when its tokens are due. Pure: the lookup is handed in.
+// A lookup many callers ask for at once, made at most one at a time: asks that come while one is
+// in flight (or in the same tick) become the next one. The dispatcher's last look at the opt-outs
+// before a send is one (however many chunks ask: a chunk's messages, single messages that waited
+// at the connector gate), the claim-unit fence right before a submit another. The lookup's recent
+// latency is kept so a chunk can start its look early enough (one lookup to wait for, one of its
+// own) that the answer is in when its tokens are due. Pure: the lookup is handed in.
 
 export interface ProbeResult {
-  /** Ids found opted out (of every item looked at in the same lookup; callers pick their own). */
-  suppressed: Set<string>;
+  /** Ids the lookup found (of every item in the same lookup; callers pick their own). */
+  found: Set<string>;
   /** When the lookup started: what it saw is at least this recent. */
   at: number;
 }
@@ -17,7 +18,7 @@ interface Request<T> {
   reject: (err: unknown) => void;
 }
 
-export class OptOutProbe<T extends { id: string }> {
+export class CoalescedLookup<T extends { id: string }> {
   private queue: Request<T>[] = [];
   private scheduled = false;
   private busy = false;
@@ -36,7 +37,7 @@ export class OptOutProbe<T extends { id: string }> {
   }
 
   check(items: T[]): Promise<ProbeResult> {
-    if (!items.length) return Promise.resolve({ suppressed: new Set(), at: this.now() });
+    if (!items.length) return Promise.resolve({ found: new Set(), at: this.now() });
     return new Promise<ProbeResult>((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
       this.schedule();
@@ -58,9 +59,9 @@ export class OptOutProbe<T extends { id: string }> {
     for (const r of batch) for (const i of r.items) unique.set(i.id, i);
     const at = this.now();
     try {
-      const suppressed = await this.lookup([...unique.values()]);
+      const found = await this.lookup([...unique.values()]);
       this.latency = 0.8 * this.latency + 0.2 * Math.max(0, this.now() - at);
-      for (const r of batch) r.resolve({ suppressed, at });
+      for (const r of batch) r.resolve({ found, at });
     } catch (err) {
       for (const r of batch) r.reject(err);
     } finally {

@@ -1,10 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { OptOutProbe } from './opt-out-probe';
+import { CoalescedLookup } from './coalesced-lookup';
 
-describe('OptOutProbe', () => {
+describe('CoalescedLookup', () => {
   it('turns the looks of one tick into one lookup of the distinct items', async () => {
     const calls: string[][] = [];
-    const probe = new OptOutProbe<{ id: string }>(async (items) => {
+    const probe = new CoalescedLookup<{ id: string }>(async (items) => {
       calls.push(items.map((i) => i.id));
       return new Set(['b']);
     });
@@ -13,13 +13,13 @@ describe('OptOutProbe', () => {
       probe.check([{ id: 'b' }, { id: 'c' }]),
     ]);
     expect(calls).toEqual([['a', 'b', 'c']]);
-    expect(r1.suppressed.has('b')).toBe(true);
+    expect(r1.found.has('b')).toBe(true);
     expect(r2.at).toBe(r1.at);
   });
 
   it('reports when the lookup started, not when it answered', async () => {
     let t = 1_000;
-    const probe = new OptOutProbe<{ id: string }>(
+    const probe = new CoalescedLookup<{ id: string }>(
       async () => {
         t += 40;
         return new Set();
@@ -33,7 +33,7 @@ describe('OptOutProbe', () => {
   it('keeps one lookup in flight: looks asked meanwhile become the next one', async () => {
     const calls: string[][] = [];
     let release: () => void = () => undefined;
-    const probe = new OptOutProbe<{ id: string }>(async (items) => {
+    const probe = new CoalescedLookup<{ id: string }>(async (items) => {
       calls.push(items.map((i) => i.id));
       if (calls.length === 1) await new Promise<void>((r) => (release = r));
       return new Set();
@@ -50,7 +50,7 @@ describe('OptOutProbe', () => {
 
   it('leads by about two lookups, within bounds', async () => {
     let t = 0;
-    const probe = new OptOutProbe<{ id: string }>(
+    const probe = new CoalescedLookup<{ id: string }>(
       async () => {
         t += 20;
         return new Set();
@@ -60,7 +60,7 @@ describe('OptOutProbe', () => {
     );
     for (let i = 0; i < 30; i++) await probe.check([{ id: String(i) }]);
     expect(probe.leadMs).toBe(41);
-    const slow = new OptOutProbe<{ id: string }>(
+    const slow = new CoalescedLookup<{ id: string }>(
       async () => {
         t += 1_000;
         return new Set();
@@ -74,18 +74,18 @@ describe('OptOutProbe', () => {
 
   it('fails every look of a lookup that failed, and the next tick looks again', async () => {
     let fail = true;
-    const probe = new OptOutProbe<{ id: string }>(async () => {
+    const probe = new CoalescedLookup<{ id: string }>(async () => {
       if (fail) throw new Error('database away');
       return new Set();
     });
     await expect(probe.check([{ id: 'a' }])).rejects.toThrow('database away');
     fail = false;
-    await expect(probe.check([{ id: 'a' }])).resolves.toMatchObject({ suppressed: new Set() });
+    await expect(probe.check([{ id: 'a' }])).resolves.toMatchObject({ found: new Set() });
   });
 
   it('answers an empty look without a lookup', async () => {
     let called = 0;
-    const probe = new OptOutProbe<{ id: string }>(async () => {
+    const probe = new CoalescedLookup<{ id: string }>(async () => {
       called++;
       return new Set();
     });
