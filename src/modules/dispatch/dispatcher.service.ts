@@ -141,6 +141,12 @@ const OPTED_OUT = { status: 'suppressed', errorCode: 'opted_out', detail: 'recip
 
 /** Past the moment a takeover may be tried, so the claim is surely old enough by then. */
 const TAKEOVER_SLACK_MS = 250;
+/**
+ * A message claimed by another dispatcher is looked at again at least this often until it may be
+ * taken over: a live claimer (the partition moved during a rebalance) usually sends it within a
+ * second, and the messages behind it to the same number should not wait the whole takeover age.
+ */
+const TAKEOVER_RECHECK_MS = 1_000;
 
 /** How often the per-stage timings are logged (debug level only). */
 const STAGE_LOG_EVERY_MS = 5_000;
@@ -711,7 +717,7 @@ export class Dispatcher {
             // died or lost the partition; a live one sends it first, and then it is not ours).
             if (wait !== undefined) {
               this.land(s, p);
-              s.lane.retryAt(p, Date.now() + wait + TAKEOVER_SLACK_MS);
+              s.lane.retryAt(p, Date.now() + Math.min(wait + TAKEOVER_SLACK_MS, TAKEOVER_RECHECK_MS));
               later.push(p);
             } else this.finish(s, p); // started elsewhere, already sent or final: not ours
           } else if (suppressed.has(p.id)) {
