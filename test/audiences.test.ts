@@ -491,6 +491,27 @@ describe('consent ledger and opt-outs', () => {
     );
   });
 
+  it('an imported opt-in clears the sender-scoped opt-outs it outdates, and only those', async () => {
+    const api = await engine.workspace();
+    const aud = await newAudience(api);
+    for (const number of ['+14155550311', '+14155550312']) {
+      const r = await api.post('/v1/opt-outs', { number, scope: 'sender', sender: '12345' });
+      expect(r.status).toBe(201);
+    }
+    // One opt-in newer than the opt-outs, one older: only the newer one clears its number.
+    await new Promise((r) => setTimeout(r, 20));
+    const later = new Date().toISOString();
+    await importCsv(
+      api,
+      aud,
+      `phone,opted_in_at,consent_source\n+14155550311,${later},web form\n+14155550312,2020-01-01T00:00:00Z,web form\n`,
+    );
+    const ledger = engine.app.get(OptOutLedger);
+    expect([
+      ...(await ledger.suppressedAmong(api.workspaceId, ['+14155550311', '+14155550312'], '12345')),
+    ]).toEqual(['+14155550312']);
+  });
+
   it('replays an opt-out with the same Idempotency-Key', async () => {
     const api = await engine.workspace();
     const h = { 'idempotency-key': 'form-42' };
