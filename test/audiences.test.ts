@@ -699,4 +699,23 @@ describe('tenant isolation', () => {
     expect(await rowsOf(kept.workspaceId)).toEqual(before);
     expect(await workspaces.delete(gone.workspaceId)).toBe(false);
   });
+
+  it('a workspace deletion waits for an import batch under way, and a later batch finds no workspace', async () => {
+    const api = await engine.workspace();
+    const workspaces = engine.app.get(WorkspaceRepository);
+    const imports = engine.app.get(ImportRepository);
+    let deleted: Promise<boolean> | undefined;
+    let doneEarly = false;
+    await imports.transaction(async (trx) => {
+      expect(await imports.holdWorkspace(trx, api.workspaceId)).toBe(true);
+      deleted = workspaces.delete(api.workspaceId);
+      void deleted.then(() => (doneEarly = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(doneEarly).toBe(false);
+    });
+    expect(await deleted).toBe(true);
+    await imports.transaction(async (trx) => {
+      expect(await imports.holdWorkspace(trx, api.workspaceId)).toBe(false);
+    });
+  });
 });

@@ -265,6 +265,21 @@ export class ImportRepository {
     await sql.raw(`set local lock_timeout = '${BATCH_LOCK_TIMEOUT_MS}ms'`).execute(trx);
   }
 
+  /**
+   * Holds the workspace for the batch's transaction, as the foreign keys did for every row: a
+   * workspace being deleted (WorkspaceRepository.delete locks its row) waits for the batch, and a
+   * batch after the deletion finds no workspace instead of writing rows nobody owns. Once a batch.
+   */
+  async holdWorkspace(trx: Kysely<Database>, workspaceId: string): Promise<boolean> {
+    const r = await trx
+      .selectFrom('workspaces')
+      .select('id')
+      .where('id', '=', workspaceId)
+      .forKeyShare()
+      .executeTakeFirst();
+    return r !== undefined;
+  }
+
   /** Adds a batch's outcome to the counters and moves the checkpoint, in the batch's transaction. */
   async commitChunk(trx: Kysely<Database>, importId: string, o: ChunkOutcome): Promise<void> {
     await trx
