@@ -7,6 +7,9 @@ import { BATCH_LOCK_TIMEOUT_MS, ImportRepository } from '../src/modules/audience
 import { StagingBatch } from '../src/modules/audiences/import-staging';
 import { ImportService } from '../src/modules/audiences/import.service';
 import { malformedRow, prepareRow } from '../src/modules/audiences/import-row';
+import { WorkspaceRepository } from '../src/modules/workspaces/workspace.repository';
+import { Db } from '../src/infra/db/db';
+import { DB } from '../src/infra/db/db.module';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
 
 let engine: TestEngine;
@@ -488,6 +491,27 @@ describe('consent ledger and opt-outs', () => {
     );
   });
 
+  it('an imported opt-in clears the sender-scoped opt-outs it outdates, and only those', async () => {
+    const api = await engine.workspace();
+    const aud = await newAudience(api);
+    for (const number of ['+14155550311', '+14155550312']) {
+      const r = await api.post('/v1/opt-outs', { number, scope: 'sender', sender: '12345' });
+      expect(r.status).toBe(201);
+    }
+    // One opt-in newer than the opt-outs, one older: only the newer one clears its number.
+    await new Promise((r) => setTimeout(r, 20));
+    const later = new Date().toISOString();
+    await importCsv(
+      api,
+      aud,
+      `phone,opted_in_at,consent_source\n+14155550311,${later},web form\n+14155550312,2020-01-01T00:00:00Z,web form\n`,
+    );
+    const ledger = engine.app.get(OptOutLedger);
+    expect([
+      ...(await ledger.suppressedAmong(api.workspaceId, ['+14155550311', '+14155550312'], '12345')),
+    ]).toEqual(['+14155550312']);
+  });
+
   it('replays an opt-out with the same Idempotency-Key', async () => {
     const api = await engine.workspace();
     const h = { 'idempotency-key': 'form-42' };
@@ -634,5 +658,64 @@ describe('tenant isolation', () => {
       0,
     );
     expect((await new ApiClient(engine.url, undefined).get(`/v1/audiences/${aud}`)).status).toBe(401);
+  });
+
+  it('deleting a workspace removes its contacts, memberships and consent ledger, and only those', async () => {
+    // Contacts and the ledger have no foreign key to workspaces (a check per imported row): the
+    // repository deletes them itself.
+    const gone = await engine.workspace();
+    const kept = await engine.workspace();
+    const csv = 'phone,consent_source\n+14155550601,kiosk\n+14155550602,\n';
+    for (const api of [gone, kept]) {
+      expect(await importCsv(api, await newAudience(api), csv)).toMatchObject({ imported: 2 });
+      expect((await api.post('/v1/opt-outs', { number: '+14155550602' })).status).toBe(201);
+    }
+    const db = engine.app.get<Db>(DB);
+    const rowsOf = async (workspaceId: string) => {
+      const n = async (table: 'contacts' | 'consent_events' | 'consent_state' | 'audience_members') =>
+        Number(
+          (
+            await db
+              .selectFrom(table)
+              .select((eb) => eb.fn.countAll().as('n'))
+              .where('workspace_id', '=', workspaceId)
+              .executeTakeFirstOrThrow()
+          ).n,
+        );
+      return {
+        contacts: await n('contacts'),
+        members: await n('audience_members'),
+        events: await n('consent_events'),
+        states: await n('consent_state'),
+      };
+    };
+    const before = { contacts: 2, members: 2, events: 2, states: 2 };
+    expect(await rowsOf(gone.workspaceId)).toEqual(before);
+
+    const workspaces = engine.app.get(WorkspaceRepository);
+    expect(await workspaces.delete(gone.workspaceId)).toBe(true);
+    expect(await rowsOf(gone.workspaceId)).toEqual({ contacts: 0, members: 0, events: 0, states: 0 });
+    expect(await workspaces.findById(gone.workspaceId)).toBeUndefined();
+    expect(await rowsOf(kept.workspaceId)).toEqual(before);
+    expect(await workspaces.delete(gone.workspaceId)).toBe(false);
+  });
+
+  it('a workspace deletion waits for an import batch under way, and a later batch finds no workspace', async () => {
+    const api = await engine.workspace();
+    const workspaces = engine.app.get(WorkspaceRepository);
+    const imports = engine.app.get(ImportRepository);
+    let deleted: Promise<boolean> | undefined;
+    let doneEarly = false;
+    await imports.transaction(async (trx) => {
+      expect(await imports.holdWorkspace(trx, api.workspaceId)).toBe(true);
+      deleted = workspaces.delete(api.workspaceId);
+      void deleted.then(() => (doneEarly = true));
+      await new Promise((r) => setTimeout(r, 300));
+      expect(doneEarly).toBe(false);
+    });
+    expect(await deleted).toBe(true);
+    await imports.transaction(async (trx) => {
+      expect(await imports.holdWorkspace(trx, api.workspaceId)).toBe(false);
+    });
   });
 });

@@ -161,9 +161,16 @@ export class ImportRepository {
       .execute();
   }
 
-  /** Planner statistics of the tables an import fills (ANALYZE samples; seconds at most). */
+  /**
+   * Planner statistics of the tables an import fills (ANALYZE samples; seconds at most). One table
+   * per connection, at once: the import's end waits for the slowest table, not for their sum.
+   */
   async refreshStatistics(): Promise<void> {
-    await sql`analyze contacts, audience_members, consent_state`.execute(this.db);
+    await Promise.all(
+      ['contacts', 'audience_members', 'consent_state'].map((t) =>
+        sql`analyze ${sql.table(t)}`.execute(this.db),
+      ),
+    );
   }
 
   /** Empties a finished import's staging rows (their outcome is in the counters now). */
@@ -256,6 +263,21 @@ export class ImportRepository {
     await sql`set local synchronous_commit = off`.execute(trx);
     await sql`set local work_mem = '64MB'`.execute(trx);
     await sql.raw(`set local lock_timeout = '${BATCH_LOCK_TIMEOUT_MS}ms'`).execute(trx);
+  }
+
+  /**
+   * Holds the workspace for the batch's transaction, as the foreign keys did for every row: a
+   * workspace being deleted (WorkspaceRepository.delete locks its row) waits for the batch, and a
+   * batch after the deletion finds no workspace instead of writing rows nobody owns. Once a batch.
+   */
+  async holdWorkspace(trx: Kysely<Database>, workspaceId: string): Promise<boolean> {
+    const r = await trx
+      .selectFrom('workspaces')
+      .select('id')
+      .where('id', '=', workspaceId)
+      .forKeyShare()
+      .executeTakeFirst();
+    return r !== undefined;
   }
 
   /** Adds a batch's outcome to the counters and moves the checkpoint, in the batch's transaction. */

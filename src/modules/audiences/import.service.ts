@@ -419,6 +419,9 @@ export class ImportService implements OnModuleDestroy {
     const ms: Record<string, number> = {};
     const outcome = await this.imports.transaction(async (trx) => {
       await this.imports.tuneBatchTransaction(trx);
+      if (!(await this.imports.holdWorkspace(trx, imp.workspace_id))) {
+        throw new StagingLostError(`workspace ${imp.workspace_id} was deleted`);
+      }
       let t = performance.now();
       const lap = (name: string) => {
         const now = performance.now();
