@@ -272,6 +272,12 @@ export async function spawnEngine(
   proc.stdout!.on('data', keep);
   proc.stderr!.on('data', keep);
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
+  // An engine that dies on its own (not through kill below or a scenario's signal) says so, with
+  // its last lines: otherwise a bench only sees nothing moving.
+  proc.once('exit', (code, signal) => {
+    if (signal) return;
+    console.log(`[${name}] engine exited on its own (code ${code}); last output:\n${tail.join('\n').slice(-4000)}`);
+  });
   const url = `http://127.0.0.1:${port}`;
   const ready = await waitFor(
     async () => {
