@@ -274,8 +274,9 @@ export async function spawnEngine(
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   // An engine that dies on its own (not through kill below or a scenario's signal) says so, with
   // its last lines: otherwise a bench only sees nothing moving.
+  let stopping = false;
   proc.once('exit', (code, signal) => {
-    if (signal) return;
+    if (signal || stopping) return;
     console.log(`[${name}] engine exited on its own (code ${code}); last output:\n${tail.join('\n').slice(-4000)}`);
   });
   const url = `http://127.0.0.1:${port}`;
@@ -304,6 +305,7 @@ export async function spawnEngine(
     exited,
     async kill(signal: NodeJS.Signals = 'SIGTERM') {
       if (proc.exitCode !== null || proc.signalCode) return;
+      stopping = true;
       proc.kill(signal);
       const t = setTimeout(() => proc.kill('SIGKILL'), 15_000);
       await exited;
