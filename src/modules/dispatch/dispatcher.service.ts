@@ -36,7 +36,7 @@ import { DISPATCH_TUNING, DispatchTuning } from './dispatch.tuning';
 import { HeldMessages } from './held-messages.service';
 import { DispatchEnvelope, parseOutbound } from './outbound-envelope';
 import { BlockBudget, BucketSpec, SegmentRatePolicy, chunksOf } from './rate.policy';
-import { CoalescedLookup } from './coalesced-lookup';
+import { CoalescedLookup } from '../../infra/batching/coalesced-lookup';
 import { StatusBatcher } from './status-batcher';
 import { SendWindow } from './send-window';
 import { StageTimings } from './stage-timings';

@@ -5,6 +5,7 @@
 import { BeforeApplicationShutdown, Injectable, OnApplicationBootstrap } from '@nestjs/common';
 import type { Histogram, Counter } from 'prom-client';
 import { ConfigService } from '../../config/config.service';
+import { CoalescedLookup } from '../../infra/batching/coalesced-lookup';
 import { BatchContext, ConsumerHost } from '../../infra/kafka/consumer-host';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
@@ -45,6 +46,18 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
   private sweeping = false;
   private readonly byIntent: Counter<'intent'>;
   private readonly optOutLatency: Histogram<string>;
+  /**
+   * The batches of every partition of a fetch, committed together: kafkajs hands them over at
+   * once (partitionsConsumedConcurrently) and fetches again only when all are handled, so one
+   * decision and two transactions for all of them (a number's messages are all in one partition,
+   * in order) keep every STOP from waiting behind a dozen transactions competing for Postgres.
+   */
+  private readonly combined = new CoalescedLookup<InboundEnvelope, Routed[]>(
+    (envs) => this.commit(envs),
+    Date.now,
+    0,
+    () => [],
+  );
 
   constructor(
     private readonly config: ConfigService,
@@ -113,7 +126,11 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
     const trail = this.trails.get(key) ?? { tail: Promise.resolve(), batches: 0 };
     this.trails.set(key, trail);
     while (trail.batches >= MAX_TRAILING_BATCHES) await trail.tail;
-    const todo = envs.length ? await this.commit(envs) : [];
+    let todo: Routed[] = [];
+    if (envs.length) {
+      const mine = new Set(envs.map((e) => e.id));
+      todo = (await this.combined.check(envs)).found.filter((r) => mine.has(r.env.id));
+    }
     // Committed, follow-ups included: what is left no longer needs this batch's records.
     const last = batch.messages[batch.messages.length - 1];
     if (last) batch.resolveOffset(last.offset);

@@ -1,34 +1,37 @@
 // A lookup many callers ask for at once, made at most one at a time: asks that come while one is
 // in flight (or in the same tick) become the next one. The dispatcher's last look at the opt-outs
 // before a send is one (however many chunks ask: a chunk's messages, single messages that waited
-// at the connector gate), the claim-unit fence right before a submit another. The lookup's recent
+// at the connector gate), the claim-unit fence right before a submit another, and the reply
+// router's commit of the batches of every partition of a fetch a third. The lookup's recent
 // latency is kept so a chunk can start its look early enough (one lookup to wait for, one of its
 // own) that the answer is in when its tokens are due. Pure: the lookup is handed in.
 
-export interface ProbeResult {
-  /** Ids the lookup found (of every item in the same lookup; callers pick their own). */
-  found: Set<string>;
+export interface ProbeResult<R = Set<string>> {
+  /** What the lookup found (for every item in the same lookup; callers pick their own). */
+  found: R;
   /** When the lookup started: what it saw is at least this recent. */
   at: number;
 }
 
-interface Request<T> {
+interface Request<T, R> {
   items: T[];
-  resolve: (r: ProbeResult) => void;
+  resolve: (r: ProbeResult<R>) => void;
   reject: (err: unknown) => void;
 }
 
-export class CoalescedLookup<T extends { id: string }> {
-  private queue: Request<T>[] = [];
+export class CoalescedLookup<T extends { id: string }, R = Set<string>> {
+  private queue: Request<T, R>[] = [];
   private scheduled = false;
   private busy = false;
   /** Smoothed latency of a lookup, ms. */
   private latency = 5;
 
   constructor(
-    private readonly lookup: (items: T[]) => Promise<Set<string>>,
+    private readonly lookup: (items: T[]) => Promise<R>,
     private readonly now: () => number = Date.now,
     private readonly maxLeadMs = 250,
+    /** The answer to an empty ask (never looked up). */
+    private readonly none: () => R = () => new Set<string>() as R,
   ) {}
 
   /** How long before a send its look should start so the answer is in by then. */
@@ -36,9 +39,9 @@ export class CoalescedLookup<T extends { id: string }> {
     return Math.min(this.maxLeadMs, Math.max(2, Math.ceil(this.latency * 2) + 1));
   }
 
-  check(items: T[]): Promise<ProbeResult> {
-    if (!items.length) return Promise.resolve({ found: new Set(), at: this.now() });
-    return new Promise<ProbeResult>((resolve, reject) => {
+  check(items: T[]): Promise<ProbeResult<R>> {
+    if (!items.length) return Promise.resolve({ found: this.none(), at: this.now() });
+    return new Promise<ProbeResult<R>>((resolve, reject) => {
       this.queue.push({ items, resolve, reject });
       this.schedule();
     });
