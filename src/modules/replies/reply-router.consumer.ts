@@ -28,7 +28,7 @@ import { ReplyWebhooks } from './reply-webhooks.service';
 
 const LOOP_GUARD_MS = 60 * 60 * 1000;
 /** Batches of one partition whose follow-ups may still be running while the next one commits. */
-const MAX_TRAILING_BATCHES = 2;
+const MAX_TRAILING_BATCHES = 8;
 /** Follow-ups older than this with nobody finishing them are picked up by the sweep. */
 const SWEEP_AFTER_MS = 30_000;
 const SWEEP_EVERY_MS = 15_000;
