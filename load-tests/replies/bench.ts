@@ -5,7 +5,7 @@
 // and, per STOP, inbound received → opt-out committed (consent_events.recorded_at − occurred_at,
 // occurred_at being the envelope's receivedAt), plus the router's own histogram from /metrics.
 // A three-second warm-up of the same mix at the same rate, from other numbers, comes first and is
-// not measured.
+// not measured; the measured part starts once the warm-up's follow-ups are done.
 //
 //   npx tsc -p tsconfig.build.json && node dist/load-tests/replies/bench.js [--full | --n 20000] [--rate 2000]
 import { randomUUID } from 'node:crypto';
@@ -18,6 +18,7 @@ import {
   DEFAULT_BROKERS,
   ResultRow,
   SENDER,
+  TERMINAL,
   benchCarriers,
   benchDb,
   createWorkspace,
@@ -118,7 +119,16 @@ async function main() {
       const r = await sql<{ n: number }>`select count(*)::int as n from inbound_messages where workspace_id = ${ws.workspaceId}`.execute(db);
       return r.rows[0].n >= WARM;
     }, 60_000, 100);
-    log(`warm-up stored after ${((Date.now() - warm0) / 1000).toFixed(1)} s`);
+    // ...and what it set off is done: follow-ups carried out, the confirmations it sent delivered.
+    await waitFor(async () => {
+      const r = await sql<{ n: number }>`
+        select (select count(*) from inbound_messages where workspace_id = ${ws.workspaceId} and follow_ups is not null)
+             + (select count(*) from messages where workspace_id = ${ws.workspaceId}
+                  and status <> all(${TERMINAL}::text[]))
+          as n`.execute(db);
+      return Number(r.rows[0].n) === 0;
+    }, 60_000, 100);
+    log(`warm-up stored and its follow-ups done after ${((Date.now() - warm0) / 1000).toFixed(1)} s`);
 
     log(`producing ${fmt(N)} inbound envelopes to ${topic} at ${RATE}/s`);
     const ids: string[] = [];
