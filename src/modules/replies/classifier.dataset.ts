@@ -341,6 +341,8 @@ export const LABELLED_REPLIES: LabelledReply[] = [
     'retirez-moi de votre liste',
     'Arrêtez',
     'je ne veux plus recevoir vos messages',
+    'Ne plus recevoir',
+    'je souhaite ne plus recevoir de SMS de votre part',
     'mauvais numéro',
   ]),
   ...fr('other', [

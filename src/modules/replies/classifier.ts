@@ -168,6 +168,7 @@ const OPT_OUT_PHRASES: RegExp[] = [
   /\b(?:supprim|retir|enlev|effac)\w*\s+(?:mon numero|moi|mes coordonnees)\b/,
   /^(?:plus|pas)\s+de\s+(?:messages|sms|textos|pubs?|publicites)\b/,
   /\bne\s+(?:veux|souhaite|desire)\s+plus\s+(?:recevoir|de)\b/,
+  /\bne\s+plus\s+recevoir\b/,
   /\b(?:mauvais|faux)\s+numero\b/,
 ];
 
