@@ -5,6 +5,7 @@
 import {
   CountryCode,
   getCountries,
+  getCountryCallingCode,
   isSupportedCountry,
   ParseError,
   parsePhoneNumberWithError,
@@ -101,10 +102,56 @@ function countriesByName(): Map<string, CountryCode> {
   return byName;
 }
 
+/**
+ * The number as written, or if that is refused, the first other reading people mean by it that is
+ * valid (see otherReadings); the refusal of the reading as written otherwise.
+ */
 function compute(input: string, countryText: string | undefined, requireMobile: boolean): NormalizedPhone {
+  const first = computeOnce(input, input, countryText, requireMobile);
+  if (first.ok) return first;
+  for (const alt of otherReadings(input, countryCode(countryText))) {
+    const r = computeOnce(alt, input, undefined, requireMobile);
+    if (r.ok || r.reason === 'NOT_MOBILE') return r;
+  }
+  return first;
+}
+
+/**
+ * Readings of a refused number that are still unambiguous:
+ * - `00…` in North America, whose international prefix is 011: the number can only be
+ *   international, written the European way (no North American number starts with 0).
+ * - Mexico's mobile prefixes retired in 2019 (`+52 1` before the ten digits; `044`/`045` or `1`
+ *   nationally), which CRM exports still carry: the number is the ten digits after them.
+ */
+function otherReadings(input: string, country: CountryCode | undefined): string[] {
+  const text = canonicalText(input);
+  if (typeof text !== 'string') return [];
+  const digits = text.replace(/\D/g, '');
+  const international = text.trim().startsWith('+');
+  const out: string[] = [];
+  const nanp = country !== undefined && getCountryCallingCode(country) === '1';
+  const idd = nanp ? /^(?:011|00)/.exec(digits)?.[0] : undefined;
+  const intl = international ? digits : idd ? digits.slice(idd.length) : undefined;
+  if (intl !== undefined) {
+    if (idd === '00') out.push(`+${intl}`);
+    if (/^521\d{10}$/.test(intl)) out.push(`+52${intl.slice(3)}`);
+  }
+  if (country === 'MX' && !international) {
+    const m = /^(?:1|04[45])(\d{10})$/.exec(digits);
+    if (m) out.push(`+52${m[1]}`);
+  }
+  return out;
+}
+
+function computeOnce(
+  text0: string,
+  input: string,
+  countryText: string | undefined,
+  requireMobile: boolean,
+): NormalizedPhone {
   const country = countryCode(countryText);
   const badCountry = countryText !== undefined && countryText.trim() !== '' && !country;
-  const text = canonicalText(input);
+  const text = canonicalText(text0);
   if (typeof text !== 'string') return text;
   if (!/\d/.test(text)) return refuse('INVALID_NUMBER', `${shown(input)} has no digits`);
   // Without a country there is no IDD to strip, but "00" is the international prefix of most of
