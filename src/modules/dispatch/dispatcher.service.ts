@@ -84,10 +84,11 @@ interface Pending extends LaneEntry {
  */
 interface ClaimUnit {
   id: string;
-  /** The fence being written (or written); unset again if writing it failed. */
-  start?: Promise<void>;
-  /** Known once `start` settles: true if this claim may send, false if it was taken over. */
-  startedOk?: boolean;
+  /**
+   * The fence being written (or written): true if this claim may send, false if it was taken
+   * over. Unset again if writing it failed.
+   */
+  start?: Promise<boolean>;
 }
 
 /** Claimed messages of one lane that pay into the same buckets, waiting for their tokens. */
@@ -908,18 +909,15 @@ export class Dispatcher {
    * others wait for the same write). False if another dispatcher took the unit over. Rejects if the
    * fence could not be written (Postgres away): nothing was started, and the next try writes it.
    */
-  private async started(u: ClaimUnit): Promise<boolean> {
+  private started(u: ClaimUnit): Promise<boolean> {
     u.start ??= this.fence.check([u]).then(
-      (r) => {
-        u.startedOk = r.found.has(u.id);
-      },
+      (r) => r.found.has(u.id),
       (err) => {
         u.start = undefined;
         throw err;
       },
     );
-    await u.start;
-    return u.startedOk === true;
+    return u.start;
   }
 
   /** What is still ours and not sent goes back to the head of its number's queue, after a pause. */
@@ -1053,10 +1051,11 @@ export class Dispatcher {
         await slot;
         this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
       }
-      if (p.unit && p.unit.startedOk === undefined) {
+      if (p.unit) {
         // Nothing leaves before its claim unit is fenced as started: from then on no other
         // dispatcher may take it over. Written as late as possible, so a crash leaves little
-        // started and unsent (which is failed, not sent again, by the reconciler).
+        // started and unsent (which is failed, not sent again, by the reconciler). The unit's
+        // later messages get the same answer without a write, a taken-over unit's included.
         const fenceAt = performance.now();
         let ours: boolean;
         try {
