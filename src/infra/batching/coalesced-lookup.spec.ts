@@ -24,7 +24,7 @@ describe('CoalescedLookup', () => {
         t += 40;
         return new Set();
       },
-      () => t,
+      { now: () => t },
     );
     const r = await probe.check([{ id: 'a' }]);
     expect(r.at).toBe(1_000);
@@ -55,8 +55,7 @@ describe('CoalescedLookup', () => {
         t += 20;
         return new Set();
       },
-      () => t,
-      100,
+      { now: () => t, maxLeadMs: 100 },
     );
     for (let i = 0; i < 30; i++) await probe.check([{ id: String(i) }]);
     expect(probe.leadMs).toBe(41);
@@ -65,8 +64,7 @@ describe('CoalescedLookup', () => {
         t += 1_000;
         return new Set();
       },
-      () => t,
-      100,
+      { now: () => t, maxLeadMs: 100 },
     );
     for (let i = 0; i < 10; i++) await slow.check([{ id: String(i) }]);
     expect(slow.leadMs).toBe(100);

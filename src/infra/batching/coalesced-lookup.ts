@@ -26,13 +26,25 @@ export class CoalescedLookup<T extends { id: string }, R = Set<string>> {
   /** Smoothed latency of a lookup, ms. */
   private latency = 5;
 
+  private readonly now: () => number;
+  private readonly maxLeadMs: number;
+  private readonly none: () => R;
+
   constructor(
     private readonly lookup: (items: T[]) => Promise<R>,
-    private readonly now: () => number = Date.now,
-    private readonly maxLeadMs = 250,
-    /** The answer to an empty ask (never looked up). */
-    private readonly none: () => R = () => new Set<string>() as R,
-  ) {}
+    opts: {
+      /** The clock (tests). */
+      now?: () => number;
+      /** Longest lead `leadMs` gives. */
+      maxLeadMs?: number;
+      /** The answer to an empty ask (never looked up); an empty Set by default. */
+      none?: () => R;
+    } = {},
+  ) {
+    this.now = opts.now ?? Date.now;
+    this.maxLeadMs = opts.maxLeadMs ?? 250;
+    this.none = opts.none ?? (() => new Set<string>() as R);
+  }
 
   /** How long before a send its look should start so the answer is in by then. */
   get leadMs(): number {

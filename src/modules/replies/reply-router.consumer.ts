@@ -52,12 +52,9 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
    * decision and two transactions for all of them (a number's messages are all in one partition,
    * in order) keep every STOP from waiting behind a dozen transactions competing for Postgres.
    */
-  private readonly combined = new CoalescedLookup<InboundEnvelope, Routed[]>(
-    (envs) => this.commit(envs),
-    Date.now,
-    0,
-    () => [],
-  );
+  private readonly combined = new CoalescedLookup<InboundEnvelope, Routed[]>((envs) => this.commit(envs), {
+    none: () => [],
+  });
 
   constructor(
     private readonly config: ConfigService,
@@ -141,7 +138,10 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
     trail.tail = trail.tail
       .then(() => this.finish(todo))
       .catch((err) =>
-        this.log.error({ err, partition: batch.partition }, 'reply follow-ups failed; the sweep retries them'),
+        this.log.error(
+          { err, partition: batch.partition },
+          'reply follow-ups failed; the sweep retries them',
+        ),
       )
       .finally(() => trail.batches--);
   }
