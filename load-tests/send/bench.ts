@@ -37,6 +37,7 @@ import {
   sizeOf,
   spawnEngine,
   startSim,
+  startSimProcess,
   statusCounts,
   sleep,
   topicPrefix,
@@ -252,16 +253,19 @@ async function caps() {
   const db = await benchDb();
   const prefix = topicPrefix('caps');
   const CAPS = { alpha: 50, beta: 200 };
-  const sim = await startSim(benchCarriers({ ...CAPS, sender: 5_000 }), { seed: 13, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
-  let engine;
+  // The carrier in a process of its own: its one-second windows are counted on its own clock.
+  const sim = await startSimProcess(benchCarriers({ ...CAPS, sender: 5_000 }), { seed: 13, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
+  const engines: EngineProc[] = [];
   try {
-    engine = await spawnEngine('all', { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix }, { name: 'engine-caps' });
+    // Laid out as deploy/ runs it (and as --engines says).
+    const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix };
+    for (const [roles, name] of ENGINES) engines.push(await spawnEngine(roles, env, { name: `${name}-caps` }));
+    log(`caps: engines ${ENGINES.map(([r]) => r).join(' | ')}, simulator in its own process`);
     const ws = await createWorkspace(db, 'bench-caps');
-    const api = new Api(engine.url, ws.key);
+    const api = new Api(engines[0].url, ws.key);
     await api.must('POST', '/v1/messages', { to: numberAt('+1202', 9_999_000), body: 'warm up' });
     if (!(await waitAllTerminal(db, ws.workspaceId, 1, 60_000)).ok) throw new Error('cap run: warm-up message not terminal in 60 s');
-    sim.sim.resetStats();
-    sim.sent.length = 0;
+    await sim.reset();
     const only = values['cap-only'];
     const nAlpha = only === 'beta' ? 0 : CAPS.alpha * CAP_SECONDS;
     const nBeta = only === 'alpha' ? 0 : CAPS.beta * CAP_SECONDS;
@@ -272,26 +276,23 @@ async function caps() {
     log(`caps: ${nAlpha} messages to alpha (50/s) and ${nBeta} to beta (200/s), interleaved`);
     const sent = await sendBatches(api, (i) => specs[i], specs.length, 2);
     const done = await waitAllTerminal(db, ws.workspaceId, sent.accepted.length + 1, CAP_SECONDS * 4_000 + 60_000);
-    const st = sim.sim.stats();
+    const st = await sim.stats();
     for (const [carrier, cap] of Object.entries(CAPS)) {
       if (only && only !== carrier) continue;
-      const times = sim.sent.filter((m) => (carrier === 'alpha' ? m.to.startsWith('+1202') : m.to.startsWith('+1303'))).map((m) => m.at);
-      // Achieved rate over the drain: messages after the first over the time to the last.
-      const rate = times.length > 1 ? ((times.length - 1) * 1000) / (times[times.length - 1] - times[0]) : 0;
       const c = st.carriers[carrier];
-      if (times.length) {
-        const perSecond: number[] = [];
-        for (const t of times) perSecond[Math.floor((t - times[0]) / 1000)] = (perSecond[Math.floor((t - times[0]) / 1000)] ?? 0) + 1;
-        log(`caps: ${carrier} accepted per second: ${Array.from(perSecond, (x) => x ?? 0).join(' ')}`);
-      }
+      // Achieved rate over the drain, on the carrier's clock: segments after the first over the
+      // time from the first to the last (every message here is one segment).
+      const span = c.first_at !== null && c.last_at !== null ? c.last_at - c.first_at : 0;
+      const rate = span > 0 ? ((c.segments - 1) * 1000) / span : 0;
+      log(`caps: ${carrier} accepted per second: ${c.per_second.join(' ')}`);
       const ok = done.ok && rate >= 0.95 * cap && c.peak <= cap && c.throttled === 0;
-      log(`caps: ${carrier} cap ${cap}: ${times.length} msgs at ${rate.toFixed(1)}/s (${((rate / cap) * 100).toFixed(1)}%), peak ${c.peak}, throttled ${c.throttled}`);
+      log(`caps: ${carrier} cap ${cap}: ${c.segments} msgs at ${rate.toFixed(1)}/s (${((rate / cap) * 100).toFixed(1)}%), peak ${c.peak}, throttled ${c.throttled}`);
       details.push(
-        `cap ${carrier} ${cap} seg/s: ${times.length} msgs at **${rate.toFixed(1)} seg/s (${((rate / cap) * 100).toFixed(1)}% of cap)**, simulator peak in any 1 s window ${c.peak}, throttled ${c.throttled}, all terminal ${done.ok}`,
+        `cap ${carrier} ${cap} seg/s: ${c.segments} msgs at **${rate.toFixed(1)} seg/s (${((rate / cap) * 100).toFixed(1)}% of cap)**, simulator peak in any 1 s window ${c.peak}, throttled ${c.throttled}, all terminal ${done.ok}; per second ${c.per_second.join(' ')}`,
       );
       rows.push({
         scenario: `send cap ${carrier}`,
-        size: `${times.length} msgs`,
+        size: `${c.segments} msgs`,
         rate: `${rate.toFixed(1)} seg/s (${((rate / cap) * 100).toFixed(0)}%)`,
         target: `≥ 95% of ${cap}, peak ≤ cap, 0 throttled`,
         verdict: ok ? 'pass' : 'FAIL',
@@ -300,7 +301,7 @@ async function caps() {
     }
     if (!done.ok) log('caps: not all terminal', JSON.stringify(await statusCounts(db, ws.workspaceId)));
   } finally {
-    await engine?.kill('SIGTERM');
+    await Promise.all(engines.map((e) => e.kill('SIGTERM')));
     await sim.stop();
     await db.destroy();
     await deleteTopics(prefix);

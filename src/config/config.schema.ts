@@ -71,6 +71,9 @@ export const envSchema = z.object({
   // How a multipart message's parts add up to one status (see messages/status-machine.ts).
   // A submit that got no answer ends as failed (never resent) if no receipt came within this time.
   PARLEY_SUBMIT_UNKNOWN_AFTER_SECONDS: int(10, 7 * 24 * 3600).default(600),
+  // How much the time a submit takes to reach its carrier may vary (ms): the rate limits leave that
+  // much of every cap unused so no carrier second sees more than its cap (see token-bucket.ts).
+  PARLEY_CARRIER_JITTER_MS: int(0, 1_000).default(40),
   PARLEY_MULTIPART_RULE: z.enum(['any_failure', 'all_final', 'any_delivered']).default('any_failure'),
 });
 

@@ -18,6 +18,7 @@ import { TokenBucketStore } from './token-buckets.service';
       // How long a submit with no answer waits for a receipt before it is reconciled as failed.
       useFactory: (c: ConfigService) => ({
         ...DEFAULT_DISPATCH_TUNING,
+        rate: { ...DEFAULT_DISPATCH_TUNING.rate, jitterMs: c.env.PARLEY_CARRIER_JITTER_MS },
         unknownOutcomeAfterMs: c.env.PARLEY_SUBMIT_UNKNOWN_AFTER_SECONDS * 1000,
       }),
     },

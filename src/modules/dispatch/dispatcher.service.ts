@@ -15,6 +15,7 @@
 //   → outcome → batched status write → offsets.
 // Batches overlap (Postgres latency), bounded by claimAheadMs of the carrier's rate.
 import { randomUUID } from 'node:crypto';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { KafkaService } from '../../infra/kafka/kafka.service';
@@ -91,12 +92,17 @@ interface ClaimUnit {
   start?: Promise<boolean>;
 }
 
-/** Claimed messages of one lane that pay into the same buckets, waiting for their tokens. */
+/**
+ * Claimed messages of one lane that pay into the same buckets, waiting for their tokens: one queue
+ * of the process's merged reservation (see runReserver).
+ */
 interface Spender {
   key: string;
   queue: Record<LaneClass, Pending[]>;
-  running: boolean;
-  wake?: () => void;
+  /** Its share among queues due at the same time (its campaign's weight). */
+  weight: number;
+  /** Segments granted so far divided by its weight (see token-bucket.ts QueueAsk.served). */
+  served: number;
 }
 
 interface LaneState {
@@ -140,6 +146,15 @@ const MAX_OPT_OUT_AGE_MS = 100;
 
 const OPTED_OUT = { status: 'suppressed', errorCode: 'opted_out', detail: 'recipient opted out' } as const;
 
+/** Records read between two yields to the event loop when a fetch is taken in. */
+const ACCEPT_SLICE = 200;
+
+/**
+ * Longest a message waits behind its send window (see submit) before it gives its reserved slot up
+ * and is reserved again.
+ */
+const MAX_WINDOW_HOLD_MS = 200;
+
 /** Past the moment a takeover may be tried, so the claim is surely old enough by then. */
 const TAKEOVER_SLACK_MS = 250;
 /**
@@ -166,6 +181,7 @@ export class Dispatcher {
   private readonly windows = new Map<string, SendWindow>();
   private readonly gates = new Map<string, SubmitGate>();
   private readonly stages = new StageTimings();
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 5 });
   private stageTimer?: NodeJS.Timeout;
   private readonly byId = new Map<string, Pending>();
   private readonly policy: SegmentRatePolicy;
@@ -176,6 +192,8 @@ export class Dispatcher {
   private readonly log: Logger;
   private stopping = false;
   private readonly idleWaiters = new Set<() => void>();
+  /** The one token reservation loop of this process (see runReserver). */
+  private readonly reserver: { running: boolean; wake?: () => void } = { running: false };
 
   private readonly m;
 
@@ -280,12 +298,16 @@ export class Dispatcher {
     if (!this.stageTimer && this.log.isLevelEnabled('debug')) {
       this.stageTimer = setInterval(() => this.logStages(), STAGE_LOG_EVERY_MS);
       this.stageTimer.unref();
+      this.loopDelay.enable();
     }
     const dlq: { rec: IntakeRecord; reason: string }[] = [];
     const finals: { refs: OffsetRef[]; change: StatusChange; env: DispatchEnvelope }[] = [];
     const holds: { env: DispatchEnvelope; refs: OffsetRef[]; releaseAt: Date }[] = [];
     const admitted: Pending[] = [];
-    for (const rec of records) {
+    for (const [i, rec] of records.entries()) {
+      // A fetch can hand over thousands of records; reading them in one go held the event loop
+      // for a hundred milliseconds and more, and every chunk due meanwhile left late.
+      if (i && i % ACCEPT_SLICE === 0) await new Promise<void>((r) => setImmediate(r));
       const parsed = parseOutbound(rec.value);
       if (!parsed.ok) {
         dlq.push({ rec, reason: parsed.reason });
@@ -390,6 +412,7 @@ export class Dispatcher {
     this.statuses.close();
     for (const s of this.lanes.values()) if (s.timer) clearTimeout(s.timer);
     if (this.stageTimer) clearInterval(this.stageTimer);
+    this.loopDelay.disable();
   }
 
   // ---- checks ---------------------------------------------------------------------------------
@@ -744,9 +767,11 @@ export class Dispatcher {
         p.unsent = true;
         s.unsent += p.env.segments;
         if (p.lane === 'priority') s.priorityUnsent += p.env.segments;
-        this.spenderOf(s, p).queue[p.lane].push(p);
+        const sp = this.spenderOf(s, p);
+        if (!this.waiting(sp)) this.activate(sp);
+        sp.queue[p.lane].push(p);
       }
-      for (const sp of new Set(go.map((p) => this.spenderOf(s, p)))) this.kickSpender(s, sp);
+      if (go.length) this.kickReserver();
     } catch (err) {
       // Postgres away: what is still ours goes back (order kept) and is tried again; claimed
       // messages stay claimed and skip the claim next time.
@@ -764,88 +789,169 @@ export class Dispatcher {
   private spenderOf(s: LaneState, p: Pending): Spender {
     const key = p.buckets.map((b) => b.key).join('|');
     let sp = s.spenders.get(key);
-    if (!sp) s.spenders.set(key, (sp = { key, queue: { priority: [], bulk: [] }, running: false }));
+    if (!sp) {
+      // Campaigns without a cap of their own share a spender; their weights apply in the lane.
+      const weight = p.env.campaignMaxSegmentsPerSecond ? (p.weight ?? 1) : 1;
+      sp = { key, queue: { priority: [], bulk: [] }, weight, served: 0 };
+      s.spenders.set(key, sp);
+    }
     return sp;
   }
 
-  private kickSpender(s: LaneState, sp: Spender) {
-    if (sp.wake) {
-      const w = sp.wake;
-      sp.wake = undefined;
+  private waiting(sp: Spender): number {
+    return sp.queue.priority.length + sp.queue.bulk.length;
+  }
+
+  /**
+   * A spender getting work again starts level with the least served of those already waiting, so
+   * a queue that was idle does not take every tied slot until it has caught up.
+   */
+  private activate(sp: Spender) {
+    let least = Infinity;
+    for (const s of this.lanes.values())
+      for (const o of s.spenders.values()) if (o !== sp && this.waiting(o)) least = Math.min(least, o.served);
+    if (least !== Infinity) sp.served = Math.max(sp.served, least);
+  }
+
+  /**
+   * The messages at the head of a spender's queue (priority first) that one reservation could
+   * grant: what its tightest bucket holds plus its refill over the look-ahead, at least one
+   * message. Asking for more only costs: every chunk asked for is an argument Redis parses and
+   * the script looks at, and a capped carrier's 500 waiting messages made the reservations most
+   * of the dispatcher's CPU.
+   */
+  private headOf(sp: Spender): Pending[] {
+    const first = sp.queue.priority[0] ?? sp.queue.bulk[0];
+    const reach = Math.min(
+      ...first.buckets.map((b) => b.params.capacity + (b.params.ratePerSecond * this.tuning.maxAheadMs) / 1000),
+    );
+    const head: Pending[] = [];
+    let segments = 0;
+    for (const list of [sp.queue.priority, sp.queue.bulk])
+      for (const p of list) {
+        if (head.length >= this.tuning.maxBlockMessages || (head.length && segments + p.env.segments > reach + 1))
+          return head;
+        head.push(p);
+        segments += p.env.segments;
+      }
+    return head;
+  }
+
+  /** Wakes the reservation loop (starting it if it is not running). */
+  private kickReserver() {
+    const r = this.reserver;
+    if (r.wake) {
+      const w = r.wake;
+      r.wake = undefined;
       w();
     }
-    if (sp.running) return;
-    sp.running = true;
-    void this.runSpender(s, sp).catch((err) => {
-      sp.running = false;
-      this.log.error({ err, carrier: s.lane.carrierId }, 'spender failed; restarting');
-      setTimeout(() => this.kickSpender(s, sp), this.tuning.retryBaseMs).unref();
+    if (r.running) return;
+    r.running = true;
+    void this.runReserver().catch((err) => {
+      r.running = false;
+      this.log.error({ err }, 'token reservation loop failed; restarting');
+      setTimeout(() => this.kickReserver(), this.tuning.retryBaseMs).unref();
     });
   }
 
-  private spenderSleep(sp: Spender, ms: number): Promise<void> {
+  /** Sleeps until kicked or `ms` passed. */
+  private reserverSleep(ms: number): Promise<void> {
     return new Promise<void>((resolve) => {
       const timer: { t?: NodeJS.Timeout } = {};
       const done = () => {
         clearTimeout(timer.t);
-        sp.wake = undefined;
+        this.reserver.wake = undefined;
         resolve();
       };
       timer.t = setTimeout(done, Math.max(1, ms));
-      sp.wake = done;
+      this.reserver.wake = done;
     });
   }
 
   /**
-   * Keeps the buckets spent without gaps: reserves the queue's head in chunks (each within every
-   * bucket's capacity, priority messages first), schedules each granted chunk's submits at its
-   * reserved time, and asks again at once, so the next reservation is in hand before the last
-   * one's time comes. A bucket only refills up to its capacity, so asking only after the last
-   * reserved send would lose every millisecond of round trip beyond it.
+   * Keeps the buckets spent without gaps: reserves the heads of every spender of every lane that
+   * is not paused, in one Redis round trip merged in time order (each chunk within every bucket's
+   * capacity, priority chunks first among those due at once, then by weight), schedules each
+   * granted chunk's submits at its reserved time, and asks again at once, so the next reservation
+   * is in hand before the last one's time comes. A bucket only refills up to its capacity, so
+   * asking only after the last reserved send would lose every millisecond of round trip beyond it.
+   * One loop for the whole process, not one per spender: spenders share buckets (a sender used on
+   * two carriers, a carrier of two campaigns), and reserved apart, one spender's schedule pushed
+   * the shared bucket's clock ahead and the other's chunks waited behind it while their own
+   * carrier's bucket sat full (alpha at 50 seg/s reached 42 with beta beside it, 47.6 alone).
    */
-  private async runSpender(s: LaneState, sp: Spender): Promise<void> {
+  private async runReserver(): Promise<void> {
     for (;;) {
-      const waiting = sp.queue.priority.length + sp.queue.bulk.length;
-      if (!waiting) {
-        sp.running = false;
-        return;
-      }
       const now = Date.now();
-      if (s.pausedUntil > now) {
-        await this.spenderSleep(sp, s.pausedUntil - now);
+      const active: { s: LaneState; sp: Spender }[] = [];
+      let pausedUntil = Infinity;
+      for (const s of this.lanes.values())
+        for (const sp of s.spenders.values()) {
+          if (!this.waiting(sp)) continue;
+          if (s.pausedUntil > now) pausedUntil = Math.min(pausedUntil, s.pausedUntil);
+          else active.push({ s, sp });
+        }
+      if (!active.length) {
+        if (pausedUntil === Infinity) {
+          this.reserver.running = false;
+          return;
+        }
+        await this.reserverSleep(pausedUntil - now);
         continue;
       }
-      const head = [...sp.queue.priority, ...sp.queue.bulk].slice(0, this.tuning.maxBlockMessages);
-      const chunks = chunksOf(
-        head,
-        (p) => p.buckets,
-        (p) => p.env.segments,
-      );
+      const asks = active.map(({ s, sp }) => {
+        const head = this.headOf(sp);
+        const chunks = chunksOf(
+          head,
+          (p) => p.buckets,
+          (p) => p.env.segments,
+        );
+        return { s, sp, chunks };
+      });
       const started = performance.now();
-      let r: { sendAt: number[]; retryInMs: number };
+      let r: { sendAt: number[][]; retryInMs: number };
       try {
         r = await this.buckets.reserve(
-          chunks.map((c) => c.budget.takes()),
+          asks.map(({ sp, chunks }) => ({
+            chunks: chunks.map((c) => c.budget.takes()),
+            priority: chunks.map((c) => c.items.some((p) => p.lane === 'priority')),
+            weight: sp.weight,
+            served: sp.served,
+          })),
           this.tuning.maxAheadMs,
         );
       } catch (err) {
-        this.log.warn({ err, carrier: s.lane.carrierId }, 'token reservation failed; retrying');
-        await this.spenderSleep(sp, this.tuning.retryBaseMs);
+        this.log.warn({ err }, 'token reservation failed; retrying');
+        await this.reserverSleep(this.tuning.retryBaseMs);
         continue;
       }
       this.stages.add('reserve', performance.now() - started);
-      if (!r.sendAt.length) {
-        this.m.throttled.inc({ carrier: s.lane.carrierId, connector: head[0].connector.id, source: 'local' });
-        await this.spenderSleep(sp, r.retryInMs);
+      if (!r.sendAt.some((t) => t.length)) {
+        for (const { s, chunks } of asks)
+          this.m.throttled.inc({
+            carrier: s.lane.carrierId,
+            connector: chunks[0].items[0].connector.id,
+            source: 'local',
+          });
+        await this.reserverSleep(r.retryInMs);
         continue;
       }
-      const granted = new Set<Pending>();
-      r.sendAt.forEach((at, i) => {
-        for (const p of chunks[i].items) granted.add(p);
-        void this.sendChunk(s, chunks[i].items, at);
+      asks.forEach(({ s, sp, chunks }, q) => {
+        const times = r.sendAt[q];
+        if (!times.length) return;
+        const granted = new Set<Pending>();
+        times.forEach((at, i) => {
+          let segments = 0;
+          for (const p of chunks[i].items) {
+            granted.add(p);
+            segments += p.env.segments;
+          }
+          sp.served += segments / sp.weight;
+          void this.sendChunk(s, chunks[i].items, at);
+        });
+        sp.queue.priority = sp.queue.priority.filter((p) => !granted.has(p));
+        sp.queue.bulk = sp.queue.bulk.filter((p) => !granted.has(p));
       });
-      sp.queue.priority = sp.queue.priority.filter((p) => !granted.has(p));
-      sp.queue.bulk = sp.queue.bulk.filter((p) => !granted.has(p));
     }
   }
 
@@ -866,11 +972,13 @@ export class Dispatcher {
       const wait = at - preciseNow();
       if (wait >= 1) await sleep(wait);
       this.stages.add('late', Math.max(0, preciseNow() - at));
-      // The carrier said "throttled": what was reserved waits here, not inside the connector,
-      // where it would leave in one burst when the pause ends.
-      while (s.pausedUntil > Date.now()) {
-        this.stages.add('hold:throttled', s.pausedUntil - Date.now());
-        await sleep(s.pausedUntil - Date.now());
+      // The carrier said "throttled": what was reserved for the pause gives its tokens up and
+      // is reserved again once the pause ends. Held until then instead, every chunk of the pause
+      // would leave at its end in one burst, which the carrier throttles again.
+      if (s.pausedUntil > Date.now()) {
+        this.stages.add('requeue:throttled', items.length);
+        this.requeue(s, items);
+        return;
       }
       // A campaign paused while this chunk waited for its tokens: what has not left goes back.
       if (await this.stopForPausedCampaigns(s, items)) return;
@@ -891,6 +999,32 @@ export class Dispatcher {
       this.log.warn({ err, carrier: s.lane.carrierId }, 'chunk failed before submit; retrying');
       this.backToLane(s, items);
     }
+  }
+
+  /**
+   * Reserved messages that did not leave at their time go back to the head of their spender's
+   * queue (still claimed, still unsent), to be reserved again.
+   */
+  private requeue(s: LaneState, ps: Pending[]) {
+    const mine = ps.filter((p) => this.byId.get(p.id) === p && p.flying);
+    for (const p of mine) {
+      if (p.unsent) continue;
+      p.unsent = true;
+      s.unsent += p.env.segments;
+      if (p.lane === 'priority') s.priorityUnsent += p.env.segments;
+    }
+    for (const lane of ['priority', 'bulk'] as const) {
+      const bySpender = new Map<Spender, Pending[]>();
+      for (const p of mine.filter((x) => x.lane === lane)) {
+        const sp = this.spenderOf(s, p);
+        bySpender.set(sp, [...(bySpender.get(sp) ?? []), p]);
+      }
+      for (const [sp, list] of bySpender) {
+        if (!this.waiting(sp)) this.activate(sp);
+        sp.queue[lane] = [...list, ...sp.queue[lane]];
+      }
+    }
+    if (mine.length) this.kickReserver();
   }
 
   /** Fresh claim units for a block's new messages: `claimUnitSize` consecutive ones share one. */
@@ -961,22 +1095,31 @@ export class Dispatcher {
     const gates = Object.fromEntries(
       [...this.gates].map(([id, g]) => [id, { inUse: g.inUse, queued: g.queued }]),
     );
-    this.log.debug({ stages, lanes, gates }, 'dispatch stages');
+    // The event loop's delay since the last line: what every timer (a chunk's send time) was late by.
+    const ms = (ns: number) => Math.round(ns / 1e5) / 10;
+    const loop = { maxMs: ms(this.loopDelay.max), p99Ms: ms(this.loopDelay.percentile(99)) };
+    this.loopDelay.reset();
+    this.log.debug({ stages, lanes, gates, loop }, 'dispatch stages');
   }
 
+  /** This process's sends per bucket over the last second plus the jitter allowance (1 + J). */
   private windowOf(key: string): SendWindow {
     let w = this.windows.get(key);
-    if (!w) this.windows.set(key, (w = new SendWindow()));
+    if (!w) this.windows.set(key, (w = new SendWindow(1000 + this.tuning.rate.jitterMs)));
     return w;
   }
 
   /**
-   * What on-time sends can reach in one second (B + r, the bucket's own bound), so only late,
-   * bunched chunks ever wait; the cap's remaining r·J stays for the network's jitter. Rounded down:
-   * rounded up, a 50/s cap (B 1, r 48.04) allowed 50 and the carrier's window saw 51.
+   * What on-time sends can reach in 1 + J seconds: ⌊B + r·(1 + J)⌋, the bucket's own bound, at or
+   * under the cap. So sends that left on their reserved times never wait here, and whatever left
+   * late (a stalled process, a busy gate) cannot bunch: a carrier whose arrivals vary by at most J
+   * counts at most the cap in any second, however the sends were grouped. (A window of one second
+   * holding B + r let 8 late submits leave in the same millisecond, and 6 ms of arrival jitter put
+   * 199 of 200 into the carrier's second.)
    */
   private windowLimit(t: Take): number {
-    return Math.max(t.cost, Math.floor(t.params.capacity + t.params.ratePerSecond));
+    const j = this.tuning.rate.jitterMs / 1000;
+    return Math.max(t.cost, Math.floor(t.params.capacity + t.params.ratePerSecond * (1 + j)));
   }
 
   /**
@@ -1044,12 +1187,24 @@ export class Dispatcher {
     // moment it would go, the message must fit this process's last second of sends to each of its
     // buckets; if not, it gives its slot back and waits until it does.
     const takes = p.buckets.map((b) => ({ key: b.key, params: b.params, cost: p.env.segments }));
+    let heldSince: number | undefined;
     for (;;) {
       const slot = gate.acquire(p.lane);
       if (slot) {
         const queuedAt = performance.now();
         await slot;
         this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
+      }
+      const held = p.connector.state().pausedUntil;
+      if (held > Date.now()) {
+        // The carrier throttled the connection this would leave on: the lane waits out the pause
+        // and this message is reserved again after it, instead of waiting inside the connector
+        // and leaving in the burst at the pause's end.
+        gate.release();
+        s.pausedUntil = Math.max(s.pausedUntil, held);
+        this.stages.add('requeue:connector-paused', 1);
+        this.requeue(s, [p]);
+        return;
       }
       if (p.unit) {
         // Nothing leaves before its claim unit is fenced as started: from then on no other
@@ -1090,6 +1245,16 @@ export class Dispatcher {
       gate.release();
       this.m.throttled.inc({ carrier: p.carrier.id, connector: p.connector.id, source: 'window' });
       this.stages.add('window', w);
+      heldSince ??= t;
+      if (t + w - heldSince > MAX_WINDOW_HOLD_MS) {
+        // Behind the window for long (the process stalled and its late sends queue here): this
+        // one gives its reserved slot up and is reserved again, so a stall costs its own length
+        // once instead of delaying every later send for good (the window releases no faster than
+        // the buckets reserve).
+        this.stages.add('requeue:window', 1);
+        this.requeue(s, [p]);
+        return;
+      }
       await sleep(w);
     }
     const started = performance.now();

@@ -8,6 +8,9 @@ import {
   refill,
   reserve,
   reserveChunks,
+  reserveQueues,
+  QueueAsk,
+  Take,
 } from './token-bucket';
 import { SendWindow } from './send-window';
 
@@ -215,6 +218,127 @@ describe('reserveChunks', () => {
       now += r.sendAt.length ? random() * 50 : r.retryInMs;
     }
     expect(peakPerSecond(arrivals)).toBeLessThanOrEqual(cap);
+  });
+});
+
+describe('reserveQueues', () => {
+  const alpha = bucketParamsFor(50);
+  const beta = bucketParamsFor(200);
+  const sender = bucketParamsFor(5_000);
+  const chunkOf = (carrier: string, p: typeof alpha, withSender = true): Take[] => [
+    { key: carrier, params: p, cost: 1 },
+    ...(withSender ? [{ key: 'sender', params: sender, cost: 1 }] : []),
+  ];
+  const ask = (chunk: Take[], n: number, over: Partial<QueueAsk> = {}): QueueAsk => ({
+    chunks: Array.from({ length: n }, () => chunk),
+    priority: Array.from({ length: n }, () => false),
+    weight: 1,
+    served: 0,
+    ...over,
+  });
+
+  /**
+   * Two carriers' queues sharing one sender, for `seconds`: the segments granted per carrier per
+   * second. A caller asks again soon after a grant, else after `retryInMs` plus its timer's
+   * lateness. Apart, each queue is its own caller (two spenders); merged, one caller asks
+   * for both.
+   */
+  function drive(merged: boolean, seconds: number) {
+    const store = new Map<string, BucketState>();
+    const random = rng(5);
+    const queues = [ask(chunkOf('alpha', alpha), 40), ask(chunkOf('beta', beta), 100)];
+    const got = [0, 0];
+    const next = merged ? [0] : [0, 0.5];
+    // A timer fires 1–4 ms late, and one in ten waits behind other work for up to 40 ms more.
+    const late = () => 1 + random() * 3 + (random() < 0.1 ? random() * 40 : 0);
+    while (Math.min(...next) < seconds * 1000) {
+      const who = next.indexOf(Math.min(...next));
+      const now = next[who];
+      if (merged) {
+        const r = reserveQueues(store, queues, now, AHEAD);
+        r.sendAt.forEach((t, q) => (got[q] += t.length));
+        next[0] = now + (r.sendAt.some((x) => x.length) ? 0.2 : r.retryInMs + late());
+      } else {
+        const r = reserveChunks(store, queues[who].chunks, now, AHEAD);
+        got[who] += r.sendAt.length;
+        next[who] = now + (r.sendAt.length ? 0.2 : r.retryInMs + late());
+      }
+    }
+    return { alpha: got[0] / seconds, beta: got[1] / seconds };
+  }
+
+  it('gives every queue its own bucket\'s full rate when they share a bucket with room', () => {
+    const merged = drive(true, 30);
+    expect(merged.alpha).toBeGreaterThan(alpha.ratePerSecond * 0.99);
+    expect(merged.beta).toBeGreaterThan(beta.ratePerSecond * 0.99);
+    // Reserved queue after queue, the shared sender's clock runs up to the look-ahead ahead and
+    // the other carrier's bucket waits full behind it (what the merge is for).
+    const apart = drive(false, 30);
+    expect(Math.min(apart.alpha / alpha.ratePerSecond, apart.beta / beta.ratePerSecond)).toBeLessThan(0.97);
+  });
+
+  it('charges every bucket in time order and keeps every window within its cap', () => {
+    const store = new Map<string, BucketState>();
+    const random = rng(9);
+    const arrivals: Record<string, { at: number; n: number }[]> = { alpha: [], beta: [], shared: [] };
+    const shared = bucketParamsFor(150);
+    let now = 0;
+    while (now < 20_000) {
+      const qs = [
+        ask(chunkOf('alpha', alpha, false).concat({ key: 'shared', params: shared, cost: 1 }), 1 + Math.floor(random() * 30)),
+        ask(chunkOf('beta', beta, false).concat({ key: 'shared', params: shared, cost: 1 }), 1 + Math.floor(random() * 60)),
+        ask(chunkOf('beta', beta, false), 1 + Math.floor(random() * 60), { priority: [true] }),
+      ];
+      const r = reserveQueues(store, qs, now, AHEAD);
+      r.sendAt.forEach((times, q) => {
+        for (let i = 1; i < times.length; i++) expect(times[i]).toBeGreaterThanOrEqual(times[i - 1]);
+        for (const t of times) {
+          const at = t + random() * DEFAULT_RATE_TUNING.jitterMs;
+          for (const take of qs[q].chunks[0]) arrivals[take.key].push({ at, n: take.cost });
+        }
+      });
+      now += r.sendAt.some((x) => x.length) ? random() * 40 : Math.max(1, r.retryInMs);
+    }
+    expect(peakPerSecond(arrivals.alpha)).toBeLessThanOrEqual(50);
+    expect(peakPerSecond(arrivals.beta)).toBeLessThanOrEqual(200);
+    expect(peakPerSecond(arrivals.shared)).toBeLessThanOrEqual(150);
+  });
+
+  it('lets a priority chunk go first among chunks due at once, then shares by weight', () => {
+    const carrier = bucketParamsFor(100);
+    const one: Take[] = [{ key: 'c', params: carrier, cost: 1 }];
+    const store = new Map<string, BucketState>();
+    const bulk = ask(one, 50);
+    const urgent = ask(one, 2, { priority: [true, true] });
+    const r = reserveQueues(store, [bulk, urgent], 0, 100);
+    // The bucket's first token and the next one go to the priority queue.
+    expect(r.sendAt[1]).toHaveLength(2);
+    expect(r.sendAt[1][1]).toBeLessThan(r.sendAt[0][0]);
+
+    // Weights 3:1 over a long drain, carried across reservations by the caller.
+    const s2 = new Map<string, BucketState>();
+    const served = [0, 0];
+    const got = [0, 0];
+    for (let now = 0; now < 10_000; now += 20) {
+      const qs = [ask(one, 20, { weight: 3, served: served[0] }), ask(one, 20, { weight: 1, served: served[1] })];
+      const g = reserveQueues(s2, qs, now, 100);
+      g.sendAt.forEach((t, q) => {
+        got[q] += t.length;
+        served[q] += t.length / qs[q].weight;
+      });
+    }
+    expect(got[0] / (got[0] + got[1])).toBeCloseTo(0.75, 2);
+  });
+
+  it('stops at the look-ahead and says when to come back', () => {
+    const store = new Map<string, BucketState>();
+    const r = reserveQueues(store, [ask(chunkOf('alpha', alpha, false), 30)], 0, 100);
+    const slot = 1000 / alpha.ratePerSecond;
+    expect(r.sendAt[0]).toHaveLength(1 + Math.floor(100 / slot));
+    const none = reserveQueues(store, [ask(chunkOf('alpha', alpha, false), 1)], 0, 100);
+    expect(none.sendAt[0]).toEqual([]);
+    expect(none.retryInMs).toBeGreaterThan(0);
+    expect(reserveQueues(store, [], 0, 100)).toEqual({ sendAt: [], retryInMs: 0 });
   });
 });
 

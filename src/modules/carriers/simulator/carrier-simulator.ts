@@ -71,7 +71,18 @@ export interface CarrierStats {
   /** Most segments offered (accepted or throttled) in any one-second window. */
   peak_offered: number;
   throttled: number;
+  /** Epoch ms of the first and the last accepted segment since the last reset (null: none yet). */
+  first_at: number | null;
+  last_at: number | null;
+  /**
+   * Accepted segments per second since the first one (index 0 is its second), for the first
+   * ten minutes after a reset: enough to see a run's ramp and dips without growing forever.
+   */
+  per_second: number[];
 }
+
+/** How many seconds of `per_second` a carrier's stats keep. */
+const PER_SECOND_KEPT = 600;
 
 export interface SimulatorStats {
   /** submit_sm PDUs (one per part) plus HTTP send requests. */
@@ -111,6 +122,17 @@ export interface SimulatedMessage {
   carrierMessageIds: string[];
   at: number;
 }
+
+const emptyStats = (): CarrierStats => ({
+  cap: 0,
+  segments: 0,
+  peak: 0,
+  peak_offered: 0,
+  throttled: 0,
+  first_at: null,
+  last_at: null,
+  per_second: [],
+});
 
 type Admission = { ok: true; carrier: CarrierConfig } | { ok: false; reason: 'no_carrier' | 'throttled' };
 
@@ -256,8 +278,14 @@ export class CarrierSimulator {
     for (const c of this.carriersFile.carriers) {
       const w = this.windows.get(c.id);
       carriers[c.id] = w
-        ? { ...w.stats, cap: this.capOf(c), peak: w.accepted.peak, peak_offered: w.offered.peak }
-        : { cap: this.capOf(c), segments: 0, peak: 0, peak_offered: 0, throttled: 0 };
+        ? {
+            ...w.stats,
+            per_second: [...w.stats.per_second],
+            cap: this.capOf(c),
+            peak: w.accepted.peak,
+            peak_offered: w.offered.peak,
+          }
+        : { ...emptyStats(), cap: this.capOf(c) };
     }
     return {
       ...this.counters,
@@ -293,7 +321,7 @@ export class CarrierSimulator {
       w = {
         accepted: new SlidingWindow(),
         offered: new SlidingWindow(),
-        stats: { cap: 0, segments: 0, peak: 0, peak_offered: 0, throttled: 0 },
+        stats: emptyStats(),
       };
       this.windows.set(carrier.id, w);
     }
@@ -304,6 +332,14 @@ export class CarrierSimulator {
       return { ok: false, reason: 'throttled' };
     }
     w.stats.segments += segments;
+    const at = performance.timeOrigin + now;
+    w.stats.first_at ??= at;
+    w.stats.last_at = at;
+    const second = Math.floor((at - w.stats.first_at) / 1000);
+    if (second < PER_SECOND_KEPT) {
+      while (w.stats.per_second.length <= second) w.stats.per_second.push(0);
+      w.stats.per_second[second] += segments;
+    }
     return { ok: true, carrier };
   }
 

@@ -201,7 +201,7 @@ export class SmppBind {
     this.state = 'connecting';
     const o = this.opts;
     const session = smpp.connect({ host: o.host, port: o.port });
-    coalesceWrites(session.socket);
+    coalesceWrites(session.socket, 'tick');
     this.session = session;
     const bindTimer = setTimeout(() => {
       this.hooks.log.warn({ bind: o.index }, 'smpp bind: no bind_transceiver_resp in time');

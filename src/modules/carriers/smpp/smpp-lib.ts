@@ -24,20 +24,34 @@ registerTlvs();
 
 /**
  * The package writes each PDU to the socket on its own: a syscall and a TCP segment per submit,
- * answer and receipt (a tenth of a busy bind's CPU). Corked on the first write of an event-loop
- * turn and uncorked after it, everything a turn sends leaves in one writev. Order is unchanged.
+ * answer and receipt (a tenth of a busy bind's CPU). Corked on a PDU's write and uncorked once the
+ * code running now (its microtasks included) is done, or at the end of the event-loop turn, the
+ * PDUs written together leave in one writev. Order is unchanged.
+ *
+ * `tick` (the ESME side) flushes right after the current microtasks: a submit leaves the moment the
+ * dispatcher decided it may (its send window counts it then), not after the rest of the turn's
+ * I/O callbacks have run, which on a busy process can be tens of milliseconds later and would let
+ * submits counted a turn apart reach the carrier together. `turn` (the simulator) gathers a whole
+ * turn's answers and receipts.
+ *
+ * Nagle's algorithm is off for the same reason: the writes are already gathered, and with it on,
+ * PDUs wait in the kernel while an earlier segment is unacknowledged (up to the peer's 40 ms
+ * delayed ACK when its answer is not due yet), then leave together.
  */
-export function coalesceWrites(socket: Socket): void {
+export function coalesceWrites(socket: Socket, flush: 'tick' | 'turn' = 'turn'): void {
+  socket.setNoDelay(true);
   const write = socket.write.bind(socket) as (...args: unknown[]) => boolean;
   let corked = false;
+  const uncork = () => {
+    corked = false;
+    socket.uncork();
+  };
   socket.write = ((...args: unknown[]) => {
     if (!corked) {
       corked = true;
       socket.cork();
-      setImmediate(() => {
-        corked = false;
-        socket.uncork();
-      });
+      if (flush === 'tick') queueMicrotask(uncork);
+      else setImmediate(uncork);
     }
     return write(...args);
   }) as Socket['write'];

@@ -130,6 +130,8 @@ export class SmppConnector implements Connector {
 
   state(): ConnectorState {
     const up = this.binds.filter((b) => b.state === 'bound');
+    const now = Date.now();
+    const free = up.some((b) => b.pausedUntil <= now);
     return {
       id: this.id,
       kind: 'smpp',
@@ -138,6 +140,7 @@ export class SmppConnector implements Connector {
       inFlight: this.binds.reduce((n, b) => n + b.inFlight, 0),
       window: this.config.window * this.binds.length,
       throttled: up.some((b) => b.throttled),
+      pausedUntil: up.length && !free ? Math.min(...up.map((b) => b.pausedUntil)) : 0,
     };
   }
 

@@ -107,6 +107,8 @@ export class TwilioConnector implements Connector {
       inFlight: this.inFlight,
       window: this.cfg.concurrency,
       throttled: Date.now() < this.throttledUntil,
+      // A throttled provider's next submit is sent (and answered 429 again), not held here.
+      pausedUntil: 0,
     };
   }
 
