@@ -85,6 +85,8 @@ interface Pending extends LaneEntry {
  */
 interface ClaimUnit {
   id: string;
+  /** The class of the message it was made for first (whose fence writes it goes with). */
+  lane: LaneClass;
   /**
    * The fence being written (or written): true if this claim may send, false if it was taken
    * over. Unset again if writing it failed.
@@ -186,9 +188,15 @@ export class Dispatcher {
   private readonly byId = new Map<string, Pending>();
   private readonly policy: SegmentRatePolicy;
   private readonly statuses: StatusBatcher;
-  private readonly probe = new CoalescedLookup<Pending>((ps) => this.suppressedAmong(ps));
-  /** Claim units fenced as started right before their first submit (one write at a time). */
-  private readonly fence = new CoalescedLookup<ClaimUnit>((us) => this.messages.startUnits(us.map((u) => u.id)));
+  /**
+   * The last looks at the opt-outs before a send, and the claim units fenced as started right
+   * before their first submit: one lookup (one write) at a time per class, so a transactional
+   * message's look never queues behind a campaign's.
+   */
+  private readonly probes = this.perClass(() => new CoalescedLookup<Pending>((ps) => this.suppressedAmong(ps)));
+  private readonly fences = this.perClass(
+    () => new CoalescedLookup<ClaimUnit>((us) => this.messages.startUnits(us.map((u) => u.id))),
+  );
   private readonly log: Logger;
   private stopping = false;
   private readonly idleWaiters = new Set<() => void>();
@@ -271,6 +279,10 @@ export class Dispatcher {
       onApplied: (applied) => this.afterApplied(applied),
       onError: (err, attempt) => this.log.warn({ err, attempt }, 'status write failed; retrying'),
     });
+  }
+
+  private perClass<X>(make: () => X): Record<LaneClass, X> {
+    return { priority: make(), bulk: make() };
   }
 
   /** Publishes the configured caps; called when the dispatcher role starts. */
@@ -965,9 +977,10 @@ export class Dispatcher {
     try {
       // The last look at the opt-outs starts its usual latency before the send time, so its
       // answer is in when the tokens are due and at most that old when the chunk leaves.
-      const lookAt = at - this.probe.leadMs;
+      const probe = this.probes[items.some((p) => p.lane === 'priority') ? 'priority' : 'bulk'];
+      const lookAt = at - probe.leadMs;
       if (lookAt - preciseNow() >= 1) await sleep(lookAt - preciseNow());
-      const look = this.probe.check(items);
+      const look = probe.check(items);
       look.catch(() => undefined); // awaited below unless the chunk goes back first
       const wait = at - preciseNow();
       if (wait >= 1) await sleep(wait);
@@ -1032,7 +1045,7 @@ export class Dispatcher {
     const out = new Map<Pending, ClaimUnit>();
     let unit: ClaimUnit | undefined;
     ps.forEach((p, i) => {
-      if (i % this.tuning.claimUnitSize === 0) unit = { id: randomUUID() };
+      if (i % this.tuning.claimUnitSize === 0) unit = { id: randomUUID(), lane: p.lane };
       out.set(p, unit!);
     });
     return out;
@@ -1044,7 +1057,7 @@ export class Dispatcher {
    * fence could not be written (Postgres away): nothing was started, and the next try writes it.
    */
   private started(u: ClaimUnit): Promise<boolean> {
-    u.start ??= this.fence.check([u]).then(
+    u.start ??= this.fences[u.lane].check([u]).then(
       (r) => r.found.has(u.id),
       (err) => {
         u.start = undefined;
@@ -1128,8 +1141,8 @@ export class Dispatcher {
    * look has to start earlier anyway, and demanding a fresher one would only make every message
    * look twice and wait for both.
    */
-  private optOutAgeLimit(): number {
-    return MAX_OPT_OUT_AGE_MS + this.probe.leadMs;
+  private optOutAgeLimit(lane: LaneClass): number {
+    return MAX_OPT_OUT_AGE_MS + this.probes[lane].leadMs;
   }
 
   /**
@@ -1138,7 +1151,7 @@ export class Dispatcher {
    */
   private async lookAgain(s: LaneState, p: Pending): Promise<boolean> {
     try {
-      const { found: suppressed, at } = await this.probe.check([p]);
+      const { found: suppressed, at } = await this.probes[p.lane].check([p]);
       if (suppressed.has(p.id)) {
         void this.finishWith(s, p, OPTED_OUT);
         return false;
@@ -1230,7 +1243,7 @@ export class Dispatcher {
           return;
         }
       }
-      if (!p.env.optOutConfirmation && Date.now() - p.checkedAt > this.optOutAgeLimit()) {
+      if (!p.env.optOutConfirmation && Date.now() - p.checkedAt > this.optOutAgeLimit(p.lane)) {
         // It waited (gate, window, pause) since its chunk's look: it looks again before it goes.
         gate.release();
         if (!(await this.lookAgain(s, p))) return;
