@@ -171,7 +171,9 @@ export function updateResults(markdown: string, o: Outcome, full: boolean, invoc
   const intro = firstEntry >= 0 ? body.slice(0, firstEntry) : body.replace(/\n+$/, '');
   const entries = firstEntry >= 0 ? body.slice(firstEntry + 1).split(/\n(?=### )/) : [];
   const kept = [entry, ...entries.map((e) => e.replace(/\n+$/, '\n'))].slice(0, 5);
-  const section = [heading + intro, '', ...kept].join('\n').replace(/\n{3,}/g, '\n\n');
+  // The intro may start on the heading's next line: it stays on a line of its own.
+  const text = intro.replace(/^\n+/, '').replace(/\n+$/, '');
+  const section = [heading, ...(text ? [text, ''] : ['']), ...kept].join('\n').replace(/\n{3,}/g, '\n\n');
   return [...lines.slice(0, start), section.replace(/\n+$/, '\n'), ...lines.slice(end)].join('\n');
 }
 
