@@ -109,9 +109,11 @@ describe('segment buckets in Redis', () => {
       return best;
     };
     const rate = (ts: number[]) => ((ts.length - 1) * 1000) / (Math.max(...ts) - Math.min(...ts));
-    // Reserved apart, the sender's clock ran ahead of the slower carrier's and it lost ~8–15 %.
-    expect(rate(sent[0])).toBeGreaterThan(alpha.params.ratePerSecond * 0.98);
-    expect(rate(sent[1])).toBeGreaterThan(beta.params.ratePerSecond * 0.98);
+    // Reserved apart, the sender's clock ran ahead of the slower carrier's and it lost 8–15 % (the
+    // unit spec compares both ways); here only a stall of this process longer than the look-ahead
+    // could cost anything, so 5 % is left for a busy machine.
+    expect(rate(sent[0])).toBeGreaterThan(alpha.params.ratePerSecond * 0.95);
+    expect(rate(sent[1])).toBeGreaterThan(beta.params.ratePerSecond * 0.95);
     expect(peak(sent[0])).toBeLessThanOrEqual(alphaCap);
     expect(peak(sent[1])).toBeLessThanOrEqual(betaCap);
   });
