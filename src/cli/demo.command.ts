@@ -3,11 +3,14 @@
 // opted-in contacts, shows the launch plan, launches a marketing campaign with a progress bar, lets
 // the simulator's customers reply (STOP, YES, questions), and prints the final report. `--keep`
 // leaves everything running and prints the URLs.
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
 import { parseEnv } from '../config/config.schema';
 import { createEngine } from '../engine';
-import { CarrierSimulator } from '../modules/carriers/simulator/carrier-simulator';
+import type { SimulatorStats } from '../modules/carriers/simulator/carrier-simulator';
 import { SIMULATOR_HTTP_PORT, SIMULATOR_SMPP_PORT } from '../modules/carriers/carriers.config';
 import { WorkspaceService } from '../modules/workspaces/workspace.service';
 import { TERMINAL_STATUSES as TERMINAL } from '../modules/messages/message.types';
@@ -70,31 +73,31 @@ export const demoCommand: CliCommand = {
     const port = (await portFree(requestedPort)) ? requestedPort : await freePort();
 
     line('2. carrier simulator');
-    const sim = new CarrierSimulator({
-      scenario: {
-        seed: 7,
-        latency_ms: { min: 1, max: 5 },
-        receipt_delay_ms: { min: 100, max: 800 },
-        outcomes: { delivered: 0.95, undelivered: 0.03, expired: 0.01, rejected: 0.01 },
-        replies: {
-          fraction: replyFraction,
-          delay_ms: { min: 500, max: 4_000 },
-          pools: [
-            { weight: 0.2, texts: ['STOP', 'Stop', 'unsubscribe', 'please stop texting me'] },
-            { weight: 0.35, texts: ['YES', 'Yes!', 'Y', 'yes please'] },
-            {
-              weight: 0.2,
-              texts: ['when will my order arrive?', 'Where is my package?', 'any update on my delivery?'],
-            },
-            { weight: 0.1, texts: ['HELP'] },
-            { weight: 0.15, texts: ['Thanks!', 'Who is this?', 'Can you call me back later'] },
-          ],
-        },
+    // Its own process, as a carrier has its own machines: sharing the engine's event loop, its
+    // one-second windows were counted on a clock that stalls whenever the engine is busy, and it
+    // answered "throttled" to submits that had left within the caps.
+    const sim = await startSimulator({
+      seed: 7,
+      latency_ms: { min: 1, max: 5 },
+      receipt_delay_ms: { min: 100, max: 800 },
+      outcomes: { delivered: 0.95, undelivered: 0.03, expired: 0.01, rejected: 0.01 },
+      replies: {
+        fraction: replyFraction,
+        delay_ms: { min: 500, max: 4_000 },
+        pools: [
+          { weight: 0.2, texts: ['STOP', 'Stop', 'unsubscribe', 'please stop texting me'] },
+          { weight: 0.35, texts: ['YES', 'Yes!', 'Y', 'yes please'] },
+          {
+            weight: 0.2,
+            texts: ['when will my order arrive?', 'Where is my package?', 'any update on my delivery?'],
+          },
+          { weight: 0.1, texts: ['HELP'] },
+          { weight: 0.15, texts: ['Thanks!', 'Who is this?', 'Can you call me back later'] },
+        ],
       },
     });
-    await sim.start();
     line(
-      `   SMPP on 127.0.0.1:${sim.smppPort}, HTTP provider and /stats on http://127.0.0.1:${sim.httpPort}`,
+      `   SMPP on 127.0.0.1:${SIMULATOR_SMPP_PORT}, HTTP provider and /stats on ${sim.httpUrl}`,
     );
 
     line('3. engine (all roles)');
@@ -207,7 +210,7 @@ export const demoCommand: CliCommand = {
         if (stats.replies === last) break;
         last = stats.replies;
       }
-      const simStats = sim.stats();
+      const simStats = await sim.stats();
       line('');
       line('== report ==');
       const rows: [string, string | number][] = [
@@ -236,7 +239,7 @@ export const demoCommand: CliCommand = {
       if (values.keep) {
         line('');
         line(
-          `running: API ${engine.url}  docs ${engine.url}/docs  metrics ${engine.url}/metrics  simulator http://127.0.0.1:${sim.httpPort}/stats`,
+          `running: API ${engine.url}  docs ${engine.url}/docs  metrics ${engine.url}/metrics  simulator ${sim.httpUrl}/stats`,
         );
         line(`campaign: curl -H "Authorization: Bearer ${key}" ${engine.url}/v1/campaigns/${campaign.id}`);
         line('Ctrl-C to stop.');
@@ -252,6 +255,45 @@ export const demoCommand: CliCommand = {
     }
   },
 };
+
+/**
+ * `parley simulate` as a child process on the default ports (the engine's built-in carriers file
+ * points there), with the demo's scenario; resolves once it answers on HTTP.
+ */
+async function startSimulator(scenario: Record<string, unknown>) {
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-demo-')), 'scenario.json');
+  writeFileSync(file, JSON.stringify(scenario));
+  const proc = spawn(process.execPath, [path.join(__dirname, '..', 'cli.js'), 'simulate', '--scenario', file], {
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
+  const httpUrl = `http://127.0.0.1:${SIMULATOR_HTTP_PORT}`;
+  const stop = async () => {
+    if (proc.exitCode !== null || proc.signalCode) return;
+    proc.kill('SIGTERM');
+    const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
+    await exited;
+    clearTimeout(t);
+  };
+  for (let i = 0; ; i++) {
+    if (proc.exitCode !== null) throw new Error(`the carrier simulator exited (code ${proc.exitCode})`);
+    if (await fetch(`${httpUrl}/health`).then((r) => r.ok, () => false)) break;
+    if (i >= 150) {
+      await stop();
+      throw new Error('the carrier simulator did not answer within 30 s');
+    }
+    await sleep(200);
+  }
+  return {
+    httpUrl,
+    stop,
+    async stats(): Promise<SimulatorStats> {
+      const res = await fetch(`${httpUrl}/stats`);
+      if (!res.ok) throw new Error(`simulator GET /stats: ${res.status}`);
+      return (await res.json()) as SimulatorStats;
+    },
+  };
+}
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {
