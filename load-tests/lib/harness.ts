@@ -14,7 +14,8 @@ import { sql } from 'kysely';
 import { createDb, Db } from '../../src/infra/db/db';
 import { migrateToLatest } from '../../src/infra/db/migrator';
 import { CarriersFile, carriersFileSchema } from '../../src/modules/carriers/carriers.config';
-import { CarrierSimulator, SimulatedMessage, SimulatorStats } from '../../src/modules/carriers/simulator/carrier-simulator';
+import { CarrierSimulator, SimulatedMessage } from '../../src/modules/carriers/simulator/carrier-simulator';
+import { SimulatorProcess, keepTail, spawnSimulator } from '../../src/cli/simulator-process';
 import type { ScenarioInput } from '../../src/modules/carriers/simulator/scenario';
 import { WorkspaceRepository } from '../../src/modules/workspaces/workspace.repository';
 import { WorkspaceService } from '../../src/modules/workspaces/workspace.service';
@@ -22,7 +23,6 @@ import { WorkspaceService } from '../../src/modules/workspaces/workspace.service
 /** Repository root (this file runs from dist/load-tests/lib). */
 export const ROOT = path.resolve(__dirname, '..', '..', '..');
 export const MAIN_JS = path.join(ROOT, 'dist', 'src', 'main.js');
-export const CLI_JS = path.join(ROOT, 'dist', 'src', 'cli.js');
 export const BENCH_DATABASE_URL =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/parley_bench';
 export const DEFAULT_BROKERS = process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:9092';
@@ -203,102 +203,37 @@ export async function startSim(carriers: CarriersFile, scenario: ScenarioInput):
   return { sim, sent, file, carriers: withPort, stop: () => sim.stop() };
 }
 
-/** The last 30 lines a child process wrote (stdout and stderr), each also handed to `echo`. */
-function keepTail(proc: ChildProcess, echo?: (line: string) => void): string[] {
-  const tail: string[] = [];
-  const keep = (b: Buffer) => {
-    for (const line of b.toString().split('\n')) {
-      if (!line.trim()) continue;
-      tail.push(line);
-      if (tail.length > 30) tail.shift();
-      echo?.(line);
-    }
-  };
-  proc.stdout!.on('data', keep);
-  proc.stderr!.on('data', keep);
-  return tail;
-}
-
-/** The simulator in a process of its own, read and reset over its HTTP API. */
-export interface SimProc {
+/** The simulator in a process of its own (src/cli/simulator-process.ts), with its carriers file. */
+export interface SimProc extends SimulatorProcess {
   file: string;
   carriers: CarriersFile;
-  httpUrl: string;
-  stats(): Promise<SimulatorStats>;
-  reset(): Promise<void>;
-  stop(): Promise<void>;
 }
 
 /**
- * Runs `parley simulate` as its own process, as the demo and deploy/ do. A carrier counts arrivals
- * on its own clock; in the bench's process the simulator's clock stalls whenever the bench works
+ * Runs `parley simulate` as its own process on free ports, with a carriers file pointing the SMPP
+ * connector at it. In the bench's process the simulator's clock stalled whenever the bench worked
  * (building and posting batches: event-loop delays of 40–100 ms were measured there), and a stall
- * lets submits that left evenly arrive bunched, which a cap run would then blame on the engine.
+ * let submits that left evenly arrive bunched, which a cap run would then blame on the engine.
+ * It also asks to be scheduled ahead of the rest (as a carrier's SMSC has its own machines; when
+ * allowed: root): BENCH_SIM_NICE=0 turns that off.
  */
 export async function startSimProcess(carriers: CarriersFile, scenario: ScenarioInput): Promise<SimProc> {
-  const dir = mkdtempSync(path.join(os.tmpdir(), 'parley-bench-sim-'));
   const smppPort = freePort();
   const httpPort = freePort();
   const withPort = carriersFileSchema.parse({
     ...carriers,
     connectors: carriers.connectors.map((c) => (c.kind === 'smpp' ? { ...c, port: smppPort } : c)),
   });
-  const file = path.join(dir, 'carriers.json');
+  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-bench-sim-')), 'carriers.json');
   writeFileSync(file, JSON.stringify(withPort));
-  const scenarioFile = path.join(dir, 'scenario.json');
-  writeFileSync(scenarioFile, JSON.stringify(scenario));
-  const proc = spawn(
-    process.execPath,
-    [CLI_JS, 'simulate', '--smpp-port', String(smppPort), '--http-port', String(httpPort), '--carriers-file', file, '--scenario', scenarioFile],
-    { stdio: ['ignore', 'pipe', 'pipe'] },
-  );
-  // A carrier's SMSC runs on its own machines; here it shares two cores with everything else, and
-  // when it waits for a core its arrivals bunch. Scheduled ahead of the rest (when allowed: root),
-  // its clock stays closer to a carrier's. BENCH_SIM_NICE=0 turns that off.
-  const nice = Number(process.env.BENCH_SIM_NICE ?? -10);
-  if (nice) {
-    try {
-      os.setPriority(proc.pid!, nice);
-    } catch {
-      // Not permitted: the simulator runs at normal priority.
-    }
-  }
-  const tail = keepTail(proc);
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const httpUrl = `http://127.0.0.1:${httpPort}`;
-  const up = await waitFor(
-    async () => {
-      if (proc.exitCode !== null) return 'exited';
-      return (await fetch(`${httpUrl}/health`).then((r) => r.ok).catch(() => false)) ? 'ok' : '';
-    },
-    30_000,
-    200,
-  );
-  if (up !== 'ok') {
-    proc.kill('SIGKILL');
-    throw new Error(`simulator process did not start (${up || 'timeout'}):\n${tail.join('\n')}`);
-  }
-  return {
-    file,
-    carriers: withPort,
-    httpUrl,
-    async stats() {
-      const res = await fetch(`${httpUrl}/stats`);
-      if (!res.ok) throw new Error(`simulator GET /stats: ${res.status}`);
-      return (await res.json()) as SimulatorStats;
-    },
-    async reset() {
-      const res = await fetch(`${httpUrl}/reset`, { method: 'POST' });
-      if (!res.ok) throw new Error(`simulator POST /reset: ${res.status}`);
-    },
-    async stop() {
-      if (proc.exitCode !== null) return;
-      proc.kill('SIGTERM');
-      const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-      await exited;
-      clearTimeout(t);
-    },
-  };
+  const sim = await spawnSimulator({
+    scenario,
+    smppPort,
+    httpPort,
+    carriersFile: file,
+    nice: Number(process.env.BENCH_SIM_NICE ?? -10),
+  });
+  return { ...sim, file, carriers: withPort };
 }
 
 /** Cap check from the simulator's own counters: peak in any one-second window ≤ cap per carrier. */

@@ -3,20 +3,17 @@
 // opted-in contacts, shows the launch plan, launches a marketing campaign with a progress bar, lets
 // the simulator's customers reply (STOP, YES, questions), and prints the final report. `--keep`
 // leaves everything running and prints the URLs.
-import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
-import os from 'node:os';
-import path from 'node:path';
 import { parseEnv } from '../config/config.schema';
 import { createEngine } from '../engine';
-import type { SimulatorStats } from '../modules/carriers/simulator/carrier-simulator';
 import { SIMULATOR_HTTP_PORT, SIMULATOR_SMPP_PORT } from '../modules/carriers/carriers.config';
 import { WorkspaceService } from '../modules/workspaces/workspace.service';
 import { TERMINAL_STATUSES as TERMINAL } from '../modules/messages/message.types';
 import { CliCommand, UsageError, options } from './command';
 import { STACK_SCRIPT } from './stack.command';
 import { demoContactsCsv } from './demo-contacts';
+import { spawnSimulator } from './simulator-process';
 
 function bar(done: number, total: number, width = 32): string {
   const frac = total > 0 ? Math.min(1, done / total) : 1;
@@ -73,32 +70,33 @@ export const demoCommand: CliCommand = {
     const port = (await portFree(requestedPort)) ? requestedPort : await freePort();
 
     line('2. carrier simulator');
-    // Its own process, as a carrier has its own machines: sharing the engine's event loop, its
-    // one-second windows were counted on a clock that stalls whenever the engine is busy, and it
-    // answered "throttled" to submits that had left within the caps.
-    const sim = await startSimulator({
-      seed: 7,
-      latency_ms: { min: 1, max: 5 },
-      receipt_delay_ms: { min: 100, max: 800 },
-      outcomes: { delivered: 0.95, undelivered: 0.03, expired: 0.01, rejected: 0.01 },
-      replies: {
-        fraction: replyFraction,
-        delay_ms: { min: 500, max: 4_000 },
-        pools: [
-          { weight: 0.2, texts: ['STOP', 'Stop', 'unsubscribe', 'please stop texting me'] },
-          { weight: 0.35, texts: ['YES', 'Yes!', 'Y', 'yes please'] },
-          {
-            weight: 0.2,
-            texts: ['when will my order arrive?', 'Where is my package?', 'any update on my delivery?'],
-          },
-          { weight: 0.1, texts: ['HELP'] },
-          { weight: 0.15, texts: ['Thanks!', 'Who is this?', 'Can you call me back later'] },
-        ],
+    // Its own process (see simulator-process.ts), on the default ports the engine's built-in
+    // carriers file points at.
+    const sim = await spawnSimulator({
+      smppPort: SIMULATOR_SMPP_PORT,
+      httpPort: SIMULATOR_HTTP_PORT,
+      scenario: {
+        seed: 7,
+        latency_ms: { min: 1, max: 5 },
+        receipt_delay_ms: { min: 100, max: 800 },
+        outcomes: { delivered: 0.95, undelivered: 0.03, expired: 0.01, rejected: 0.01 },
+        replies: {
+          fraction: replyFraction,
+          delay_ms: { min: 500, max: 4_000 },
+          pools: [
+            { weight: 0.2, texts: ['STOP', 'Stop', 'unsubscribe', 'please stop texting me'] },
+            { weight: 0.35, texts: ['YES', 'Yes!', 'Y', 'yes please'] },
+            {
+              weight: 0.2,
+              texts: ['when will my order arrive?', 'Where is my package?', 'any update on my delivery?'],
+            },
+            { weight: 0.1, texts: ['HELP'] },
+            { weight: 0.15, texts: ['Thanks!', 'Who is this?', 'Can you call me back later'] },
+          ],
+        },
       },
     });
-    line(
-      `   SMPP on 127.0.0.1:${SIMULATOR_SMPP_PORT}, HTTP provider and /stats on ${sim.httpUrl}`,
-    );
+    line(`   SMPP on 127.0.0.1:${SIMULATOR_SMPP_PORT}, HTTP provider and /stats on ${sim.httpUrl}`);
 
     line('3. engine (all roles)');
     const env = parseEnv({
@@ -255,45 +253,6 @@ export const demoCommand: CliCommand = {
     }
   },
 };
-
-/**
- * `parley simulate` as a child process on the default ports (the engine's built-in carriers file
- * points there), with the demo's scenario; resolves once it answers on HTTP.
- */
-async function startSimulator(scenario: Record<string, unknown>) {
-  const file = path.join(mkdtempSync(path.join(os.tmpdir(), 'parley-demo-')), 'scenario.json');
-  writeFileSync(file, JSON.stringify(scenario));
-  const proc = spawn(process.execPath, [path.join(__dirname, '..', 'cli.js'), 'simulate', '--scenario', file], {
-    stdio: ['ignore', 'ignore', 'inherit'],
-  });
-  const exited = new Promise<void>((r) => proc.once('exit', () => r()));
-  const httpUrl = `http://127.0.0.1:${SIMULATOR_HTTP_PORT}`;
-  const stop = async () => {
-    if (proc.exitCode !== null || proc.signalCode) return;
-    proc.kill('SIGTERM');
-    const t = setTimeout(() => proc.kill('SIGKILL'), 10_000);
-    await exited;
-    clearTimeout(t);
-  };
-  for (let i = 0; ; i++) {
-    if (proc.exitCode !== null) throw new Error(`the carrier simulator exited (code ${proc.exitCode})`);
-    if (await fetch(`${httpUrl}/health`).then((r) => r.ok, () => false)) break;
-    if (i >= 150) {
-      await stop();
-      throw new Error('the carrier simulator did not answer within 30 s');
-    }
-    await sleep(200);
-  }
-  return {
-    httpUrl,
-    stop,
-    async stats(): Promise<SimulatorStats> {
-      const res = await fetch(`${httpUrl}/stats`);
-      if (!res.ok) throw new Error(`simulator GET /stats: ${res.status}`);
-      return (await res.json()) as SimulatorStats;
-    },
-  };
-}
 
 const freePort = () =>
   new Promise<number>((resolve, reject) => {

@@ -66,13 +66,6 @@ export interface ConnectorState {
   window: number;
   /** True while the carrier is answering throttled / queue full and the connector backs off. */
   throttled: boolean;
-  /**
-   * Epoch ms until which a submit handed over now would wait inside the connector (every usable
-   * bind backing off after the carrier throttled it); 0 when it would leave at once. A caller that
-   * paces its submits holds them itself until then: held inside, they would all leave together
-   * when the pause ends.
-   */
-  pausedUntil: number;
 }
 
 export interface Connector {
@@ -85,4 +78,11 @@ export interface Connector {
   onReceipt(handler: (r: RawReceipt) => void): void;
   onInbound(handler: (m: RawInbound) => void): void;
   state(): ConnectorState;
+  /**
+   * Epoch ms until which a submit handed over now would wait inside the connector (every usable
+   * bind backing off after the carrier throttled it); 0 when it would leave at once. A caller that
+   * paces its submits holds them itself until then: held inside, they would all leave together
+   * when the pause ends. Asked before every submit, so it is cheap.
+   */
+  pausedUntil(): number;
 }

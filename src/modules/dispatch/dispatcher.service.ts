@@ -1026,16 +1026,11 @@ export class Dispatcher {
       s.unsent += p.env.segments;
       if (p.lane === 'priority') s.priorityUnsent += p.env.segments;
     }
-    for (const lane of ['priority', 'bulk'] as const) {
-      const bySpender = new Map<Spender, Pending[]>();
-      for (const p of mine.filter((x) => x.lane === lane)) {
-        const sp = this.spenderOf(s, p);
-        bySpender.set(sp, [...(bySpender.get(sp) ?? []), p]);
-      }
-      for (const [sp, list] of bySpender) {
-        if (!this.waiting(sp)) this.activate(sp);
-        sp.queue[lane] = [...list, ...sp.queue[lane]];
-      }
+    // Back to the front in their order: walked from the last, each goes before the ones after it.
+    for (const p of [...mine].reverse()) {
+      const sp = this.spenderOf(s, p);
+      if (!this.waiting(sp)) this.activate(sp);
+      sp.queue[p.lane].unshift(p);
     }
     if (mine.length) this.kickReserver();
   }
@@ -1208,7 +1203,7 @@ export class Dispatcher {
         await slot;
         this.stages.add(`gate:${p.lane}`, performance.now() - queuedAt);
       }
-      const held = p.connector.state().pausedUntil;
+      const held = p.connector.pausedUntil();
       if (held > Date.now()) {
         // The carrier throttled the connection this would leave on: the lane waits out the pause
         // and this message is reserved again after it, instead of waiting inside the connector

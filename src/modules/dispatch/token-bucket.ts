@@ -124,11 +124,11 @@ export interface ChunkReservation {
 }
 
 /**
- * Reserves several chunks in one go (one Redis round trip for a whole batch): chunk by chunk, each
- * as `reserve` would, each no earlier than the one before, until one would be further ahead than
- * `maxAheadMs`. Each chunk stays within every bucket's capacity (or is a single lump), so the bound
- * holds per chunk exactly as for single reservations. The Redis script (token-buckets.service.ts)
- * implements exactly this over hashes; this version runs on a map for the specs.
+ * Reserves several chunks of one queue in one go: chunk by chunk, each as `reserve` would, each no
+ * earlier than the one before, until one would be further ahead than `maxAheadMs`. Each chunk
+ * stays within every bucket's capacity (or is a single lump), so the bound holds per chunk exactly
+ * as for single reservations. A merged reservation of that one queue (reserveQueues), which is what
+ * the Redis script implements.
  */
 export function reserveChunks(
   store: Map<string, BucketState>,
@@ -136,22 +136,9 @@ export function reserveChunks(
   now: number,
   maxAheadMs: number,
 ): ChunkReservation {
-  const sendAt: number[] = [];
-  let last = now;
-  for (const takes of chunks) {
-    let at = last;
-    for (const t of takes) at = Math.max(at, readyAt(store.get(t.key), t.params, t.cost, now));
-    if (at - now > maxAheadMs) {
-      return { sendAt, retryInMs: sendAt.length ? 0 : Math.ceil(at - now - maxAheadMs) };
-    }
-    for (const t of takes) {
-      const s = refill(store.get(t.key), t.params, at);
-      store.set(t.key, { tokens: s.tokens - t.cost, at });
-    }
-    sendAt.push(at);
-    last = at;
-  }
-  return { sendAt, retryInMs: 0 };
+  const queue: QueueAsk = { chunks, priority: chunks.map(() => false), weight: 1, served: 0 };
+  const r = reserveQueues(store, [queue], now, maxAheadMs);
+  return { sendAt: r.sendAt[0], retryInMs: r.retryInMs };
 }
 
 /** One queue of chunks asking for send times in a merged reservation (see reserveQueues). */

@@ -12,7 +12,6 @@ describe('combineStates', () => {
       inFlight,
       window: 100,
       throttled,
-      pausedUntil: 0,
     });
     expect(combineStates({ id: 'smpp', kind: 'smpp' }, [s(2, 10), s(1, 5, true)])).toEqual({
       id: 'smpp',

@@ -130,8 +130,6 @@ export class SmppConnector implements Connector {
 
   state(): ConnectorState {
     const up = this.binds.filter((b) => b.state === 'bound');
-    const now = Date.now();
-    const free = up.some((b) => b.pausedUntil <= now);
     return {
       id: this.id,
       kind: 'smpp',
@@ -140,8 +138,18 @@ export class SmppConnector implements Connector {
       inFlight: this.binds.reduce((n, b) => n + b.inFlight, 0),
       window: this.config.window * this.binds.length,
       throttled: up.some((b) => b.throttled),
-      pausedUntil: up.length && !free ? Math.min(...up.map((b) => b.pausedUntil)) : 0,
     };
+  }
+
+  pausedUntil(): number {
+    const now = Date.now();
+    let until = Infinity;
+    for (const b of this.binds) {
+      if (b.state !== 'bound') continue;
+      if (b.pausedUntil <= now) return 0;
+      until = Math.min(until, b.pausedUntil);
+    }
+    return until === Infinity ? 0 : until;
   }
 
   async submit(req: SubmitRequest): Promise<SubmitOutcome> {

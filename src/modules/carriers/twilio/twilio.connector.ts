@@ -107,9 +107,12 @@ export class TwilioConnector implements Connector {
       inFlight: this.inFlight,
       window: this.cfg.concurrency,
       throttled: Date.now() < this.throttledUntil,
-      // A throttled provider's next submit is sent (and answered 429 again), not held here.
-      pausedUntil: 0,
     };
+  }
+
+  /** A throttled provider's next submit is sent (and answered 429 again), not held here. */
+  pausedUntil(): number {
+    return 0;
   }
 
   async submit(req: SubmitRequest): Promise<SubmitOutcome> {
