@@ -269,6 +269,15 @@ function java(libs, dir, mainClass, args, detached) {
   return child.pid;
 }
 
+// Kafka cluster ids are base64url-encoded 16-byte UUIDs. Like Kafka's own Uuid.randomUuid(), never
+// one that starts with '-': the storage tool's argument parser would read it as an option.
+function newClusterId() {
+  for (;;) {
+    const id = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
+    if (!id.startsWith('-')) return id;
+  }
+}
+
 function clusterIdFile() {
   return path.join(kafkaHome, 'cluster-id');
 }
@@ -283,12 +292,11 @@ async function kafkaUp(started, brokers) {
   if (!has('java')) throw new Error('kafka: java is needed to run the broker');
   const libs = kafkaLibs();
   const idFile = clusterIdFile();
-  if (!fs.existsSync(idFile)) {
-    // Kafka cluster ids are base64url-encoded 16-byte UUIDs.
-    const id = Buffer.from(randomUUID().replace(/-/g, ''), 'hex').toString('base64url');
-    fs.writeFileSync(idFile, id);
+  let clusterId = fs.existsSync(idFile) ? fs.readFileSync(idFile, 'utf8').trim() : '';
+  if (!clusterId || clusterId.startsWith('-')) {
+    clusterId = newClusterId();
+    fs.writeFileSync(idFile, clusterId);
   }
-  const clusterId = fs.readFileSync(idFile, 'utf8').trim();
   started.kafka = started.kafka ?? {};
   // An open port is not yet a member of the cluster: a broker logs "Kafka Server started" only
   // once it is registered and unfenced, so a cluster is up when every new broker has said so.
@@ -311,7 +319,7 @@ async function kafkaUp(started, brokers) {
         libs,
         dir,
         'kafka.tools.StorageTool',
-        ['format', '-t', clusterId, '-c', props, '--ignore-formatted'],
+        ['format', `--cluster-id=${clusterId}`, '-c', props, '--ignore-formatted'],
         false,
       );
       if (!f.ok) throw new Error(`kafka: storage format failed: ${f.out.slice(-1500)}`);
