@@ -2,6 +2,7 @@
 // all), and shuts down gracefully on SIGTERM/SIGINT (HTTP drains, Kafka consumers leave their
 // groups, BullMQ workers finish their jobs, then the database and Redis close).
 import 'reflect-metadata';
+import os from 'node:os';
 import { ConfigError, parseEnv } from './config/config.schema';
 import { createEngine } from './engine';
 import { CarriersConfigError } from './modules/carriers/carriers.config';
@@ -17,6 +18,15 @@ async function main() {
     }
     throw e;
   }
+  // Before the engine starts, so every thread it starts inherits the priority.
+  let niceRefused: unknown;
+  if (env.PARLEY_NICE !== 0) {
+    try {
+      os.setPriority(env.PARLEY_NICE);
+    } catch (err) {
+      niceRefused = err;
+    }
+  }
   let engine;
   try {
     engine = await createEngine(env);
@@ -27,7 +37,15 @@ async function main() {
     }
     throw e;
   }
-  engine.logger.info({ roles: env.PARLEY_ROLES, url: engine.url }, 'parley engine started');
+  if (niceRefused)
+    engine.logger.warn(
+      { nice: env.PARLEY_NICE, err: niceRefused },
+      'PARLEY_NICE not applied (a negative value needs privilege); running at the default priority',
+    );
+  engine.logger.info(
+    { roles: env.PARLEY_ROLES, url: engine.url, nice: os.getPriority() },
+    'parley engine started',
+  );
 
   let stopping = false;
   const stop = (signal: string) => {

@@ -12,7 +12,7 @@ import { ROLES, envSchema, parseEnv } from '../src/config/config.schema';
 import { TOPICS } from '../src/config/config.service';
 import { METRICS } from '../src/infra/metrics/metric-names';
 import { carriersFileSchema } from '../src/modules/carriers/carriers.config';
-import { DISPATCH_GROUP } from '../src/modules/dispatch/dispatch.consumer';
+import { dispatchSubscription } from '../src/modules/dispatch/dispatch.consumer';
 
 const ROOT = path.resolve(__dirname, '..');
 const DEPLOY = path.join(ROOT, 'deploy');
@@ -306,11 +306,16 @@ describe('deploy/compose', () => {
     expect(commandOf(compose.services.redis).join(' ')).toContain('--maxmemory-policy noeviction');
   });
 
-  it('runs every role from the one engine image, with two dispatchers', () => {
+  it('runs every role from the one engine image, with a bulk and a priority dispatcher', () => {
     const roles = roleServices.map(([, s]) => envOf(s).PARLEY_ROLES);
     for (const r of roles) expect(ROLES).toContain(r);
     expect([...new Set(roles)].sort()).toEqual([...ROLES].sort());
-    expect(roles.filter((r) => r === 'dispatcher')).toHaveLength(2);
+    const dispatchers = roleServices.filter(([, s]) => envOf(s).PARLEY_ROLES === 'dispatcher');
+    const topicsOf = (svc: any) => parseEnv({ PARLEY_DISPATCH_TOPICS: envOf(svc).PARLEY_DISPATCH_TOPICS }).PARLEY_DISPATCH_TOPICS;
+    expect(dispatchers.map(([, svc]) => topicsOf(svc)).sort()).toEqual([
+      'bulk',
+      'priority',
+    ]);
     const images = new Set(engineServices.map(([, s]) => resolveCompose(s.image, false)));
     expect(images.size).toBe(1);
     for (const [, s] of engineServices) {
@@ -404,9 +409,19 @@ describe('deploy/kubernetes', () => {
 
   it('has a Deployment, Service and PodDisruptionBudget per role, with probes on the health endpoints', () => {
     const deployments = ofKind('Deployment');
-    for (const role of ROLES) {
-      const d = deployments.find((x) => roleOfDeployment(x) === role);
-      expect(d, `Deployment for ${role}`).toBeDefined();
+    for (const role of ROLES) expect(deployments.some((x) => roleOfDeployment(x) === role), `Deployment for ${role}`).toBe(true);
+    // Deployments of one role never select each other's pods.
+    for (const a of deployments)
+      for (const b of deployments)
+        if (a !== b)
+          expect(
+            Object.entries(a.spec.selector.matchLabels).every(
+              ([k, v]) => b.spec.template.metadata.labels[k] === v,
+            ),
+            `${a.metadata.name} selects ${b.metadata.name}'s pods`,
+          ).toBe(false);
+    for (const d of deployments.filter((x) => roleOfDeployment(x))) {
+      const role = `${roleOfDeployment(d)} (${d.metadata.name})`;
       const c = d.spec.template.spec.containers[0];
       expect(c.livenessProbe.httpGet.path).toBe('/health/live');
       expect(c.readinessProbe.httpGet.path).toBe('/health/ready');
@@ -417,7 +432,9 @@ describe('deploy/kubernetes', () => {
       expect(d.spec.template.spec.terminationGracePeriodSeconds).toBeGreaterThan(30);
       const labels = d.spec.template.metadata.labels;
       for (const [k, v] of Object.entries(d.spec.selector.matchLabels)) expect(labels[k]).toBe(v);
-      const svc = ofKind('Service').find((s) => s.metadata.name === d.metadata.name);
+      const svc = ofKind('Service').find(
+        (s) => s.spec.selector && Object.entries(s.spec.selector).every(([k, v]) => labels[k] === v),
+      );
       expect(svc, `Service for ${role}`).toBeDefined();
       for (const [k, v] of Object.entries(svc.spec.selector)) expect(labels[k]).toBe(v);
       expect(String(namedPort(c, svc.spec.ports[0].targetPort))).toBe(PORT);
@@ -464,33 +481,48 @@ describe('deploy/kubernetes', () => {
       expect(d.spec.template.spec.containers[0].args).toEqual(['node', 'dist/src/main.js']);
   });
 
-  it('scales dispatchers on the lag of their consumer group on the outbound topics, up to the partitions', () => {
-    const so = ofKind('ScaledObject')[0];
-    const dispatcher = ofKind('Deployment').find((d) => roleOfDeployment(d) === 'dispatcher');
-    expect(so.spec.scaleTargetRef.name).toBe(dispatcher.metadata.name);
-    expect(dispatcher.spec.replicas, 'KEDA owns the replica count').toBeUndefined();
+  it('scales each dispatcher Deployment on the lag of its consumer group on the topics it consumes, up to the partitions', () => {
     const prefix = configMap.data.KAFKA_TOPIC_PREFIX ?? '';
+    const dispatchers = ofKind('Deployment').filter((d) => roleOfDeployment(d) === 'dispatcher');
+    const subscriptionOf = (d: any) =>
+      dispatchSubscription(parseEnv(k8sEnv(d.spec.template.spec.containers[0])).PARLEY_DISPATCH_TOPICS);
+    // Between them the dispatcher Deployments consume every outbound topic once.
     const outbound = TOPICS.filter((t) => t.startsWith('sms.outbound') && t !== 'sms.outbound.dlq');
-    expect(so.spec.triggers.map((t: any) => t.metadata.topic).sort()).toEqual(
-      outbound.map((t) => prefix + t).sort(),
-    );
-    for (const t of so.spec.triggers) {
-      expect(t.type).toBe('kafka');
-      expect(t.metadata.consumerGroup).toBe(prefix + DISPATCH_GROUP);
-      expect(t.metadata.bootstrapServers).toBe(configMap.data.KAFKA_BROKERS);
-      expect(t.metadata.allowIdleConsumers).toBe('false');
+    expect(dispatchers.flatMap((d) => subscriptionOf(d).topics).sort()).toEqual([...outbound].sort());
+    const scaled = ofKind('ScaledObject');
+    expect(scaled).toHaveLength(dispatchers.length);
+    const hpas = ofKind('HorizontalPodAutoscaler', k8sDocs);
+    for (const dispatcher of dispatchers) {
+      const sub = subscriptionOf(dispatcher);
+      const so = scaled.find((x) => x.spec.scaleTargetRef.name === dispatcher.metadata.name);
+      expect(so, `ScaledObject for ${dispatcher.metadata.name}`).toBeDefined();
+      expect(dispatcher.spec.replicas, 'KEDA owns the replica count').toBeUndefined();
+      expect(so.spec.triggers.map((t: any) => t.metadata.topic).sort()).toEqual(
+        sub.topics.map((t) => prefix + t).sort(),
+      );
+      for (const t of so.spec.triggers) {
+        expect(t.type).toBe('kafka');
+        expect(t.metadata.consumerGroup).toBe(prefix + sub.groupId);
+        expect(t.metadata.bootstrapServers).toBe(configMap.data.KAFKA_BROKERS);
+        expect(t.metadata.allowIdleConsumers).toBe('false');
+      }
+      expect(String(so.spec.maxReplicaCount)).toBe(configMap.data.KAFKA_OUTBOUND_PARTITIONS);
+      // the HPA alternative targets the same Deployment with the same bounds, on the same topics
+      const hpa = hpas.find((h) => h.spec.scaleTargetRef.name === dispatcher.metadata.name);
+      expect(hpa, `HPA alternative for ${dispatcher.metadata.name}`).toBeDefined();
+      expect(hpa.spec.maxReplicas).toBe(so.spec.maxReplicaCount);
+      expect(hpa.spec.metrics.map((m: any) => m.external.metric.selector.matchLabels.topic).sort()).toEqual(
+        sub.topics.map((t) => prefix + t).sort(),
+      );
     }
-    expect(String(so.spec.maxReplicaCount)).toBe(configMap.data.KAFKA_OUTBOUND_PARTITIONS);
-    // the HPA alternative targets the same Deployment with the same bounds
-    const hpa = ofKind('HorizontalPodAutoscaler', k8sDocs)[0];
-    expect(hpa.spec.scaleTargetRef.name).toBe(dispatcher.metadata.name);
-    expect(hpa.spec.maxReplicas).toBe(so.spec.maxReplicaCount);
     const adapter = parse(
       fs.readFileSync(path.join(K8S_DIR, 'alternatives/prometheus-adapter-rules.yaml'), 'utf8'),
     );
     for (const r of adapter.rules.external) {
       expect(unknownMetrics(r.metricsQuery.replace(/,?<<[^>]+>>/g, ''))).toEqual([]);
-      expect(r.metricsQuery).toContain(DISPATCH_GROUP);
+      // the lag series of every dispatcher group (the label regex is anchored, as PromQL's are)
+      const groups = new RegExp(`^${/group=~"([^"]+)"/.exec(r.metricsQuery)![1]}$`);
+      for (const d of dispatchers) expect(prefix + subscriptionOf(d).groupId).toMatch(groups);
     }
   });
 

@@ -5,7 +5,7 @@
 // per number across retries; STOP committed before dispatch suppresses (the confirmation still
 // goes); expiry, no route, malformed records; quiet hours hold and release; and a dispatcher
 // process killed with SIGKILL mid-run: every message ends terminal, none reaches the carrier twice.
-import { ChildProcess, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -25,9 +25,9 @@ import { analyzeText } from '../src/modules/encoding';
 import { MessageRepository } from '../src/modules/messages/message.repository';
 import type { MessageType, OutboundEnvelope } from '../src/modules/messages/message.types';
 import { TestEngine, eventually, startEngine } from './support/engine';
+import { spawnDispatcher } from './support/engine-process';
 import { TEST_DATABASE_URL } from './support/env';
 
-const ROOT = path.resolve(__dirname, '..');
 const SENDER = '+14155550100';
 // Carriers by prefix: two capped ones (the 50 and 200 segments/s) and a fast one.
 const SLOW = '+1202'; // alpha, 50
@@ -408,29 +408,9 @@ describe('dispatcher process killed mid-run', () => {
   });
 
   function dispatcherProcess() {
-    const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], {
-      cwd: ROOT,
-      env: {
-        ...process.env,
-        NODE_ENV: 'test',
-        PORT: '0',
-        PARLEY_ROLES: 'dispatcher',
-        PARLEY_LOG_LEVEL: 'warn',
-        PARLEY_MIGRATE_ON_START: 'false',
-        DATABASE_URL: TEST_DATABASE_URL,
-        KAFKA_TOPIC_PREFIX: engine.env.KAFKA_TOPIC_PREFIX,
-        KAFKA_OUTBOUND_PARTITIONS: String(engine.env.KAFKA_OUTBOUND_PARTITIONS),
-        KAFKA_PARTITIONS: String(engine.env.KAFKA_PARTITIONS),
-        PARLEY_CARRIERS_FILE: file,
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let out = '';
-    child.stdout!.on('data', (d) => (out += d));
-    child.stderr!.on('data', (d) => (out += d));
-    children.push(child);
-    const exited = new Promise<void>((r) => child.on('exit', () => r()));
-    return { child, exited, output: () => out };
+    const d = spawnDispatcher(engine.env, file);
+    children.push(d.child);
+    return d;
   }
 
   it('loses nothing and sends nothing twice across a SIGKILL and a restart', async () => {

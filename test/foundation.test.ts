@@ -1,7 +1,5 @@
 // The foundation against the real stack: migrations, Kafka plumbing, auth, health, metrics, docs,
 // configuration errors and graceful shutdown of a real engine process.
-import { spawn } from 'node:child_process';
-import path from 'node:path';
 import { Client } from 'pg';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -10,9 +8,9 @@ import { migrateDownAll, migrateToLatest } from '../src/infra/db/migrator';
 import { KafkaService } from '../src/infra/kafka/kafka.service';
 import { ConsumerHost } from '../src/infra/kafka/consumer-host';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
+import { spawnEngineProcess } from './support/engine-process';
 import { TEST_DATABASE_URL } from './support/env';
 
-const ROOT = path.resolve(__dirname, '..');
 
 describe('migrations', () => {
   it('round-trips: every migration applies, reverts and applies again', async () => {
@@ -258,38 +256,22 @@ describe('readiness with a dependency down', () => {
   });
 });
 
-function runEngineProcess(env: Record<string, string>) {
-  const child = spawn(process.execPath, [path.join(ROOT, 'dist/src/main.js')], {
-    cwd: ROOT,
-    env: {
-      ...process.env,
-      NODE_ENV: 'test',
-      PORT: '0',
-      PARLEY_LOG_LEVEL: 'info',
-      DATABASE_URL: TEST_DATABASE_URL,
-      ...env,
-    },
-    stdio: ['ignore', 'pipe', 'pipe'],
-  });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  const exited = new Promise<number | null>((r) => child.on('exit', (code) => r(code)));
-  return { child, exited, output: () => out };
-}
-
 describe('engine process', () => {
   it('refuses to start on a bad variable, naming it', async () => {
-    const p = runEngineProcess({ PORT: 'eighty' });
+    const p = spawnEngineProcess({ PORT: 'eighty' });
     expect(await p.exited).toBe(78);
     expect(p.output()).toMatch(/configuration error: PORT:/);
-    const q = runEngineProcess({ PARLEY_ROLES: 'api,mailer' });
+    const q = spawnEngineProcess({ PARLEY_ROLES: 'api,mailer' });
     expect(await q.exited).toBe(78);
     expect(q.output()).toMatch(/PARLEY_ROLES/);
   });
 
-  it('starts the named roles and shuts down cleanly on SIGTERM', async () => {
-    const p = runEngineProcess({ PARLEY_ROLES: 'api,dispatcher', KAFKA_TOPIC_PREFIX: `proc${Date.now()}.` });
+  it('starts the named roles at the asked priority and shuts down cleanly on SIGTERM', async () => {
+    const p = spawnEngineProcess({
+      PARLEY_ROLES: 'api,dispatcher',
+      KAFKA_TOPIC_PREFIX: `proc${Date.now()}.`,
+      PARLEY_NICE: '5',
+    });
     await eventually(async () => /parley engine started/.test(p.output()), 30_000);
     const line = p
       .output()
@@ -297,6 +279,7 @@ describe('engine process', () => {
       .find((l) => l.includes('parley engine started'))!;
     const started = JSON.parse(line);
     expect(started.roles).toEqual(['api', 'dispatcher']);
+    expect(started.nice).toBe(5);
     const health = await fetch(`${started.url}/health/live`);
     expect(health.status).toBe(200);
     p.child.kill('SIGTERM');

@@ -28,6 +28,12 @@ const rolesSchema = z
 export const envSchema = z.object({
   NODE_ENV: z.enum(['development', 'test', 'production']).default('development'),
   PARLEY_ROLES: rolesSchema.prefault('all'),
+  // Which outbound topics a dispatcher consumes: both (one consumer group), or one of them in a
+  // group of its own, so transactional messages have dispatchers that a campaign drain never busies.
+  PARLEY_DISPATCH_TOPICS: z.enum(['all', 'priority', 'bulk']).default('all'),
+  // The process's scheduling priority (nice). Positive values, which need no privilege, let bulk
+  // roles yield the CPU to the API and priority dispatchers on a shared host.
+  PARLEY_NICE: int(-20, 19).default(0),
   PARLEY_HOST: z.string().min(1).default('127.0.0.1'),
   PORT: int(0, 65535).default(3000),
   PARLEY_MIGRATE_ON_START: bool.prefault('true'),

@@ -1,4 +1,5 @@
-// The dispatcher's Kafka side: one consumer group on both outbound topics. A batch handler only
+// The dispatcher's Kafka side: one consumer group on both outbound topics (or on one of them, see
+// dispatchSubscription). A batch handler only
 // parses and hands records to the lanes, then returns, so a slow carrier never holds a partition's
 // next batch hostage (other carriers' messages behind it keep flowing). Offsets are committed here,
 // once a second, per partition up to the highest offset below which every message is durable (the
@@ -19,6 +20,23 @@ import { PartitionProgress } from './partition-progress';
 import { SubmitReconciler } from './submit-reconciler.service';
 
 export const DISPATCH_GROUP = 'parley-dispatcher';
+
+export type DispatchTopics = 'all' | 'priority' | 'bulk';
+
+/**
+ * The consumer group and topics of a dispatcher (PARLEY_DISPATCH_TOPICS). Bulk-only dispatchers
+ * keep the group of the all-topics ones, so a deployment that moves to split dispatchers keeps its
+ * bulk offsets; priority-only dispatchers have a group of their own (a new group reads the priority
+ * topic from its start, where every message already past its claim is skipped).
+ */
+export function dispatchSubscription(topics: DispatchTopics): {
+  groupId: string;
+  topics: ('sms.outbound.priority' | 'sms.outbound')[];
+} {
+  if (topics === 'priority') return { groupId: `${DISPATCH_GROUP}-priority`, topics: ['sms.outbound.priority'] };
+  if (topics === 'bulk') return { groupId: DISPATCH_GROUP, topics: ['sms.outbound'] };
+  return { groupId: DISPATCH_GROUP, topics: ['sms.outbound.priority', 'sms.outbound'] };
+}
 
 interface PartitionState {
   progress: PartitionProgress;
@@ -81,9 +99,10 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
     this.dispatcher.publishCaps();
     await this.connectors.startAll();
     const priority = this.config.topic('sms.outbound.priority');
+    const { groupId, topics } = dispatchSubscription(this.config.env.PARLEY_DISPATCH_TOPICS);
     this.consumer = await this.host.start({
-      groupId: DISPATCH_GROUP,
-      topics: ['sms.outbound.priority', 'sms.outbound'],
+      groupId,
+      topics,
       partitionsConsumedConcurrently: this.tuning.partitionsConsumedConcurrently,
       // Messages stay in the lanes after their batch returns; offsets are committed here.
       ownCommits: true,

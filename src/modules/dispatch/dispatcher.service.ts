@@ -326,6 +326,7 @@ export class Dispatcher {
         continue;
       }
       const env = parsed.envelope;
+      if (this.stageTimer) this.stages.add(`intake:${laneClass}`, Math.max(0, now - env.acceptedAt));
       const known = this.byId.get(env.id);
       if (known) {
         // Delivered again (rebalance, seek): the copy in hand finishes for both.
@@ -982,6 +983,11 @@ export class Dispatcher {
       if (lookAt - preciseNow() >= 1) await sleep(lookAt - preciseNow());
       const look = probe.check(items);
       look.catch(() => undefined); // awaited below unless the chunk goes back first
+      // Its claim units are fenced as started alongside that look, not after it: a fence written
+      // at send time made the unit's first message leave a commit late, past the jitter the
+      // buckets allow for, where only this process's own send window stood between it and a
+      // carrier second that other dispatchers' on-time sends had filled.
+      for (const p of items) if (p.unit) this.started(p.unit).catch(() => undefined);
       const wait = at - preciseNow();
       if (wait >= 1) await sleep(wait);
       this.stages.add('late', Math.max(0, preciseNow() - at));
