@@ -2,14 +2,17 @@
 // (caps high, every contact's time zone one where it is daytime now, so quiet hours do not hold)
 // created and launched; measured: expansion to Kafka (the campaign's `expanded` count and
 // launched_at → expanded_at), end to end (every message terminal in the DB), and, while it drains,
-// transactional messages sent at 20/s with their p99 accept → submitted (DB timestamps).
+// transactional messages sent at 20/s with their p99 accept → submitted (DB timestamps). The engine
+// runs as deploy/ lays it out (api | bulk dispatcher | priority dispatcher | receipts, router and
+// scheduler: `--engines split`, the default) or as one process (`--engines all`); the simulator runs in a process of its own.
 //
-//   npx tsc -p tsconfig.build.json && node dist/load-tests/campaign/bench.js [--full | --n 20000]
+//   npx tsc -p tsconfig.build.json && node dist/load-tests/campaign/bench.js [--full | --n 20000] [--engines split|all]
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import {
   Api,
   ResultRow,
+  EngineProc,
   SENDER,
   benchCarriers,
   benchDb,
@@ -23,15 +26,19 @@ import {
   pct,
   sizeOf,
   sleep,
-  spawnEngine,
-  startSim,
+  engineLayout,
+  spawnEngines,
+  startSimProcess,
   topicPrefix,
   waitAllTerminal,
   watchdog,
 } from '../lib/harness';
 import { importAudience, launchCampaign, watchExpansion } from '../lib/campaign';
 
-const { values } = parseArgs({ options: { full: { type: 'boolean', default: false }, n: { type: 'string' } } });
+const { values } = parseArgs({
+  options: { full: { type: 'boolean', default: false }, n: { type: 'string' }, engines: { type: 'string', default: 'split' } },
+});
+const ENGINES = engineLayout(values.engines);
 const N = sizeOf(values, 20_000, 1_000_000);
 const SIZE = `${fmt(N)} recipients`;
 const rows: ResultRow[] = [];
@@ -41,20 +48,21 @@ watchdog((values.full ? 120 : 12) * 60_000);
 async function main() {
   const db = await benchDb();
   const prefix = topicPrefix('camp');
-  const sim = await startSim(benchCarriers({ alpha: 1_000_000, beta: 1_000_000 }), {
+  const sim = await startSimProcess(benchCarriers({ alpha: 1_000_000, beta: 1_000_000 }), {
     seed: 21,
     receipt_delay_ms: { min: 5, max: 40 },
     outcomes: { delivered: 1 },
   });
-  let engine;
+  let engines: EngineProc[] = [];
   try {
-    engine = await spawnEngine('all', { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '20' }, { name: 'engine' });
+    const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '20' };
+    engines = await spawnEngines(ENGINES, env);
+    log(`engines ${ENGINES.map((e) => e.name).join(' | ')}, simulator in its own process`);
     const ws = await createWorkspace(db, 'bench-campaign');
-    const api = new Api(engine.url, ws.key);
+    const api = new Api(engines[0].url, ws.key);
     const aud = await importAudience(api, N, 0, values.full ? 1_800_000 : 300_000);
     details.push(`import of ${fmt(N)} contacts through the API: ${aud.importSeconds.toFixed(1)} s (${fmt(N / aud.importSeconds)} rows/s)`);
-    sim.sim.resetStats();
-    sim.sent.length = 0;
+    await sim.reset();
 
     const c = await launchCampaign(api, aud.audienceId, { from: SENDER });
     log(`campaign ${c.campaignId} launched (plan recipients ${c.recipients})`);
@@ -101,7 +109,7 @@ async function main() {
     const p50 = pct(ms, 50);
     const p99 = pct(ms, 99);
     log(`transactional probe: ${probeIds.length} sent at 20/s (${probeErrors} errors), ${ms.length} submitted; accept→submitted p50 ${p50?.toFixed(0)} ms, p99 ${p99?.toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms`);
-    const st = sim.sim.stats();
+    const st = await sim.stats();
     details.push(
       `expansion to Kafka: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} recipients in ${exp.seconds.toFixed(1)} s (launched_at → expanded_at): **${fmt(exp.rate)} msgs/s**`,
       `end to end (launch → every campaign message terminal): ${fmt(e2e.rows[0].n)} in ${campSecs.toFixed(1)} s: **${fmt(campRate)} msgs/s**; statuses ${JSON.stringify(done.counts)}`,
@@ -114,7 +122,7 @@ async function main() {
       { scenario: 'campaign txn p99', size: `${ms.length} txn`, rate: `p99 ${p99?.toFixed(0)} ms`, target: '≤ 250 ms', verdict: !ms.length ? 'FAIL' : p99 <= 250 ? 'pass' : 'below target', notes: `p50 ${p50?.toFixed(0)} ms` },
     );
   } finally {
-    await engine?.kill('SIGTERM');
+    for (const e of engines.reverse()) await e.kill('SIGTERM');
     await sim.stop();
     await db.destroy();
     await deleteTopics(prefix);

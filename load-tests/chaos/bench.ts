@@ -236,7 +236,7 @@ async function scenario(id: string): Promise<Outcome> {
         where workspace_id = ${ws.workspaceId} and status not in ('delivered') group by 1, 2 order by 3 desc`.execute(db)
     ).rows.map((r) => `${r.status}${r.error_code ? `/${r.error_code}` : ''} ${r.n}`);
     const caps = capViolations(sim.sim);
-    const capText = Object.entries(st.carriers).map(([k, v]) => `${k} peak ${v.peak}/${v.cap}`).join(', ');
+    const capText = Object.entries(st.carriers).map(([k, v]) => `${k} peak ${v.peak} (offered ${v.peak_offered})/${v.cap}`).join(', ');
     return {
       allTerminal: done.ok,
       counts: done.counts,

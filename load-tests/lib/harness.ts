@@ -236,12 +236,16 @@ export async function startSimProcess(carriers: CarriersFile, scenario: Scenario
   return { ...sim, file, carriers: withPort };
 }
 
-/** Cap check from the simulator's own counters: peak in any one-second window ≤ cap per carrier. */
+/**
+ * Cap check from the simulator's own counters: segments offered (accepted or throttled) in any
+ * one-second window ≤ cap per carrier. The accepted peak cannot exceed a cap (the simulator answers
+ * the excess "throttled"), so only the offered peak shows a dispatcher going over.
+ */
 export function capViolations(sim: CarrierSimulator): { carrier: string; peak: number; cap: number }[] {
   const s = sim.stats();
   return Object.entries(s.carriers)
-    .filter(([, c]) => c.peak > c.cap)
-    .map(([carrier, c]) => ({ carrier, peak: c.peak, cap: c.cap }));
+    .filter(([, c]) => c.peak_offered > c.cap)
+    .map(([carrier, c]) => ({ carrier, peak: c.peak_offered, cap: c.cap }));
 }
 
 // ------------------------------------------------------------------------------------ numbers
@@ -278,6 +282,47 @@ export function benchEnv(extra: Record<string, string>): Record<string, string> 
     KAFKA_BROKERS: DEFAULT_BROKERS,
     ...extra,
   };
+}
+
+export interface EngineSpec {
+  roles: string;
+  name: string;
+  env?: Record<string, string>;
+}
+
+/**
+ * The engine processes of a layout: `split` as deploy/ runs them (api | bulk dispatcher | priority
+ * dispatcher | receipts, router and scheduler), `all` one process with every role.
+ */
+/** PARLEY_NICE of the bulk roles in the split layout (as deploy/ sets it); BENCH_BULK_NICE=0: off. */
+const BULK_NICE = process.env.BENCH_BULK_NICE ?? '5';
+
+export function engineLayout(kind: string | undefined): EngineSpec[] {
+  if (kind === 'all') return [{ roles: 'all', name: 'engine' }];
+  if (kind !== 'split') throw new Error(`--engines: all or split, not ${kind}`);
+  return [
+    { roles: 'api', name: 'api' },
+    { roles: 'dispatcher', name: 'dispatcher', env: { PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: BULK_NICE } },
+    { roles: 'dispatcher', name: 'dispatcher-priority', env: { PARLEY_DISPATCH_TOPICS: 'priority' } },
+    { roles: 'receipts,router,scheduler', name: 'receipts+', env: { PARLEY_NICE: BULK_NICE } },
+  ];
+}
+
+/** Spawns a layout's processes in order (the first one serves the API). */
+export async function spawnEngines(
+  layout: EngineSpec[],
+  env: Record<string, string>,
+  suffix = '',
+): Promise<EngineProc[]> {
+  const procs: EngineProc[] = [];
+  try {
+    for (const e of layout)
+      procs.push(await spawnEngine(e.roles, { ...env, ...e.env }, { name: e.name + suffix }));
+  } catch (err) {
+    await Promise.all(procs.map((p) => p.kill('SIGKILL')));
+    throw err;
+  }
+  return procs;
 }
 
 /** Spawns `node dist/src/main.js` with the roles and waits for /health/live (and ready if asked). */

@@ -9,8 +9,8 @@
 //
 //   npx tsc -p tsconfig.build.json && node dist/load-tests/send/bench.js [--full | --n 20000] [--cap-seconds 15]
 //   options: --skip-raw --skip-caps --skip-e2e
-//   --engines all (one process with every role) | split (api / dispatcher / receipts+router+scheduler
-//   processes, as deploy/ runs them; the default)
+//   --engines all (one process with every role) | split (api / bulk dispatcher / priority dispatcher /
+//   receipts+router+scheduler processes, as deploy/ runs them; the default)
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Db } from '../../src/infra/db/db';
@@ -35,7 +35,8 @@ import {
   numberAt,
   sendBatches,
   sizeOf,
-  spawnEngine,
+  engineLayout,
+  spawnEngines,
   startSim,
   startSimProcess,
   statusCounts,
@@ -67,8 +68,7 @@ const rows: ResultRow[] = [];
 const details: string[] = [];
 watchdog((values.full ? 90 : 12) * 60_000);
 
-const ENGINES = values.engines === 'all' ? [['all', 'engine']] : [['api', 'api'], ['dispatcher', 'dispatcher'], ['receipts,router,scheduler', 'receipts+']];
-if (values.engines !== 'all' && values.engines !== 'split') throw new Error(`--engines: all or split, not ${values.engines}`);
+const ENGINES = engineLayout(values.engines);
 
 const bodyOf = (i: number) => `Your parcel ${i} is out for delivery today, track it at example.com/t/${i}`;
 
@@ -80,12 +80,12 @@ async function endToEnd(): Promise<number | undefined> {
     receipt_delay_ms: { min: 5, max: 40 },
     outcomes: { delivered: 1 },
   });
-  const engines: EngineProc[] = [];
+  let engines: EngineProc[] = [];
   try {
     const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '20' };
-    for (const [roles, name] of ENGINES) engines.push(await spawnEngine(roles, env, { name }));
+    engines = await spawnEngines(ENGINES, env);
     const engine = engines[0];
-    log(`end to end: engines ${ENGINES.map(([r]) => r).join(' | ')}`);
+    log(`end to end: engines ${ENGINES.map((e) => e.name).join(' | ')}`);
     const ws = await createWorkspace(db, 'bench-send');
     const api = new Api(engine.url, ws.key);
     // The path works end to end before timing starts (also joins the consumer groups).
@@ -109,7 +109,7 @@ async function endToEnd(): Promise<number | undefined> {
     // CPU per message of each process: steadier than the rate on a machine shared with others.
     const perMsg = (s: number) => `${((s * 1e6) / sent.accepted.length).toFixed(0)} µs`;
     const self = process.cpuUsage(cpuSelf0);
-    const cpu = engines.map((e, i) => `${ENGINES[i][1]} ${perMsg(cpuSecondsOf(e.proc.pid) - cpu0[i])}`);
+    const cpu = engines.map((e, i) => `${ENGINES[i].name} ${perMsg(cpuSecondsOf(e.proc.pid) - cpu0[i])}`);
     log(`CPU per message: ${cpu.join(', ')}, bench+simulator ${perMsg((self.user + self.system) / 1e6)}`);
     const st = sim.sim.stats();
     log(`all terminal: ${done.ok}; ${JSON.stringify(done.counts)}; ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s end to end`);
@@ -255,12 +255,12 @@ async function caps() {
   const CAPS = { alpha: 50, beta: 200 };
   // The carrier in a process of its own: its one-second windows are counted on its own clock.
   const sim = await startSimProcess(benchCarriers({ ...CAPS, sender: 5_000 }), { seed: 13, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
-  const engines: EngineProc[] = [];
+  let engines: EngineProc[] = [];
   try {
     // Laid out as deploy/ runs it (and as --engines says).
     const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix };
-    for (const [roles, name] of ENGINES) engines.push(await spawnEngine(roles, env, { name: `${name}-caps` }));
-    log(`caps: engines ${ENGINES.map(([r]) => r).join(' | ')}, simulator in its own process`);
+    engines = await spawnEngines(ENGINES, env, '-caps');
+    log(`caps: engines ${ENGINES.map((e) => e.name).join(' | ')}, simulator in its own process`);
     const ws = await createWorkspace(db, 'bench-caps');
     const api = new Api(engines[0].url, ws.key);
     await api.must('POST', '/v1/messages', { to: numberAt('+1202', 9_999_000), body: 'warm up' });
