@@ -10,6 +10,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
+import '../../src/infra/kafka/kafkajs-idle-fix';
 import { sql } from 'kysely';
 import { createDb, Db } from '../../src/infra/db/db';
 import { migrateToLatest } from '../../src/infra/db/migrator';

@@ -5,6 +5,7 @@ import { Injectable, OnApplicationShutdown, OnModuleInit } from '@nestjs/common'
 import { Admin, CompressionTypes, Kafka, Message, Partitioners, Producer, logLevel } from 'kafkajs';
 import { ConfigService, TOPICS, TopicName } from '../../config/config.service';
 import { AppLogger } from '../logging/app-logger';
+import './kafkajs-idle-fix';
 import { partitionKey, unacknowledged } from './produce-acks';
 
 export interface OutgoingRecord {
