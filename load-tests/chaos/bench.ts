@@ -1,7 +1,8 @@
 // Chaos scenarios (issue 8). Each: a marketing campaign to N opted-in contacts (api, receipts,
-// router and scheduler in one engine process, the dispatcher in another), a STOP arriving mid-way
+// router and scheduler in one engine process, the bulk and the priority dispatcher in one each, as
+// deploy/ splits them; the STOP confirmations leave through the priority one), a STOP arriving mid-way
 // from some recipients whose message has not left yet (as SMPP MO from the simulator), and one fault:
-//   a  kill -9 of the dispatcher process, restarted 3 s later
+//   a  kill -9 of the bulk dispatcher process (the campaign's), restarted 3 s later
 //   b  Redis restarted (shutdown nosave, every key lost, then started again)
 //   c  PostgreSQL restarted (pg_ctl restart -m fast)
 //      b and c run the engine against a Redis / PostgreSQL of the suite's own (private ports, data
@@ -147,7 +148,9 @@ async function scenario(id: string): Promise<Outcome> {
   try {
     const main = await spawnEngine('api,receipts,router,scheduler', env, { name: 'api+' });
     procs.push(main);
-    dispatcher = await spawnEngine('dispatcher', env, { name: 'dispatcher' });
+    const bulkEnv = { ...env, PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: process.env.BENCH_BULK_NICE ?? '5' };
+    dispatcher = await spawnEngine('dispatcher', bulkEnv, { name: 'dispatcher' });
+    procs.push(await spawnEngine('dispatcher', { ...env, PARLEY_DISPATCH_TOPICS: 'priority' }, { name: 'dispatcher-priority' }));
     const ws = await createWorkspace(db, `bench-chaos-${id}`);
     const api = new Api(main.url, ws.key);
     const aud = await importAudience(api, N, id.charCodeAt(0) * 100_000);
@@ -172,7 +175,7 @@ async function scenario(id: string): Promise<Outcome> {
         await dispatcher.exited;
         log('[a] dispatcher killed with SIGKILL; restarting in 3 s');
         await sleep(3_000);
-        dispatcher = await spawnEngine('dispatcher', env, { name: 'dispatcher-2' });
+        dispatcher = await spawnEngine('dispatcher', bulkEnv, { name: 'dispatcher-2' });
         faultNote = `dispatcher SIGKILL at ${sim.sent.length} sent, new dispatcher ready after ${((now() - tFault) / 1000).toFixed(1)} s`;
         break;
       }
