@@ -1,11 +1,11 @@
-// The dispatcher's Kafka side: one consumer group on both outbound topics (or on one of them, see
-// dispatchSubscription). A batch handler only
-// parses and hands records to the lanes, then returns, so a slow carrier never holds a partition's
-// next batch hostage (other carriers' messages behind it keep flowing). Offsets are committed here,
-// once a second, per partition up to the highest offset below which every message is durable (the
-// host moves kafkajs' fetch position past each batch at once: see ownCommits); a partition with too
-// many open messages is paused (kafkajs pause/resume) until its lanes drain; a rebalance starts a
-// new generation in which old offset refs are ignored and unclaimed queued messages are let go.
+// The dispatcher's Kafka side: one consumer group on both outbound topics, or on one of them (see
+// dispatchSubscription). A batch handler only parses and hands records to the lanes, then returns,
+// so a slow carrier never holds a partition's next batch hostage (other carriers' messages behind
+// it keep flowing). Offsets are committed here, once a second, per partition up to the highest
+// offset below which every message is durable (the host moves kafkajs' fetch position past each
+// batch at once: see ownCommits); a partition with too many open messages is paused (kafkajs
+// pause/resume) until its lanes drain; a rebalance starts a new generation in which old offset refs
+// are ignored and unclaimed queued messages are let go.
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { Consumer } from 'kafkajs';
 import type { Logger } from 'pino';
