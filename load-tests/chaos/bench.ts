@@ -56,8 +56,11 @@ const { values } = parseArgs({
     only: { type: 'string' },
     'keep-cluster': { type: 'boolean', default: false },
     stops: { type: 'string', default: '40' },
+    // split: a bulk and a priority dispatcher (as deploy/); all: one dispatcher on both topics
+    engines: { type: 'string', default: 'split' },
   },
 });
+if (values.engines !== 'split' && values.engines !== 'all') throw new Error(`--engines: split or all, not ${values.engines}`);
 const N = sizeOf(values, 10_000, 100_000);
 const STOPS = Number(values.stops);
 const CAPS = { alpha: 200, beta: 200 };
@@ -148,9 +151,10 @@ async function scenario(id: string): Promise<Outcome> {
   try {
     const main = await spawnEngine('api,receipts,router,scheduler', env, { name: 'api+' });
     procs.push(main);
-    const bulkEnv = { ...env, PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: process.env.BENCH_BULK_NICE ?? '5' };
+    const split = values.engines === 'split';
+    const bulkEnv = split ? { ...env, PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: process.env.BENCH_BULK_NICE ?? '5' } : env;
     dispatcher = await spawnEngine('dispatcher', bulkEnv, { name: 'dispatcher' });
-    procs.push(await spawnEngine('dispatcher', { ...env, PARLEY_DISPATCH_TOPICS: 'priority' }, { name: 'dispatcher-priority' }));
+    if (split) procs.push(await spawnEngine('dispatcher', { ...env, PARLEY_DISPATCH_TOPICS: 'priority' }, { name: 'dispatcher-priority' }));
     const ws = await createWorkspace(db, `bench-chaos-${id}`);
     const api = new Api(main.url, ws.key);
     const aud = await importAudience(api, N, id.charCodeAt(0) * 100_000);

@@ -1,7 +1,7 @@
 // A Redis server and a PostgreSQL cluster of the chaos suite's own, on their own ports and data
 // directories under .cache/, so the Redis and PostgreSQL restart scenarios restart a real server
 // without touching the services everything else on the machine uses.
-import { spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
 import { chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
@@ -24,6 +24,23 @@ async function waitPort(port: number, open: boolean, timeoutMs: number): Promise
   return false;
 }
 
+/**
+ * The same, without blocking the event loop: what runs during a scenario. The chaos bench's carrier
+ * simulator shares this process, and a blocking `pg_ctl restart -w` froze its clock for the
+ * restart's second: the submits queued meanwhile were counted in one burst (offered 208–220 in a
+ * second against a cap of 200) though the dispatchers had sent them within the cap.
+ */
+async function runAsync(cmd: string, args: string[], asUser?: string): Promise<string> {
+  const [c, a] = asUser ? ['runuser', ['-u', asUser, '--', cmd, ...args]] : [cmd, args];
+  return new Promise((resolve, reject) =>
+    execFile(c, a, { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
+      const out = `${stdout ?? ''}${stderr ?? ''}`.trim();
+      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed (${err.code ?? err.message}): ${out.slice(0, 500)}`));
+      else resolve(out);
+    }),
+  );
+}
+
 function run(cmd: string, args: string[], asUser?: string): string {
   const [c, a] = asUser ? ['runuser', ['-u', asUser, '--', cmd, ...args]] : [cmd, args];
   const r = spawnSync(c, a, { encoding: 'utf8', timeout: 120_000 });
@@ -44,7 +61,7 @@ export async function startPrivateRedis(root: string, port = 16379): Promise<Pri
   const dir = path.join(root, '.cache', `redis-${port}`);
   mkdirSync(dir, { recursive: true });
   const start = async () => {
-    run('redis-server', [
+    await runAsync('redis-server', [
       '--daemonize', 'yes', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no',
       '--maxmemory-policy', 'noeviction', '--dir', dir,
       '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log'),
@@ -52,7 +69,7 @@ export async function startPrivateRedis(root: string, port = 16379): Promise<Pri
     if (!(await waitPort(port, true, 20_000))) throw new Error(`private redis did not answer on ${port}`);
   };
   const shutdown = async () => {
-    spawnSync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'shutdown', 'nosave'], { timeout: 10_000 });
+    await runAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'shutdown', 'nosave']).catch(() => '');
     await waitPort(port, false, 10_000);
   };
   if (await portOpen(port)) await shutdown();
@@ -110,7 +127,11 @@ export async function startPrivatePostgres(root: string, port = 15432): Promise<
     url: `postgres://postgres@127.0.0.1:${port}/parley_chaos`,
     async restart() {
       const t0 = Date.now();
-      pgctl(['restart', '-m', 'fast', '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', opts]);
+      await runAsync(
+        path.join(bin, 'pg_ctl'),
+        ['-D', dir, 'restart', '-m', 'fast', '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', opts],
+        asUser,
+      );
       const up = await waitPort(port, true, 30_000);
       return `postgres on ${port} restarted (pg_ctl restart -m fast): ${up ? 'up' : 'NOT UP'} after ${((Date.now() - t0) / 1000).toFixed(1)} s`;
     },
