@@ -272,8 +272,12 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
     // slow down with it); load-tests measure it on a quiet one.
     expect(st.carriers.alpha.peak).toBeGreaterThanOrEqual(50 * 0.7);
     expect(st.carriers.beta.peak).toBeGreaterThanOrEqual(200 * 0.7);
-    expect(alphaRate).toBeLessThanOrEqual(50);
-    expect(betaRate).toBeLessThanOrEqual(200);
+    // The averages come from submitted_at, the times the carrier's answers were read: a stall
+    // that delays the first answers and not the last squeezes the span (a CI run measured 200.2/s
+    // for beta with peak 200 and nothing throttled). The one-second windows themselves are the
+    // simulator's counts above; this only bounds the average near the cap.
+    expect(alphaRate).toBeLessThanOrEqual(50 * 1.05);
+    expect(betaRate).toBeLessThanOrEqual(200 * 1.05);
     // The fast carrier's 300 messages finished well before the capped carriers' backlog drained
     // (behind it, head-of-line blocked, they would finish with it). The margin allows for a busy
     // machine slowing the status writes the test polls.
