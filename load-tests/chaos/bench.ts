@@ -18,6 +18,7 @@
 import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import {
@@ -173,6 +174,10 @@ async function scenario(id: string): Promise<Outcome> {
 
     let faultNote = '';
     const tFault = now();
+    // The simulator shares this process: how late its event loop ran from the fault on (a stall
+    // here stops the simulator's clock, and submits queued meanwhile are counted as one burst).
+    const loop = monitorEventLoopDelay({ resolution: 10 });
+    loop.enable();
     switch (id) {
       case 'a': {
         dispatcher.proc.kill('SIGKILL');
@@ -210,6 +215,8 @@ async function scenario(id: string): Promise<Outcome> {
     // minute), so a crashed dispatcher's claims need up to ~11 minutes to become terminal.
     const done = await waitAllTerminal(db, ws.workspaceId, N - STOPS, values.full ? 3_600_000 : 14 * 60_000, (cnt) => log(`[${id}]   statuses`, JSON.stringify(cnt)));
     const secs = (done.doneAt - c.launchedAt) / 1000;
+    loop.disable();
+    log(`[${id}] bench (and simulator) event loop from the fault on: p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms late, max ${(loop.max / 1e6).toFixed(0)} ms`);
     await sleep(2_000); // late duplicates would show here
     const st = sim.sim.stats();
 
