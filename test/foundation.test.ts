@@ -11,7 +11,6 @@ import { ApiClient, TestEngine, eventually, startEngine } from './support/engine
 import { spawnEngineProcess } from './support/engine-process';
 import { TEST_DATABASE_URL } from './support/env';
 
-
 describe('migrations', () => {
   it('round-trips: every migration applies, reverts and applies again', async () => {
     const admin = new Client({ connectionString: 'postgres://postgres@127.0.0.1:5432/postgres' });

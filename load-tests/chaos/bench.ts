@@ -39,6 +39,7 @@ import {
   now,
   sizeOf,
   sleep,
+  dispatcherSpecs,
   spawnEngine,
   startSim,
   topicPrefix,
@@ -61,7 +62,7 @@ const { values } = parseArgs({
     engines: { type: 'string', default: 'split' },
   },
 });
-if (values.engines !== 'split' && values.engines !== 'all') throw new Error(`--engines: split or all, not ${values.engines}`);
+const [BULK_DISPATCHER, ...OTHER_DISPATCHERS] = dispatcherSpecs(values.engines);
 const N = sizeOf(values, 10_000, 100_000);
 const STOPS = Number(values.stops);
 const CAPS = { alpha: 200, beta: 200 };
@@ -152,10 +153,9 @@ async function scenario(id: string): Promise<Outcome> {
   try {
     const main = await spawnEngine('api,receipts,router,scheduler', env, { name: 'api+' });
     procs.push(main);
-    const split = values.engines === 'split';
-    const bulkEnv = split ? { ...env, PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: process.env.BENCH_BULK_NICE ?? '5' } : env;
-    dispatcher = await spawnEngine('dispatcher', bulkEnv, { name: 'dispatcher' });
-    if (split) procs.push(await spawnEngine('dispatcher', { ...env, PARLEY_DISPATCH_TOPICS: 'priority' }, { name: 'dispatcher-priority' }));
+    const bulkEnv = { ...env, ...BULK_DISPATCHER.env };
+    dispatcher = await spawnEngine(BULK_DISPATCHER.roles, bulkEnv, { name: BULK_DISPATCHER.name });
+    for (const d of OTHER_DISPATCHERS) procs.push(await spawnEngine(d.roles, { ...env, ...d.env }, { name: d.name }));
     const ws = await createWorkspace(db, `bench-chaos-${id}`);
     const api = new Api(main.url, ws.key);
     const aud = await importAudience(api, N, id.charCodeAt(0) * 100_000);
@@ -184,7 +184,7 @@ async function scenario(id: string): Promise<Outcome> {
         await dispatcher.exited;
         log('[a] dispatcher killed with SIGKILL; restarting in 3 s');
         await sleep(3_000);
-        dispatcher = await spawnEngine('dispatcher', bulkEnv, { name: 'dispatcher-2' });
+        dispatcher = await spawnEngine(BULK_DISPATCHER.roles, bulkEnv, { name: `${BULK_DISPATCHER.name}-2` });
         faultNote = `dispatcher SIGKILL at ${sim.sent.length} sent, new dispatcher ready after ${((now() - tFault) / 1000).toFixed(1)} s`;
         break;
       }

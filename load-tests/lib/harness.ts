@@ -291,20 +291,31 @@ export interface EngineSpec {
   env?: Record<string, string>;
 }
 
+/** PARLEY_NICE of the bulk roles in the split layout (as deploy/ sets it); BENCH_BULK_NICE=0: off. */
+const BULK_NICE = process.env.BENCH_BULK_NICE ?? '5';
+
+/**
+ * The dispatcher processes of a layout, the one that takes campaigns first: `split` a bulk and a
+ * priority dispatcher (as deploy/ runs them), `all` one dispatcher on both topics.
+ */
+export function dispatcherSpecs(kind: string | undefined): EngineSpec[] {
+  if (kind === 'all') return [{ roles: 'dispatcher', name: 'dispatcher' }];
+  if (kind !== 'split') throw new Error(`--engines: all or split, not ${kind}`);
+  return [
+    { roles: 'dispatcher', name: 'dispatcher', env: { PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: BULK_NICE } },
+    { roles: 'dispatcher', name: 'dispatcher-priority', env: { PARLEY_DISPATCH_TOPICS: 'priority' } },
+  ];
+}
+
 /**
  * The engine processes of a layout: `split` as deploy/ runs them (api | bulk dispatcher | priority
  * dispatcher | receipts, router and scheduler), `all` one process with every role.
  */
-/** PARLEY_NICE of the bulk roles in the split layout (as deploy/ sets it); BENCH_BULK_NICE=0: off. */
-const BULK_NICE = process.env.BENCH_BULK_NICE ?? '5';
-
 export function engineLayout(kind: string | undefined): EngineSpec[] {
   if (kind === 'all') return [{ roles: 'all', name: 'engine' }];
-  if (kind !== 'split') throw new Error(`--engines: all or split, not ${kind}`);
   return [
     { roles: 'api', name: 'api' },
-    { roles: 'dispatcher', name: 'dispatcher', env: { PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: BULK_NICE } },
-    { roles: 'dispatcher', name: 'dispatcher-priority', env: { PARLEY_DISPATCH_TOPICS: 'priority' } },
+    ...dispatcherSpecs(kind),
     { roles: 'receipts,router,scheduler', name: 'receipts+', env: { PARLEY_NICE: BULK_NICE } },
   ];
 }

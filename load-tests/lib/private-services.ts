@@ -24,14 +24,18 @@ async function waitPort(port: number, open: boolean, timeoutMs: number): Promise
   return false;
 }
 
+/** The command line that runs `cmd` as `asUser` (root running the PostgreSQL tools as postgres). */
+function asUserCommand(cmd: string, args: string[], asUser?: string): [string, string[]] {
+  return asUser ? ['runuser', ['-u', asUser, '--', cmd, ...args]] : [cmd, args];
+}
+
 /**
- * The same, without blocking the event loop: what runs during a scenario. The chaos bench's carrier
+ * `run`, without blocking the event loop: what runs during a scenario. The chaos bench's carrier
  * simulator shares this process, and a blocking `pg_ctl restart -w` froze its clock for the
- * restart's second: the submits queued meanwhile were counted in one burst (offered 208–220 in a
- * second against a cap of 200) though the dispatchers had sent them within the cap.
+ * restart's second, and the submits queued meanwhile were counted as one burst.
  */
 async function runAsync(cmd: string, args: string[], asUser?: string): Promise<string> {
-  const [c, a] = asUser ? ['runuser', ['-u', asUser, '--', cmd, ...args]] : [cmd, args];
+  const [c, a] = asUserCommand(cmd, args, asUser);
   return new Promise((resolve, reject) =>
     execFile(c, a, { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
       const out = `${stdout ?? ''}${stderr ?? ''}`.trim();
@@ -42,7 +46,7 @@ async function runAsync(cmd: string, args: string[], asUser?: string): Promise<s
 }
 
 function run(cmd: string, args: string[], asUser?: string): string {
-  const [c, a] = asUser ? ['runuser', ['-u', asUser, '--', cmd, ...args]] : [cmd, args];
+  const [c, a] = asUserCommand(cmd, args, asUser);
   const r = spawnSync(c, a, { encoding: 'utf8', timeout: 120_000 });
   const out = `${r.stdout ?? ''}${r.stderr ?? ''}`.trim();
   if (r.status !== 0) throw new Error(`${cmd} ${args.join(' ')} exited ${r.status}: ${out.slice(0, 500)}`);
@@ -101,6 +105,7 @@ export async function startPrivatePostgres(root: string, port = 15432): Promise<
   const dir = path.join(root, '.cache', `pg-${port}`);
   const asUser = process.getuid?.() === 0 ? 'postgres' : undefined;
   const pgctl = (args: string[]) => run(path.join(bin, 'pg_ctl'), ['-D', dir, ...args], asUser);
+  const pgctlAsync = (args: string[]) => runAsync(path.join(bin, 'pg_ctl'), ['-D', dir, ...args], asUser);
   if (existsSync(path.join(dir, 'postmaster.pid'))) {
     try {
       pgctl(['stop', '-m', 'immediate', '-w']);
@@ -127,11 +132,7 @@ export async function startPrivatePostgres(root: string, port = 15432): Promise<
     url: `postgres://postgres@127.0.0.1:${port}/parley_chaos`,
     async restart() {
       const t0 = Date.now();
-      await runAsync(
-        path.join(bin, 'pg_ctl'),
-        ['-D', dir, 'restart', '-m', 'fast', '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', opts],
-        asUser,
-      );
+      await pgctlAsync(['restart', '-m', 'fast', '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', opts]);
       const up = await waitPort(port, true, 30_000);
       return `postgres on ${port} restarted (pg_ctl restart -m fast): ${up ? 'up' : 'NOT UP'} after ${((Date.now() - t0) / 1000).toFixed(1)} s`;
     },

@@ -42,13 +42,9 @@ function scheduleCheckPendingRequests(this: RequestQueueInternals): void {
   );
 }
 
-let applied = false;
-
-/** Replaces kafkajs' check scheduling (idempotent). */
+/** Replaces kafkajs' check scheduling (applying it again changes nothing). */
 export function applyKafkajsIdleFix(RequestQueue: RequestQueueClass = loadRequestQueue()): void {
-  if (applied && RequestQueue.prototype.scheduleCheckPendingRequests === scheduleCheckPendingRequests) return;
   RequestQueue.prototype.scheduleCheckPendingRequests = scheduleCheckPendingRequests;
-  applied = true;
 }
 
 applyKafkajsIdleFix();

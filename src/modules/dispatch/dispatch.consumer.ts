@@ -9,6 +9,7 @@
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { Consumer } from 'kafkajs';
 import type { Logger } from 'pino';
+import type { ParleyEnv } from '../../config/config.schema';
 import { ConfigService } from '../../config/config.service';
 import { BatchContext, ConsumerHost } from '../../infra/kafka/consumer-host';
 import { AppLogger } from '../../infra/logging/app-logger';
@@ -21,7 +22,7 @@ import { SubmitReconciler } from './submit-reconciler.service';
 
 export const DISPATCH_GROUP = 'parley-dispatcher';
 
-export type DispatchTopics = 'all' | 'priority' | 'bulk';
+export type DispatchTopics = ParleyEnv['PARLEY_DISPATCH_TOPICS'];
 
 /**
  * The consumer group and topics of a dispatcher (PARLEY_DISPATCH_TOPICS). Bulk-only dispatchers
