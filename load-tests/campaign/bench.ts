@@ -6,7 +6,10 @@
 // runs as deploy/ lays it out (api | bulk dispatcher | priority dispatcher | receipts, router and
 // scheduler: `--engines split`, the default) or as one process (`--engines all`); the simulator runs in a process of its own.
 //
-//   npx tsc -p tsconfig.build.json && node dist/load-tests/campaign/bench.js [--full | --n 20000] [--engines split|all]
+// `--expansion-alone` starts no dispatcher: the expansion is measured on a machine that does nothing
+// else (what it costs by itself), and nothing is drained.
+//
+//   npx tsc -p tsconfig.build.json && node dist/load-tests/campaign/bench.js [--full | --n 20000] [--engines split|all] [--expansion-alone]
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
 import {
@@ -16,6 +19,9 @@ import {
   SENDER,
   benchCarriers,
   benchDb,
+  cpuPerMessage,
+  cpuSecondsOf,
+  hostCpu,
   createWorkspace,
   deleteTopics,
   emitResults,
@@ -36,9 +42,16 @@ import {
 import { importAudience, launchCampaign, watchExpansion } from '../lib/campaign';
 
 const { values } = parseArgs({
-  options: { full: { type: 'boolean', default: false }, n: { type: 'string' }, engines: { type: 'string', default: 'split' } },
+  options: {
+    full: { type: 'boolean', default: false },
+    n: { type: 'string' },
+    engines: { type: 'string', default: 'split' },
+    'expansion-alone': { type: 'boolean', default: false },
+  },
 });
-const ENGINES = engineLayout(values.engines);
+const ALONE = values['expansion-alone'];
+// Alone: the split layout without its dispatchers (the expander runs with the scheduler role).
+const ENGINES = ALONE ? engineLayout('split').filter((e) => e.roles !== 'dispatcher') : engineLayout(values.engines);
 const N = sizeOf(values, 20_000, 1_000_000);
 const SIZE = `${fmt(N)} recipients`;
 const rows: ResultRow[] = [];
@@ -64,8 +77,22 @@ async function main() {
     details.push(`import of ${fmt(N)} contacts through the API: ${aud.importSeconds.toFixed(1)} s (${fmt(N / aud.importSeconds)} rows/s)`);
     await sim.reset();
 
+    const cpu0 = hostCpu();
+    const engineCpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
+    const engineCpu = () => Object.fromEntries(engines.map((e, i) => [ENGINES[i].name, cpuSecondsOf(e.proc.pid) - engineCpu0[i]]));
     const c = await launchCampaign(api, aud.audienceId, { from: SENDER });
     log(`campaign ${c.campaignId} launched (plan recipients ${c.recipients})`);
+    if (ALONE) {
+      const exp = await watchExpansion(db, c, values.full ? 1_800_000 : 300_000);
+      const cpu = cpuPerMessage(cpu0, Math.max(1, exp.expanded), engineCpu());
+      log(`expansion alone: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} in ${exp.seconds.toFixed(1)} s → ${fmt(exp.rate)} msgs/s; CPU per message: ${cpu.parts}`);
+      details.push(
+        `expansion to Kafka with no dispatcher running: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} recipients in ${exp.seconds.toFixed(1)} s: **${fmt(exp.rate)} msgs/s**`,
+        `expansion alone, CPU per message: ${cpu.parts}; at 20,000 msg/s two cores allow 100 µs`,
+      );
+      rows.push({ scenario: 'campaign expansion alone', size: SIZE, rate: `${fmt(exp.rate)} msg/s`, target: '≥ 20,000 msg/s', verdict: exp.expanded >= exp.recipients ? (exp.rate >= 20_000 ? 'pass' : 'below target') : 'FAIL', notes: `host CPU ${cpu.busyUs} µs/msg` });
+      return;
+    }
 
     // Transactional probe at 20/s while the campaign drains (bounded: stops when it has drained).
     const probeIds: string[] = [];
@@ -87,7 +114,8 @@ async function main() {
     })();
 
     const exp = await watchExpansion(db, c, values.full ? 1_800_000 : 300_000);
-    log(`expansion: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} in ${exp.seconds.toFixed(1)} s → ${fmt(exp.rate)} msgs/s to Kafka`);
+    const expCpu = cpuPerMessage(cpu0, Math.max(1, exp.expanded), engineCpu());
+    log(`expansion: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} in ${exp.seconds.toFixed(1)} s → ${fmt(exp.rate)} msgs/s to Kafka; host CPU per expanded message (the drain's included): ${expCpu.parts}`);
     const done = await waitAllTerminal(db, ws.workspaceId, exp.recipients, values.full ? 3_600_000 : 480_000, (cnt) => log('  statuses', JSON.stringify(cnt)), c.campaignId);
     probing = false;
     await probe;
@@ -98,6 +126,9 @@ async function main() {
         from messages where campaign_id = ${c.campaignId}`.execute(db);
     const campSecs = (done.doneAt - c.launchedAt) / 1000;
     const campRate = e2e.rows[0].n / campSecs;
+    // Launch to the last terminal status, per campaign message (the 20/s probe's few included).
+    const drainCpu = cpuPerMessage(cpu0, Math.max(1, e2e.rows[0].n), engineCpu());
+    log(`end to end: CPU per message: ${drainCpu.parts}`);
     log(`end to end: ${fmt(e2e.rows[0].n)} campaign messages terminal=${done.ok} in ${campSecs.toFixed(1)} s from launch → ${fmt(campRate)} msgs/s; ${JSON.stringify(done.counts)}`);
 
     // Probe latency from the DB: accepted_at → submitted_at.
@@ -115,6 +146,7 @@ async function main() {
       `end to end (launch → every campaign message terminal): ${fmt(e2e.rows[0].n)} in ${campSecs.toFixed(1)} s: **${fmt(campRate)} msgs/s**; statuses ${JSON.stringify(done.counts)}`,
       `transactional at 20/s during the drain: ${ms.length} messages, accept→submitted **p50 ${p50?.toFixed(0)} ms, p99 ${p99?.toFixed(0)} ms**, max ${Math.max(...ms).toFixed(0)} ms; ${probeErrors} API errors`,
       `simulator: accepted ${st.accepted}, duplicates ${st.duplicates}, throttled ${st.throttled}`,
+      `host CPU per message while expanding (the drain running beside it): ${expCpu.parts}; from launch to the last terminal status, per campaign message: ${drainCpu.parts}`,
     );
     rows.push(
       { scenario: 'campaign expansion', size: SIZE, rate: `${fmt(exp.rate)} msg/s`, target: '≥ 20,000 msg/s', verdict: exp.expanded >= exp.recipients ? (exp.rate >= 20_000 ? 'pass' : 'below target') : 'FAIL' },

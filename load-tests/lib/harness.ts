@@ -6,7 +6,7 @@
 // Everything talks to 127.0.0.1 only; every wait has a deadline; every script ends by itself.
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { Kafka, logLevel } from 'kafkajs';
@@ -406,6 +406,54 @@ export function cpuSecondsOf(pid: number | undefined): number {
   } catch {
     return NaN;
   }
+}
+
+/** The services whose CPU a benchmark accounts for, by process name (comm in /proc). */
+const SERVICES: Record<string, string> = { postgres: 'postgres', java: 'kafka', 'redis-server': 'redis' };
+
+export interface HostCpu {
+  /** Busy CPU seconds of the whole host (user, nice, system, irq, softirq, steal), all cores. */
+  busy: number;
+  /** CPU seconds of the shared services by name (postgres, kafka, redis), live processes only. */
+  services: Record<string, number>;
+}
+
+/** A snapshot of the host's CPU use, from /proc (Linux); subtract two with `cpuSince`. */
+export function hostCpu(): HostCpu {
+  const services: Record<string, number> = { postgres: 0, kafka: 0, redis: 0 };
+  let busy = NaN;
+  try {
+    const f = readFileSync('/proc/stat', 'utf8').split('\n')[0].trim().split(/\s+/).slice(1).map(Number);
+    // user nice system idle iowait irq softirq steal
+    busy = (f[0] + f[1] + f[2] + f[5] + f[6] + (f[7] ?? 0)) / 100;
+    for (const pid of readdirSync('/proc')) {
+      if (!/^\d+$/.test(pid)) continue;
+      try {
+        const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+        const name = SERVICES[stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))];
+        if (!name) continue;
+        const t = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+        services[name] += (Number(t[11]) + Number(t[12])) / 100;
+      } catch {
+        // the process ended between the listing and the read
+      }
+    }
+  } catch {
+    // not Linux
+  }
+  return { busy, services };
+}
+
+/** CPU used since `before`, in µs per message of `n`, as `name µs` parts (busy is the host's). */
+export function cpuPerMessage(before: HostCpu, n: number, extra: Record<string, number> = {}): { parts: string; busyUs: number } {
+  const after = hostCpu();
+  const us = (s: number) => Math.round((s * 1e6) / n);
+  const parts = [
+    ...Object.entries(extra).map(([k, v]) => `${k} ${us(v)} µs`),
+    ...Object.keys(after.services).map((k) => `${k} ${us(after.services[k] - before.services[k])} µs`),
+  ];
+  const busyUs = us(after.busy - before.busy);
+  return { parts: `${parts.join(', ')}; host busy ${busyUs} µs`, busyUs };
 }
 
 /** Consumer group joined: the engine's metrics or a short grace; good enough for a benchmark start. */

@@ -11,6 +11,7 @@
 //   options: --skip-raw --skip-caps --skip-e2e
 //   --engines all (one process with every role) | split (api / bulk dispatcher / priority dispatcher /
 //   receipts+router+scheduler processes, as deploy/ runs them; the default)
+import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
 import type { Db } from '../../src/infra/db/db';
@@ -27,6 +28,8 @@ import {
   EngineProc,
   TERMINAL,
   cpuSecondsOf,
+  cpuPerMessage,
+  hostCpu,
   sumOf,
   emitResults,
   fmt,
@@ -37,7 +40,6 @@ import {
   sizeOf,
   engineLayout,
   spawnEngines,
-  startSim,
   startSimProcess,
   statusCounts,
   sleep,
@@ -69,13 +71,16 @@ const details: string[] = [];
 watchdog((values.full ? 90 : 12) * 60_000);
 
 const ENGINES = engineLayout(values.engines);
+// Host CPU per message (µs) of each part, for the budget line: what two cores allow at the target.
+let e2eBusyUs = NaN;
+let rawBusyUs = NaN;
 
 const bodyOf = (i: number) => `Your parcel ${i} is out for delivery today, track it at example.com/t/${i}`;
 
 async function endToEnd(): Promise<number | undefined> {
   const db = await benchDb();
   const prefix = topicPrefix('send');
-  const sim = await startSim(benchCarriers({ alpha: HIGH, beta: HIGH }), {
+  const sim = await startSimProcess(benchCarriers({ alpha: HIGH, beta: HIGH }), {
     seed: 11,
     receipt_delay_ms: { min: 5, max: 40 },
     outcomes: { delivered: 1 },
@@ -92,12 +97,13 @@ async function endToEnd(): Promise<number | undefined> {
     const warm = await api.must('POST', '/v1/messages', { to: numberAt('+1202', N + 1), body: 'warm up' });
     const warmed = await waitAllTerminal(db, ws.workspaceId, 1, 60_000);
     if (!warmed.ok) throw new Error(`warm-up message ${warm.id} did not reach a terminal status in 60 s: ${JSON.stringify(warmed.counts)}`);
-    sim.sim.resetStats();
-    sim.sent.length = 0;
+    await sim.reset();
 
     log(`end to end: sending ${fmt(N)} messages through POST /v1/messages/batch`);
     const cpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
     const cpuSelf0 = process.cpuUsage();
+    const sim0 = cpuSecondsOf(sim.pid);
+    const host0 = hostCpu();
     const t0 = now();
     const sent = await sendBatches(api, (i) => ({ to: numberAt(i % 2 ? '+1303' : '+1202', i), body: bodyOf(i) }), N, 3);
     const tAccepted = now();
@@ -107,15 +113,17 @@ async function endToEnd(): Promise<number | undefined> {
     const secs = (done.doneAt - t0) / 1000;
     const rate = sent.accepted.length / secs;
     // CPU per message of each process: steadier than the rate on a machine shared with others.
-    const perMsg = (s: number) => `${((s * 1e6) / sent.accepted.length).toFixed(0)} µs`;
     const self = process.cpuUsage(cpuSelf0);
-    const cpu = engines.map((e, i) => `${ENGINES[i].name} ${perMsg(cpuSecondsOf(e.proc.pid) - cpu0[i])}`);
-    log(`CPU per message: ${cpu.join(', ')}, bench+simulator ${perMsg((self.user + self.system) / 1e6)}`);
-    const st = sim.sim.stats();
+    const byEngine = Object.fromEntries(engines.map((e, i) => [ENGINES[i].name, cpuSecondsOf(e.proc.pid) - cpu0[i]]));
+    const cpu = cpuPerMessage(host0, sent.accepted.length, { ...byEngine, bench: (self.user + self.system) / 1e6, simulator: cpuSecondsOf(sim.pid) - sim0 });
+    e2eBusyUs = cpu.busyUs;
+    log(`CPU per message: ${cpu.parts}`);
+    const st = await sim.stats();
     log(`all terminal: ${done.ok}; ${JSON.stringify(done.counts)}; ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s end to end`);
     log(`simulator: accepted ${st.accepted}, duplicates ${st.duplicates}, throttled ${st.throttled}, receipts ${st.receipts_sent}`);
     details.push(
       `end to end: ${fmt(sent.accepted.length)} accepted in ${((tAccepted - t0) / 1000).toFixed(1)} s; all terminal after ${secs.toFixed(1)} s (${done.ok ? 'yes' : 'NO, timed out'}): **${fmt(rate)} msgs/s**; statuses ${JSON.stringify(done.counts)}; simulator duplicates ${st.duplicates}, throttled ${st.throttled}`,
+      `end to end, CPU per message (accept to receipt persisted): ${cpu.parts}`,
     );
     rows.push({
       scenario: 'send e2e',
@@ -176,7 +184,7 @@ async function waitTerminal(engines: EngineProc[], db: Db, workspaceId: string, 
 async function rawPipe(): Promise<number | undefined> {
   const prefix = topicPrefix('raw');
   const topic = `${prefix}raw`;
-  const sim = await startSim(benchCarriers({ alpha: HIGH, beta: HIGH }), { seed: 12, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
+  const sim = await startSimProcess(benchCarriers({ alpha: HIGH, beta: HIGH }), { seed: 12, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
   const conn = sim.carriers.connectors[0];
   if (conn.kind !== 'smpp') throw new Error('expected an SMPP connector');
   const connector = new SmppConnector(conn);
@@ -223,6 +231,9 @@ async function rawPipe(): Promise<number | undefined> {
     });
     await sleep(2_000); // joined
     log(`raw pipe: producing ${fmt(N)} records to ${topic}, consuming and submitting over SMPP`);
+    const host0 = hostCpu();
+    const self0 = process.cpuUsage();
+    const sim0 = cpuSecondsOf(sim.pid);
     const t0 = now();
     for (let i = 0; i < N; i += 1_000) {
       const messages = [];
@@ -236,8 +247,14 @@ async function rawPipe(): Promise<number | undefined> {
     while (!tEnd && Date.now() < deadline) await sleep(50);
     const secs = ((tEnd || now()) - t0) / 1000;
     const rate = (submitted + failed) / secs;
-    log(`raw pipe: ${fmt(submitted)} accepted, ${failed} not, in ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s`);
+    const self = process.cpuUsage(self0);
+    // Receipts still arriving after the last submit are the simulator's and the client's; let them in.
+    await sleep(1_000);
+    const cpu = cpuPerMessage(host0, submitted + failed, { 'bench (kafkajs + SMPP client)': (self.user + self.system) / 1e6, simulator: cpuSecondsOf(sim.pid) - sim0 });
+    rawBusyUs = cpu.busyUs;
+    log(`raw pipe: ${fmt(submitted)} accepted, ${failed} not, in ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s; CPU per message: ${cpu.parts}`);
     details.push(`raw pipe (kafkajs produce + consume + SmppConnector submit, no engine): ${fmt(submitted)} accepted in ${secs.toFixed(1)} s: **${fmt(rate)} msgs/s**${tEnd ? '' : ' (timed out)'}`);
+    details.push(`raw pipe, CPU per message: ${cpu.parts}`);
     return tEnd ? rate : undefined;
   } finally {
     await consumer.disconnect().catch(() => undefined);
@@ -333,6 +350,15 @@ async function main() {
     details.push(`our end-to-end rate is **${(e2e / raw).toFixed(2)} of the raw pipe** (the raw pipe stops at submit; ours includes receipts persisted)`);
     const r = rows.find((x) => x.scenario === 'send e2e');
     if (r) r.notes = `${r.notes ?? ''}; ${(e2e / raw).toFixed(2)} of raw pipe`;
+  }
+  if (Number.isFinite(e2eBusyUs) || Number.isFinite(rawBusyUs)) {
+    // What the host can do at all: two cores give 2,000,000 µs of CPU a second.
+    const cores = os.cpus().length;
+    const budget = (cores * 1e6) / 5_000;
+    const ceiling = (us: number) => (Number.isFinite(us) && us > 0 ? fmt((cores * 1e6) / us) : '-');
+    const line = `CPU budget: at 5,000 msg/s ${cores} cores allow ${fmt(budget)} µs of host CPU per message; measured host busy per message: end to end ${Number.isFinite(e2eBusyUs) ? e2eBusyUs : '-'} µs (ceiling ${ceiling(e2eBusyUs)} msg/s if the CPU were the only limit), raw pipe ${Number.isFinite(rawBusyUs) ? rawBusyUs : '-'} µs (ceiling ${ceiling(rawBusyUs)} msg/s)`;
+    log(line);
+    details.push(line);
   }
   if (!values['skip-caps']) {
     try {

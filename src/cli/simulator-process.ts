@@ -10,6 +10,8 @@ import type { SimulatorStats } from '../modules/carriers/simulator/carrier-simul
 
 export interface SimulatorProcess {
   httpUrl: string;
+  /** The child's process id (benchmarks read its CPU time). */
+  pid: number;
   stats(): Promise<SimulatorStats>;
   reset(): Promise<void>;
   stop(): Promise<void>;
@@ -96,6 +98,7 @@ export async function spawnSimulator(o: SimulatorProcessOptions): Promise<Simula
   }
   return {
     httpUrl,
+    pid: proc.pid!,
     stop,
     stats: () => call('GET', '/stats') as Promise<SimulatorStats>,
     reset: async () => void (await call('POST', '/reset')),
