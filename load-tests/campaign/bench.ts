@@ -77,10 +77,17 @@ async function main() {
     details.push(`import of ${fmt(N)} contacts through the API: ${aud.importSeconds.toFixed(1)} s (${fmt(N / aud.importSeconds)} rows/s)`);
     await sim.reset();
 
-    const cpu0 = hostCpu();
-    const engineCpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
+    // CPU from the launch on (the plan computed at creation is not the expansion's).
+    let cpu0 = hostCpu();
+    let engineCpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
     const engineCpu = () => Object.fromEntries(engines.map((e, i) => [ENGINES[i].name, cpuSecondsOf(e.proc.pid) - engineCpu0[i]]));
-    const c = await launchCampaign(api, aud.audienceId, { from: SENDER });
+    const c = await launchCampaign(api, aud.audienceId, {
+      from: SENDER,
+      beforeLaunch: () => {
+        cpu0 = hostCpu();
+        engineCpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
+      },
+    });
     log(`campaign ${c.campaignId} launched (plan recipients ${c.recipients})`);
     if (ALONE) {
       const exp = await watchExpansion(db, c, values.full ? 1_800_000 : 300_000);

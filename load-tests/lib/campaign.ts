@@ -50,8 +50,9 @@ export interface Launched {
 export async function launchCampaign(
   api: Api,
   audienceId: string,
-  opts: { from: string; name?: string; body?: string } ,
+  opts: { from: string; name?: string; body?: string; beforeLaunch?: () => void },
 ): Promise<Launched> {
+  const t0 = now();
   const created = await api.must<{ id: string; plan?: { recipients?: number } }>('POST', '/v1/campaigns', {
     name: opts.name ?? `bench ${Date.now()}`,
     audience_id: audienceId,
@@ -59,6 +60,8 @@ export async function launchCampaign(
     type: 'marketing',
     body: opts.body ?? 'Hi {{first_name|there}}, this week only: 20% off everything. Reply STOP to opt out.',
   });
+  log(`campaign created with its launch plan in ${((now() - t0) / 1000).toFixed(1)} s`);
+  opts.beforeLaunch?.();
   const launchedAt = now();
   await api.must('POST', `/v1/campaigns/${created.id}/launch`, {});
   const recipients = Number(created.plan?.recipients ?? 0);
