@@ -216,4 +216,23 @@ describe('batches and chunks', () => {
     }
     expect(taken.filter((e) => e.flow === 'A')).toHaveLength(30);
   });
+  it('gives a campaign queued behind ten thousand of another its share from the first block', () => {
+    const lane = new CarrierLane<LaneEntry>('c');
+    for (let i = 0; i < 10_000; i++)
+      lane.push({ id: `a${i}`, to: `+1312${String(5_550_000 + i)}`, lane: 'bulk', flow: 'A' });
+    for (let i = 0; i < 100; i++)
+      lane.push({ id: `b${i}`, to: `+1415${String(5_550_000 + i)}`, lane: 'bulk', flow: 'B' });
+    // A's numbers that cannot go now (skipped) keep their place at the front of A.
+    let room = 20;
+    const block = lane.nextBlock(0, (e) => (e.id === 'a0' ? 'skip' : room-- > 0 ? 'take' : 'stop'));
+    expect(block.filter((e) => e.flow === 'B').map((e) => e.id)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `b${i}`),
+    );
+    expect(block.filter((e) => e.flow === 'A').map((e) => e.id)).toEqual(
+      Array.from({ length: 10 }, (_, i) => `a${i + 1}`),
+    );
+    room = 2;
+    const next = lane.nextBlock(0, () => (room-- > 0 ? 'take' : 'stop'));
+    expect(next.map((e) => e.id).sort()).toEqual(['a0', 'b10']);
+  });
 });

@@ -10,8 +10,8 @@
 // - No head-of-line blocking across numbers: a number whose head is in flight or backing off simply
 //   leaves the ready queue; the others keep going.
 // - Fair shares in bulk: concurrent campaigns on one carrier fill its blocks by weight (smooth
-//   weighted round-robin over a window of ready numbers), so a large campaign launched first does
-//   not starve one launched after it.
+//   weighted round-robin over each campaign's ready numbers), so a large campaign launched first
+//   does not starve one launched after it.
 
 export type LaneClass = 'priority' | 'bulk';
 const CLASSES: readonly LaneClass[] = ['priority', 'bulk'];
@@ -28,17 +28,24 @@ export interface LaneEntry {
   weight?: number;
 }
 
-/** How many ready numbers a bulk block looks at to interleave campaigns. */
-const FAIR_WINDOW = 4_096;
-
 /** What a block builder says about the next candidate. */
 export type Pick = 'take' | 'skip' | 'stop';
 
+/** A FIFO of ready numbers: `items` from `head` on; the consumed prefix is cut when it dominates. */
+interface Fifo {
+  items: string[];
+  head: number;
+}
+
 interface ClassState<T extends LaneEntry> {
   queues: Map<string, T[]>;
-  /** Numbers whose head can be picked now, in the order they became ready. */
-  ready: string[];
-  readyHead: number;
+  /**
+   * Numbers whose head can be picked now, in the order they became ready, per flow of their head
+   * (the priority class has one flow, ''). Kept per flow so a bulk block reaches every campaign's
+   * numbers without walking past another's: a drain holds tens of thousands of ready numbers and
+   * builds blocks many times a second.
+   */
+  ready: Map<string, Fifo>;
   /** Numbers backing off until a time (their head is waiting to be retried). */
   waiting: Map<string, number>;
   /** Numbers whose head is in flight. */
@@ -47,10 +54,7 @@ interface ClassState<T extends LaneEntry> {
 
 export class CarrierLane<T extends LaneEntry> {
   private readonly classes = new Map<LaneClass, ClassState<T>>(
-    CLASSES.map((c) => [
-      c,
-      { queues: new Map(), ready: [], readyHead: 0, waiting: new Map(), inFlight: new Set() },
-    ]),
+    CLASSES.map((c) => [c, { queues: new Map(), ready: new Map(), waiting: new Map(), inFlight: new Set() }]),
   );
   private count = 0;
   /** Smooth weighted round-robin position of each bulk flow, kept between blocks. */
@@ -73,7 +77,7 @@ export class CarrierLane<T extends LaneEntry> {
       return;
     }
     c.queues.set(entry.to, [entry]);
-    c.ready.push(entry.to);
+    this.makeReady(c, entry);
   }
 
   /**
@@ -90,86 +94,81 @@ export class CarrierLane<T extends LaneEntry> {
         this.fairBlock(c, pick, block);
         break;
       }
+      const f = c.ready.get('');
+      if (!f) continue;
       const skipped: string[] = [];
       let stop = false;
-      while (c.readyHead < c.ready.length) {
-        const to = c.ready[c.readyHead];
-        const head = c.queues.get(to)![0];
-        const verdict = pick(head);
+      while (f.head < f.items.length) {
+        const to = f.items[f.head];
+        const verdict = pick(c.queues.get(to)![0]);
         if (verdict === 'stop') {
           stop = true;
           break;
         }
-        c.readyHead++;
+        f.head++;
         if (verdict === 'skip') skipped.push(to);
         else {
           c.inFlight.add(to);
-          block.push(head);
+          block.push(c.queues.get(to)![0]);
         }
       }
       // Skipped numbers go back to the front, in their order, so they are first next time.
-      this.compact(c, skipped);
+      putBack(f, skipped);
       if (stop) break;
     }
     return block;
   }
 
   /**
-   * Bulk: the ready numbers in a window are grouped by their head's flow and offered to `pick` in
-   * smooth weighted round-robin order (each flow in its own arrival order). Numbers not taken keep
-   * their relative order at the front of the ready queue.
+   * Bulk: the flows (campaigns) with ready numbers are offered to `pick` in smooth weighted
+   * round-robin order, each flow's numbers in their own arrival order. Numbers not taken keep
+   * their relative order at the front of their flow.
    */
   private fairBlock(c: ClassState<T>, pick: (entry: T) => Pick, block: T[]): void {
-    const end = Math.min(c.ready.length, c.readyHead + FAIR_WINDOW);
-    const window = c.ready.slice(c.readyHead, end);
-    const flows = new Map<
-      string,
-      { key: string; weight: number; numbers: string[]; next: number; current: number }
-    >();
-    for (const to of window) {
-      const head = c.queues.get(to)![0];
-      const key = head.flow ?? '';
-      let f = flows.get(key);
-      if (!f) {
-        // The round-robin position carries over between blocks (blocks may hold one message each),
-        // so the shares converge to the weights over time, not just within a block.
-        const current = this.credit.get(key) ?? 0;
-        flows.set(key, (f = { key, weight: Math.max(1, head.weight ?? 1), numbers: [], next: 0, current }));
+    const active: { key: string; fifo: Fifo; weight: number; current: number; skipped: string[] }[] = [];
+    for (const [key, fifo] of c.ready) {
+      if (fifo.head >= fifo.items.length) {
+        c.ready.delete(key);
+        continue;
       }
-      f.numbers.push(to);
+      // The round-robin position carries over between blocks (blocks may hold one message each),
+      // so the shares converge to the weights over time, not just within a block.
+      const weight = Math.max(1, c.queues.get(fifo.items[fifo.head])![0].weight ?? 1);
+      active.push({ key, fifo, weight, current: this.credit.get(key) ?? 0, skipped: [] });
     }
     // Flows with nothing ready lose their position (a returning flow starts even).
-    for (const key of [...this.credit.keys()]) if (!flows.has(key)) this.credit.delete(key);
-    const taken = new Set<string>();
-    const active = [...flows.values()];
+    for (const key of [...this.credit.keys()]) if (!c.ready.has(key)) this.credit.delete(key);
+    const flows = [...active];
     while (active.length) {
-      const total = active.reduce((a, f) => a + f.weight, 0);
-      const round = [...active];
+      let total = 0;
       let best = active[0];
-      for (const f of round) {
+      for (const f of active) {
+        total += f.weight;
         f.current += f.weight;
         if (f.current > best.current) best = f;
       }
       best.current -= total;
-      const to = best.numbers[best.next++];
-      if (best.next >= best.numbers.length) active.splice(active.indexOf(best), 1);
+      const to = best.fifo.items[best.fifo.head];
       const head = c.queues.get(to)![0];
       const verdict = pick(head);
       if (verdict === 'stop') {
         // Nothing was sent this round: undo it, so the next block resumes the rotation exactly.
-        for (const f of round) f.current -= f.weight;
+        for (const f of active) f.current -= f.weight;
         best.current += total;
         break;
       }
+      best.fifo.head++;
       if (verdict === 'take') {
-        taken.add(to);
         c.inFlight.add(to);
         block.push(head);
-      }
+      } else best.skipped.push(to);
+      if (best.fifo.head >= best.fifo.items.length) active.splice(active.indexOf(best), 1);
     }
-    for (const f of flows.values()) this.credit.set(f.key, f.current);
-    c.ready = [...window.filter((to) => !taken.has(to)), ...c.ready.slice(end)];
-    c.readyHead = 0;
+    for (const f of flows) {
+      this.credit.set(f.key, f.current);
+      putBack(f.fifo, f.skipped);
+      if (f.fifo.head >= f.fifo.items.length) c.ready.delete(f.key);
+    }
   }
 
   /** The head of its number's queue is finished (any outcome but retry); the next one may go. */
@@ -182,7 +181,7 @@ export class CarrierLane<T extends LaneEntry> {
     this.count--;
     c.inFlight.delete(entry.to);
     c.waiting.delete(entry.to);
-    if (q.length) c.ready.push(entry.to);
+    if (q.length) this.makeReady(c, q[0]);
     else c.queues.delete(entry.to);
   }
 
@@ -199,7 +198,7 @@ export class CarrierLane<T extends LaneEntry> {
   hasReady(now: number, only?: LaneClass): boolean {
     return (only ? [only] : CLASSES).some((n) => {
       const c = this.cls(n);
-      if (c.readyHead < c.ready.length) return true;
+      for (const f of c.ready.values()) if (f.head < f.items.length) return true;
       for (const at of c.waiting.values()) if (at <= now) return true;
       return false;
     });
@@ -231,8 +230,11 @@ export class CarrierLane<T extends LaneEntry> {
         dropped.push(...q.splice(cut));
         if (!q.length) c.queues.delete(to);
       }
-      c.ready = c.ready.slice(c.readyHead).filter((to) => c.queues.has(to) && !c.inFlight.has(to));
-      c.readyHead = 0;
+      for (const [key, f] of c.ready) {
+        const items = f.items.slice(f.head).filter((to) => c.queues.has(to) && !c.inFlight.has(to));
+        if (items.length) c.ready.set(key, { items, head: 0 });
+        else c.ready.delete(key);
+      }
     }
     this.count -= dropped.length;
     return dropped;
@@ -242,20 +244,35 @@ export class CarrierLane<T extends LaneEntry> {
     for (const [to, at] of c.waiting) {
       if (at <= now) {
         c.waiting.delete(to);
-        c.ready.push(to);
+        this.makeReady(c, c.queues.get(to)![0]);
       }
     }
   }
 
-  private compact(c: ClassState<T>, front: string[]) {
-    // Amortised: the consumed prefix is cut once it dominates the array.
-    if (front.length || c.readyHead > 1024) {
-      c.ready = [...front, ...c.ready.slice(c.readyHead)];
-      c.readyHead = 0;
-    }
+  /** `head` (the head of its number's queue) can be picked: its number joins its flow's FIFO. */
+  private makeReady(c: ClassState<T>, head: T) {
+    const key = head.lane === 'bulk' ? (head.flow ?? '') : '';
+    const f = c.ready.get(key);
+    if (f) f.items.push(head.to);
+    else c.ready.set(key, { items: [head.to], head: 0 });
   }
 
   private cls(n: LaneClass): ClassState<T> {
     return this.classes.get(n)!;
+  }
+}
+
+/**
+ * Puts `front` (numbers walked past this block, in their order) back at the head of `f`, in the
+ * consumed slots just before it (they were taken from there, so they fit), then cuts the consumed
+ * prefix once it is most of the array (amortised).
+ */
+function putBack(f: Fifo, front: string[]) {
+  const start = f.head - front.length;
+  for (let i = 0; i < front.length; i++) f.items[start + i] = front[i];
+  f.head = start;
+  if (f.head > 1024 && f.head * 2 > f.items.length) {
+    f.items = f.items.slice(f.head);
+    f.head = 0;
   }
 }
