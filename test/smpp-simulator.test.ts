@@ -318,6 +318,67 @@ describe('SMPP connector ↔ carrier simulator', () => {
   });
 });
 
+describe('carrier simulator journal and MO over HTTP (for a simulator in its own process)', () => {
+  it('keeps every message and every counted submit when asked, and sends MO on POST /mo', async () => {
+    const sim = new CarrierSimulator({
+      smppPort: 0,
+      httpPort: 0,
+      journal: true,
+      scenario: { seed: 7, receipt_delay_ms: { min: 5, max: 20 }, outcomes: { delivered: 1 } },
+    });
+    await sim.start();
+    const conn = new SmppConnector(smppConfig(sim.smppPort, { binds: 1 }), tuning);
+    const inbound: RawInbound[] = [];
+    conn.onInbound((m) => void inbound.push(m));
+    try {
+      await conn.start();
+      const reqs = [request('+447700900501', 'first'), request('+447700900502', 'second')];
+      for (const r of reqs) expect((await conn.submit(r)).kind).toBe('accepted');
+      const get = (q: string) => fetch(`${sim.httpUrl}/journal${q}`).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+      const all = await get('');
+      expect(all.body).toMatchObject({ enabled: true, total: 2, from: 0 });
+      expect(all.body.messages.map((m: { parleyMessageId: string }) => m.parleyMessageId)).toEqual(reqs.map((r) => r.messageId));
+      expect((await get('?from=1&limit=5')).body.messages).toHaveLength(1);
+      const offers = await get('?kind=offers');
+      expect(offers.body.offers).toHaveLength(2);
+      expect(offers.body.offers[0]).toMatchObject({ parleyMessageId: reqs[0].messageId, throttled: false, segments: 1 });
+      expect(offers.body.offers[0].at).toBeGreaterThan(Date.now() - 60_000);
+      expect((await get('?limit=0')).status).toBe(400);
+      expect((await get('?from=-1')).body.error).toMatch(/^from:/);
+      expect(sim.stats().event_loop.max_ms).toBeGreaterThanOrEqual(0);
+
+      const post = (body: unknown) =>
+        fetch(`${sim.httpUrl}/mo`, { method: 'POST', body: JSON.stringify(body) }).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as { error?: string; id?: string },
+        }));
+      const missing = await post({ system_id: 'parley', from: '+447700900501', to: FROM });
+      expect(missing.status).toBe(400);
+      expect(missing.body.error).toMatch(/^text:/);
+      const mo = await post({ system_id: conn.config.system_id, from: '+447700900501', to: FROM, text: 'STOP' });
+      expect(mo.status).toBe(202);
+      const got = await eventually(async () => inbound.find((m) => m.from === '+447700900501'));
+      expect(got).toMatchObject({ to: FROM, body: 'STOP' });
+      sim.resetStats();
+      expect((await get('')).body.total).toBe(0);
+    } finally {
+      await conn.stop();
+      await sim.stop();
+    }
+  });
+
+  it('says it keeps no journal when not asked to', async () => {
+    const sim = new CarrierSimulator({ smppPort: 0, httpPort: 0 });
+    await sim.start();
+    try {
+      const r = await fetch(`${sim.httpUrl}/journal`).then((x) => x.json());
+      expect(r).toMatchObject({ enabled: false, total: 0, messages: [] });
+    } finally {
+      await sim.stop();
+    }
+  });
+});
+
 describe('SMPP connector: the SMSC drops its connections under load', () => {
   it('fails in-flight submits fast, keeps the event loop turning and binds again', async () => {
     const sim = new CarrierSimulator({

@@ -41,12 +41,13 @@ import {
   sleep,
   dispatcherSpecs,
   spawnEngine,
-  startSim,
+  startSimProcess,
   topicPrefix,
   waitAllTerminal,
   waitFor,
   watchdog,
 } from '../lib/harness';
+import type { SimulatedOffer } from '../../src/modules/carriers/simulator/carrier-simulator';
 import { importAudience, launchCampaign } from '../lib/campaign';
 import { PrivateService, startPrivatePostgres, startPrivateRedis } from '../lib/private-services';
 import type { Db } from '../../src/infra/db/db';
@@ -143,7 +144,9 @@ async function scenario(id: string): Promise<Outcome> {
   const db: Db = await benchDb(4, id === 'c' ? priv!.url : BENCH_DATABASE_URL);
   const prefix = topicPrefix(`chaos${id}`);
   const brokers = id === 'e' ? CLUSTER_BROKERS : undefined;
-  const sim = await startSim(benchCarriers({ ...CAPS }), { seed: 51, receipt_delay_ms: { min: 5, max: 60 }, outcomes: { delivered: 1 } });
+  // The carrier in a process of its own, keeping every message it takes: its one-second windows
+  // are counted on a clock this bench (restarting servers, reading the database) cannot stall.
+  const sim = await startSimProcess(benchCarriers({ ...CAPS }), { seed: 51, receipt_delay_ms: { min: 5, max: 60 }, outcomes: { delivered: 1 } }, { journal: true });
   const procs: EngineProc[] = [];
   const env: Record<string, string> = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix };
   if (brokers) Object.assign(env, { KAFKA_BROKERS: brokers, KAFKA_REPLICATION_FACTOR: '3' });
@@ -159,23 +162,23 @@ async function scenario(id: string): Promise<Outcome> {
     const ws = await createWorkspace(db, `bench-chaos-${id}`);
     const api = new Api(main.url, ws.key);
     const aud = await importAudience(api, N, id.charCodeAt(0) * 100_000);
-    sim.sim.resetStats();
-    sim.sent.length = 0;
+    await sim.reset();
     const c = await launchCampaign(api, aud.audienceId, { from: SENDER, name: `chaos ${id}` });
     log(`[${id}] campaign ${c.campaignId} launched to ${fmt(N)}`);
 
     // Mid-way: about a third of the campaign at the carrier.
-    await waitFor(async () => sim.sent.length >= N / 3, 300_000, 100);
+    const taken = async () => (await sim.stats()).accepted;
+    await waitFor(async () => (await taken()) >= N / 3, 300_000, 100);
     // STOP from recipients near the end of the list (their messages have not left yet).
     const stopNumbers = aud.numbers.slice(-Math.floor(N / 5)).filter((_, i) => i % Math.max(1, Math.floor(N / 5 / STOPS)) === 0).slice(0, STOPS);
     const stopSentAt = Date.now();
-    for (const from of stopNumbers) sim.sim.sendMo('parley', { from, to: SENDER, text: 'STOP' });
-    log(`[${id}] ${stopNumbers.length} STOPs sent as MO at ${sim.sent.length} sent`);
+    await Promise.all(stopNumbers.map((from) => sim.sendMo('parley', { from, to: SENDER, text: 'STOP' })));
+    log(`[${id}] ${stopNumbers.length} STOPs sent as MO at ${await taken()} sent`);
 
     let faultNote = '';
     const tFault = now();
-    // The simulator shares this process: how late its event loop ran from the fault on (a stall
-    // here stops the simulator's clock, and submits queued meanwhile are counted as one burst).
+    const tFaultEpoch = Date.now();
+    // How late this bench's event loop ran from the fault on (the simulator no longer shares it).
     const loop = monitorEventLoopDelay({ resolution: 10 });
     loop.enable();
     switch (id) {
@@ -185,7 +188,7 @@ async function scenario(id: string): Promise<Outcome> {
         log('[a] dispatcher killed with SIGKILL; restarting in 3 s');
         await sleep(3_000);
         dispatcher = await spawnEngine(BULK_DISPATCHER.roles, bulkEnv, { name: `${BULK_DISPATCHER.name}-2` });
-        faultNote = `dispatcher SIGKILL at ${sim.sent.length} sent, new dispatcher ready after ${((now() - tFault) / 1000).toFixed(1)} s`;
+        faultNote = `dispatcher SIGKILL at ${await taken()} sent, new dispatcher ready after ${((now() - tFault) / 1000).toFixed(1)} s`;
         break;
       }
       case 'b':
@@ -193,8 +196,8 @@ async function scenario(id: string): Promise<Outcome> {
         faultNote = await priv!.restart();
         break;
       case 'd': {
-        const r1 = await fetch(`${sim.sim.httpUrl}/scenario`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop_connections: true }) });
-        const r2 = await fetch(`${sim.sim.httpUrl}/scenario`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ throttle_all_seconds: 30 }) });
+        const r1 = await fetch(`${sim.httpUrl}/scenario`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ drop_connections: true }) });
+        const r2 = await fetch(`${sim.httpUrl}/scenario`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ throttle_all_seconds: 30 }) });
         faultNote = `POST /scenario drop_connections → ${r1.status}, throttle_all_seconds 30 → ${r2.status}`;
         break;
       }
@@ -216,9 +219,10 @@ async function scenario(id: string): Promise<Outcome> {
     const done = await waitAllTerminal(db, ws.workspaceId, N - STOPS, values.full ? 3_600_000 : 14 * 60_000, (cnt) => log(`[${id}]   statuses`, JSON.stringify(cnt)));
     const secs = (done.doneAt - c.launchedAt) / 1000;
     loop.disable();
-    log(`[${id}] bench (and simulator) event loop from the fault on: p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms late, max ${(loop.max / 1e6).toFixed(0)} ms`);
+    log(`[${id}] bench event loop from the fault on: p99 ${(loop.percentile(99) / 1e6).toFixed(0)} ms late, max ${(loop.max / 1e6).toFixed(0)} ms`);
     await sleep(2_000); // late duplicates would show here
-    const st = sim.sim.stats();
+    const st = await sim.stats();
+    const sent = await sim.journal();
 
     // Sends after a committed STOP: campaign messages the simulator took after the commit time.
     const commits = await sql<{ e164: string; at: Date }>`
@@ -229,7 +233,7 @@ async function scenario(id: string): Promise<Outcome> {
     );
     let afterStop = 0;
     for (const cm of commits.rows) {
-      for (const m of sim.sent) {
+      for (const m of sent) {
         if (m.to === cm.e164 && m.at > cm.at.getTime() && m.parleyMessageId && campaignIds.has(m.parleyMessageId)) {
           afterStop++;
           log(`[${id}] SEND AFTER STOP: ${m.to} message ${m.parleyMessageId} at ${new Date(m.at).toISOString()} > committed ${cm.at.toISOString()}`);
@@ -243,13 +247,15 @@ async function scenario(id: string): Promise<Outcome> {
         where workspace_id is null and from_e164 = any(${stopNumbers}::text[]) and received_at >= ${new Date(stopSentAt - 1_000)}`.execute(db)
     ).rows[0].n;
     let afterStopSent = 0;
-    for (const m of sim.sent) if (stopNumbers.includes(m.to) && m.at > stopSentAt && m.parleyMessageId && campaignIds.has(m.parleyMessageId)) afterStopSent++;
-    const carrierGot = new Set(sim.sent.filter((m) => m.parleyMessageId).map((m) => m.parleyMessageId!)).size;
+    for (const m of sent) if (stopNumbers.includes(m.to) && m.at > stopSentAt && m.parleyMessageId && campaignIds.has(m.parleyMessageId)) afterStopSent++;
+    const carrierGot = new Set(sent.filter((m) => m.parleyMessageId).map((m) => m.parleyMessageId!)).size;
     const codes = (
       await sql<{ status: string; error_code: string | null; n: number }>`select status, error_code, count(*)::int as n from messages
         where workspace_id = ${ws.workspaceId} and status not in ('delivered') group by 1, 2 order by 3 desc`.execute(db)
     ).rows.map((r) => `${r.status}${r.error_code ? `/${r.error_code}` : ''} ${r.n}`);
-    const caps = capViolations(sim.sim);
+    log(`[${id}] simulator event loop since the campaign's start: p99 ${st.event_loop.p99_ms} ms late, max ${st.event_loop.max_ms} ms`);
+    const caps = capViolations(st);
+    for (const cv of caps) log(`[${id}] ${await describePeak(db, await sim.offers(), cv.carrier, tFaultEpoch)}`);
     const capText = Object.entries(st.carriers).map(([k, v]) => `${k} peak ${v.peak} (offered ${v.peak_offered})/${v.cap}`).join(', ');
     return {
       allTerminal: done.ok,
@@ -274,6 +280,38 @@ async function scenario(id: string): Promise<Outcome> {
     await deleteTopics(prefix, brokers);
     await priv?.stop().catch(() => undefined);
   }
+}
+
+/**
+ * Where a carrier's offered peak was: the one-second window with the most segments offered, when
+ * it started relative to the fault, and what was in it per 100 ms: campaign messages (the bulk
+ * dispatcher's) and others (the priority one's: STOP confirmations), throttled among them.
+ */
+async function describePeak(db: Db, offers: SimulatedOffer[], carrier: string, faultAt: number): Promise<string> {
+  const list = offers.filter((o) => o.carrier === carrier);
+  let best = { start: 0, end: 0, sum: 0 };
+  let head = 0;
+  let sum = 0;
+  for (let i = 0; i < list.length; i++) {
+    sum += list[i].segments;
+    while (list[head].at <= list[i].at - 1000) sum -= list[head++].segments;
+    if (sum > best.sum) best = { start: head, end: i, sum };
+  }
+  const inPeak = list.slice(best.start, best.end + 1);
+  if (!inPeak.length) return `${carrier}: no offers`;
+  const ids = [...new Set(inPeak.map((o) => o.parleyMessageId).filter((x): x is string => !!x))];
+  const campaign = new Set(
+    (await sql<{ id: string }>`select id::text from messages where id = any(${ids}::uuid[]) and campaign_id is not null`.execute(db)).rows.map((r) => r.id),
+  );
+  const t0 = inPeak[0].at;
+  const slices: string[] = [];
+  for (let k = 0; k < 10; k++) {
+    const part = inPeak.filter((o) => o.at >= t0 + k * 100 && o.at < t0 + (k + 1) * 100);
+    const camp = part.filter((o) => o.parleyMessageId && campaign.has(o.parleyMessageId)).length;
+    const thr = part.filter((o) => o.throttled).length;
+    slices.push(`${camp}+${part.length - camp}${thr ? `(${thr}t)` : ''}`);
+  }
+  return `${carrier} offered peak ${best.sum} in the second from ${((t0 - faultAt) / 1000).toFixed(2)} s after the fault; per 100 ms campaign+other(throttled): ${slices.join(' ')}`;
 }
 
 async function main() {

@@ -15,7 +15,7 @@ import { sql } from 'kysely';
 import { createDb, Db } from '../../src/infra/db/db';
 import { migrateToLatest } from '../../src/infra/db/migrator';
 import { CarriersFile, carriersFileSchema } from '../../src/modules/carriers/carriers.config';
-import { CarrierSimulator, SimulatedMessage } from '../../src/modules/carriers/simulator/carrier-simulator';
+import { CarrierSimulator, SimulatedMessage, SimulatorStats } from '../../src/modules/carriers/simulator/carrier-simulator';
 import { SimulatorProcess, keepTail, spawnSimulator } from '../../src/cli/simulator-process';
 import type { ScenarioInput } from '../../src/modules/carriers/simulator/scenario';
 import { WorkspaceRepository } from '../../src/modules/workspaces/workspace.repository';
@@ -218,7 +218,11 @@ export interface SimProc extends SimulatorProcess {
  * It also asks to be scheduled ahead of the rest (as a carrier's SMSC has its own machines; when
  * allowed: root): BENCH_SIM_NICE=0 turns that off.
  */
-export async function startSimProcess(carriers: CarriersFile, scenario: ScenarioInput): Promise<SimProc> {
+export async function startSimProcess(
+  carriers: CarriersFile,
+  scenario: ScenarioInput,
+  opts: { journal?: boolean } = {},
+): Promise<SimProc> {
   const smppPort = freePort();
   const httpPort = freePort();
   const withPort = carriersFileSchema.parse({
@@ -233,6 +237,7 @@ export async function startSimProcess(carriers: CarriersFile, scenario: Scenario
     httpPort,
     carriersFile: file,
     nice: Number(process.env.BENCH_SIM_NICE ?? -10),
+    journal: opts.journal,
   });
   return { ...sim, file, carriers: withPort };
 }
@@ -242,8 +247,8 @@ export async function startSimProcess(carriers: CarriersFile, scenario: Scenario
  * one-second window ≤ cap per carrier. The accepted peak cannot exceed a cap (the simulator answers
  * the excess "throttled"), so only the offered peak shows a dispatcher going over.
  */
-export function capViolations(sim: CarrierSimulator): { carrier: string; peak: number; cap: number }[] {
-  const s = sim.stats();
+export function capViolations(sim: CarrierSimulator | SimulatorStats): { carrier: string; peak: number; cap: number }[] {
+  const s = sim instanceof CarrierSimulator ? sim.stats() : sim;
   return Object.entries(s.carriers)
     .filter(([, c]) => c.peak_offered > c.cap)
     .map(([carrier, c]) => ({ carrier, peak: c.peak_offered, cap: c.cap }));

@@ -14,7 +14,7 @@ export const simulateCommand: CliCommand = {
   name: 'simulate',
   summary: 'Run the carrier simulator: an SMPP SMSC and a Twilio-style HTTP provider (GET /stats).',
   usage:
-    '[--smpp-port 2775] [--http-port 2776] [--host 127.0.0.1] [--carriers-file f] [--scenario f.json] [--seed n]',
+    '[--smpp-port 2775] [--http-port 2776] [--host 127.0.0.1] [--carriers-file f] [--scenario f.json] [--seed n] [--journal]',
   async run(args) {
     const { values } = options(args, {
       'smpp-port': { type: 'string' },
@@ -23,6 +23,8 @@ export const simulateCommand: CliCommand = {
       'carriers-file': { type: 'string' },
       scenario: { type: 'string' },
       seed: { type: 'string' },
+      // Keep every message taken, for GET /journal (tests and benchmarks that check each send).
+      journal: { type: 'boolean' },
     });
     let scenario: Record<string, unknown> = {};
     if (values.scenario) {
@@ -39,6 +41,7 @@ export const simulateCommand: CliCommand = {
       httpPort: port('http-port', values['http-port'], SIMULATOR_HTTP_PORT),
       carriersFile: values['carriers-file'] ?? process.env.PARLEY_CARRIERS_FILE,
       scenario,
+      journal: values.journal === true,
       log: (msg, fields) => console.log(JSON.stringify({ time: new Date().toISOString(), msg, ...fields })),
     });
     await sim.start();

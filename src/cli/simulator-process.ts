@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { SimulatorStats } from '../modules/carriers/simulator/carrier-simulator';
+import type { SimulatedMessage, SimulatedOffer, SimulatorStats } from '../modules/carriers/simulator/carrier-simulator';
 
 export interface SimulatorProcess {
   httpUrl: string;
@@ -14,6 +14,12 @@ export interface SimulatorProcess {
   pid: number;
   stats(): Promise<SimulatorStats>;
   reset(): Promise<void>;
+  /** Every message taken since the last reset, in order (the simulator must keep a journal). */
+  journal(): Promise<SimulatedMessage[]>;
+  /** Every submit the carrier windows counted since the last reset, taken or throttled, in order. */
+  offers(): Promise<SimulatedOffer[]>;
+  /** Sends a customer's message (SMPP MO) to the bound `systemId`; resolves to its MO id. */
+  sendMo(systemId: string, m: { from: string; to: string; text: string }): Promise<string>;
   stop(): Promise<void>;
 }
 
@@ -26,6 +32,8 @@ export interface SimulatorProcessOptions {
   carriersFile?: string;
   /** Scheduling priority to ask for (negative: ahead of the rest); ignored where not permitted. */
   nice?: number;
+  /** Keep every message taken, for `journal()` (GET /journal). */
+  journal?: boolean;
 }
 
 /** The last 30 lines a child process wrote (stdout and stderr), each also handed to `echo`. */
@@ -51,6 +59,7 @@ export async function spawnSimulator(o: SimulatorProcessOptions): Promise<Simula
   const args = ['simulate', '--smpp-port', String(o.smppPort), '--http-port', String(o.httpPort)];
   if (o.carriersFile) args.push('--carriers-file', o.carriersFile);
   args.push('--scenario', scenarioFile);
+  if (o.journal) args.push('--journal');
   const proc = spawn(process.execPath, [path.join(__dirname, '..', 'cli.js'), ...args], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -71,10 +80,24 @@ export async function spawnSimulator(o: SimulatorProcessOptions): Promise<Simula
     await exited;
     clearTimeout(t);
   };
-  const call = async (method: 'GET' | 'POST', route: string) => {
-    const res = await fetch(`${httpUrl}${route}`, { method });
-    if (!res.ok) throw new Error(`simulator ${method} ${route}: ${res.status}`);
+  const call = async (method: 'GET' | 'POST', route: string, body?: unknown) => {
+    const res = await fetch(`${httpUrl}${route}`, {
+      method,
+      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+    });
+    if (!res.ok) throw new Error(`simulator ${method} ${route}: ${res.status} ${await res.text()}`);
     return res.json();
+  };
+  const journal = async <T>(kind: 'messages' | 'offers'): Promise<T[]> => {
+    const out: T[] = [];
+    for (;;) {
+      const page = (await call('GET', `/journal?kind=${kind}&from=${out.length}&limit=20000`)) as {
+        enabled: boolean;
+      } & Record<string, T[]>;
+      if (!page.enabled) throw new Error('the simulator keeps no journal (start it with journal: true)');
+      out.push(...page[kind]);
+      if (page[kind].length < 20_000) return out;
+    }
   };
   for (let waited = 0; ; waited += 200) {
     const why =
@@ -102,5 +125,8 @@ export async function spawnSimulator(o: SimulatorProcessOptions): Promise<Simula
     stop,
     stats: () => call('GET', '/stats') as Promise<SimulatorStats>,
     reset: async () => void (await call('POST', '/reset')),
+    journal: () => journal<SimulatedMessage>('messages'),
+    offers: () => journal<SimulatedOffer>('offers'),
+    sendMo: async (systemId, m) => ((await call('POST', '/mo', { system_id: systemId, ...m })) as { id: string }).id,
   };
 }

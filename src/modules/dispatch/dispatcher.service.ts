@@ -77,6 +77,8 @@ interface Pending extends LaneEntry {
   checkedAt: number;
   /** The claim unit it was claimed in (set with `claimed`). */
   unit?: ClaimUnit;
+  /** The time its tokens were reserved for (set when its chunk is due). */
+  slotAt?: number;
 }
 
 /**
@@ -1010,6 +1012,7 @@ export class Dispatcher {
       items = items.filter((x) => !suppressed.has(x.id));
       for (const p of items) {
         p.checkedAt = lookedAt;
+        p.slotAt = at;
         this.sent(s, p);
         void this.submit(s, p);
       }
@@ -1251,6 +1254,16 @@ export class Dispatcher {
         continue;
       }
       const t = preciseNow();
+      if (p.slotAt !== undefined) {
+        // How late sends leave against their reserved time, and how many past 40 / 100 ms, at each
+        // pass (a send held by its window counts again when it comes back). Two dispatchers on
+        // one carrier hold its cap together only while their sends keep to their slots: each
+        // one's send window sees its own sends, not the other's.
+        const late = t - p.slotAt;
+        this.stages.add('late:submit', Math.max(0, late));
+        if (late > 40) this.stages.add('late:submit>40', late);
+        if (late > 100) this.stages.add('late:submit>100', late);
+      }
       const w = Math.max(...takes.map((k) => this.windowOf(k.key).waitFor(t, k.cost, this.windowLimit(k))));
       if (w <= 0) {
         for (const k of takes) this.windowOf(k.key).add(t, k.cost);

@@ -5,6 +5,7 @@
 // prove Parley's invariants (GET /stats: peaks per carrier, throttled, duplicates).
 import { randomBytes } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { PDU, Server, Session } from 'smpp';
 import { analyzeText } from '../../encoding';
 import {
@@ -61,6 +62,11 @@ export interface CarrierSimulatorOptions {
   /** Twilio-style account SID → auth token; default: the carriers file's twilio connectors. */
   twilioAccounts?: Record<string, string>;
   log?: (msg: string, fields?: Record<string, unknown>) => void;
+  /**
+   * Keep every message taken (not only the last 2,000), in order, for `journal()` (GET /journal):
+   * what a test or benchmark that runs the simulator in another process reads to check each send.
+   */
+  journal?: boolean;
 }
 
 export interface CarrierStats {
@@ -100,6 +106,11 @@ export interface SimulatorStats {
   replies_sent: number;
   binds: number;
   carriers: Record<string, CarrierStats>;
+  /**
+   * How late the simulator's own event loop ran since the last reset (ms). Its windows count
+   * submits when it reads them: a stalled loop counts those that queued meanwhile as one burst.
+   */
+  event_loop: { p99_ms: number; max_ms: number };
   http: {
     requests: number;
     unauthorized: number;
@@ -111,6 +122,16 @@ export interface SimulatorStats {
 }
 
 /** A whole message as the simulator reassembled it (tests read these to check coding). */
+/** One submit as the carrier's window counted it (kept with the journal): taken or throttled. */
+export interface SimulatedOffer {
+  /** Epoch ms, sub-millisecond: the time the window counted. */
+  at: number;
+  carrier: string;
+  segments: number;
+  throttled: boolean;
+  parleyMessageId?: string;
+}
+
 export interface SimulatedMessage {
   side: 'smpp' | 'http';
   parleyMessageId?: string;
@@ -169,13 +190,16 @@ export class CarrierSimulator {
   private assembler = new ConcatAssembler();
   private partials = new Map<string, { ids: string[]; parts: number }>();
   private recent: SimulatedMessage[] = [];
+  private kept: SimulatedMessage[] = [];
+  private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
+  private offers: SimulatedOffer[] = [];
   private idCounter = 0;
   private moReference = 0;
   private moCounter = 0;
   private readonly idPrefix = randomBytes(3).toString('hex');
   throttleAllUntil = 0;
   refuseBindsUntil = 0;
-  counters!: Omit<SimulatorStats, 'carriers' | 'binds' | 'receipts_pending' | 'deliveries_waiting'>;
+  counters!: Omit<SimulatorStats, 'carriers' | 'binds' | 'receipts_pending' | 'deliveries_waiting' | 'event_loop'>;
   private receiptsPending = 0;
   readonly log: (msg: string, fields?: Record<string, unknown>) => void;
 
@@ -204,6 +228,7 @@ export class CarrierSimulator {
   }
 
   async start(): Promise<void> {
+    this.loopDelay.enable();
     this.server = smpp.createServer((session) => this.onSession(session));
     await listen(this.server, this.opts.smppPort ?? SIMULATOR_SMPP_PORT, this.host);
     this.smppPort = (this.server.address() as AddressInfo).port;
@@ -212,6 +237,7 @@ export class CarrierSimulator {
   }
 
   async stop(): Promise<void> {
+    this.loopDelay.disable();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
     for (const s of this.sessions) s.session.destroy();
@@ -269,8 +295,11 @@ export class CarrierSimulator {
       },
     };
     this.windows.clear();
+    this.loopDelay.reset();
     this.seen.clear();
     this.recent = [];
+    this.kept = [];
+    this.offers = [];
   }
 
   stats(): SimulatorStats {
@@ -294,6 +323,10 @@ export class CarrierSimulator {
       deliveries_waiting: [...this.pendingDeliveries.values()].reduce((n, l) => n + l.length, 0),
       binds: [...this.sessions].filter((s) => s.bound).length,
       carriers,
+      event_loop: {
+        p99_ms: Math.round(this.loopDelay.percentile(99) / 1e6),
+        max_ms: Math.round(this.loopDelay.max / 1e6),
+      },
     };
   }
 
@@ -301,6 +334,19 @@ export class CarrierSimulator {
   messages(to?: string): SimulatedMessage[] {
     const recent = this.recent.slice(-RECENT_MESSAGES);
     return to ? recent.filter((m) => m.to === to) : recent;
+  }
+
+  /**
+   * Every message taken since the last reset, in order, from index `from` (at most `limit`), when
+   * the simulator keeps a journal; `total` is how many there are.
+   */
+  journal(from = 0, limit = 10_000): { enabled: boolean; total: number; from: number; messages: SimulatedMessage[] } {
+    return { enabled: this.opts.journal === true, ...page(this.kept, from, limit, 'messages') };
+  }
+
+  /** Every submit the carrier windows counted since the last reset (taken or throttled), in order. */
+  offerJournal(from = 0, limit = 10_000): { enabled: boolean; total: number; from: number; offers: SimulatedOffer[] } {
+    return { enabled: this.opts.journal === true, ...page(this.offers, from, limit, 'offers') };
   }
 
   carrierOf(e164: string): CarrierConfig | undefined {
@@ -313,7 +359,7 @@ export class CarrierSimulator {
   }
 
   /** One admission rule for both sides: a known carrier with room in its window for `segments`. */
-  admit(to: string, segments: number, now = performance.now()): Admission {
+  admit(to: string, segments: number, now = performance.now(), parleyMessageId?: string): Admission {
     const carrier = this.carrierOf(to);
     if (!carrier) return { ok: false, reason: 'no_carrier' };
     let w = this.windows.get(carrier.id);
@@ -326,7 +372,10 @@ export class CarrierSimulator {
       this.windows.set(carrier.id, w);
     }
     w.offered.add(now, segments);
-    if (Date.now() < this.throttleAllUntil || !w.accepted.tryAdd(now, segments, this.capOf(carrier))) {
+    const throttled = Date.now() < this.throttleAllUntil || !w.accepted.tryAdd(now, segments, this.capOf(carrier));
+    if (this.opts.journal)
+      this.offers.push({ at: performance.timeOrigin + now, carrier: carrier.id, segments, throttled, parleyMessageId });
+    if (throttled) {
       w.stats.throttled++;
       this.counters.throttled++;
       return { ok: false, reason: 'throttled' };
@@ -359,6 +408,7 @@ export class CarrierSimulator {
   }
 
   record(m: SimulatedMessage): void {
+    if (this.opts.journal) this.kept.push(m);
     this.recent.push(m);
     // Trimmed in chunks: cutting one off the front of a long array per message costs a copy each time.
     if (this.recent.length > 2 * RECENT_MESSAGES) this.recent = this.recent.slice(-RECENT_MESSAGES);
@@ -459,7 +509,7 @@ export class CarrierSimulator {
       this.counters.errors++;
       return answer(statusCode(refusal) ?? smpp.errors.ESME_RSYSERR);
     }
-    const admission = this.admit(to, 1);
+    const admission = this.admit(to, 1, performance.now(), parleyId);
     if (!admission.ok) {
       if (admission.reason === 'throttled') return answer(ESME_RTHROTTLED);
       this.counters.errors++;
@@ -641,4 +691,17 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
+}
+
+function page<T, K extends string>(
+  all: T[],
+  from: number,
+  limit: number,
+  name: K,
+): { total: number; from: number } & Record<K, T[]> {
+  const start = Math.max(0, Math.min(from, all.length));
+  return { total: all.length, from: start, [name]: all.slice(start, start + Math.max(0, limit)) } as {
+    total: number;
+    from: number;
+  } & Record<K, T[]>;
 }

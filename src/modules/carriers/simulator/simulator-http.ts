@@ -69,9 +69,38 @@ export class SimulatorHttp {
     }
     if (route === 'GET /messages')
       return json(res, 200, this.sim.messages(url.searchParams.get('to') ?? undefined));
+    if (route === 'GET /journal') {
+      const from = Number(url.searchParams.get('from') ?? 0);
+      const limit = Number(url.searchParams.get('limit') ?? 10_000);
+      if (!Number.isInteger(from) || from < 0) return json(res, 400, { error: 'from: a whole number ≥ 0' });
+      if (!Number.isInteger(limit) || limit < 1 || limit > 100_000)
+        return json(res, 400, { error: 'limit: a whole number from 1 to 100000' });
+      return json(
+        res,
+        200,
+        url.searchParams.get('kind') === 'offers' ? this.sim.offerJournal(from, limit) : this.sim.journal(from, limit),
+      );
+    }
+    if (route === 'POST /mo') return this.mo(req, res);
     const m = MESSAGES_PATH.exec(url.pathname);
     if (m && req.method === 'POST') return this.sendMessage(decodeURIComponent(m[1]), req, res);
     return json(res, 404, { error: `no route ${route}` });
+  }
+
+  /** A customer's message as SMPP MO to a bound system: `{ system_id, from, to, text }`. */
+  private async mo(req: IncomingMessage, res: ServerResponse) {
+    let body: Record<string, unknown>;
+    try {
+      const text = await readBody(req);
+      body = text ? JSON.parse(text) : {};
+    } catch {
+      return json(res, 400, { error: 'body: not JSON' });
+    }
+    for (const field of ['system_id', 'from', 'to', 'text'] as const)
+      if (typeof body[field] !== 'string' || !(body[field] as string).length)
+        return json(res, 400, { error: `${field}: a non-empty string is required` });
+    const { system_id: systemId, from, to, text } = body as Record<string, string>;
+    return json(res, 202, { id: this.sim.sendMo(systemId, { from, to, text }) });
   }
 
   private async sendMessage(sid: string, req: IncomingMessage, res: ServerResponse) {
