@@ -19,9 +19,8 @@ import {
   SENDER,
   benchCarriers,
   benchDb,
-  cpuPerMessage,
-  cpuSecondsOf,
-  hostCpu,
+  CpuMeter,
+  pidsByName,
   createWorkspace,
   deleteTopics,
   emitResults,
@@ -78,20 +77,12 @@ async function main() {
     await sim.reset();
 
     // CPU from the launch on (the plan computed at creation is not the expansion's).
-    let cpu0 = hostCpu();
-    let engineCpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
-    const engineCpu = () => Object.fromEntries(engines.map((e, i) => [ENGINES[i].name, cpuSecondsOf(e.proc.pid) - engineCpu0[i]]));
-    const c = await launchCampaign(api, aud.audienceId, {
-      from: SENDER,
-      beforeLaunch: () => {
-        cpu0 = hostCpu();
-        engineCpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
-      },
-    });
+    const meter = new CpuMeter(pidsByName(ENGINES, engines));
+    const c = await launchCampaign(api, aud.audienceId, { from: SENDER, beforeLaunch: () => meter.restart() });
     log(`campaign ${c.campaignId} launched (plan recipients ${c.recipients})`);
     if (ALONE) {
       const exp = await watchExpansion(db, c, values.full ? 1_800_000 : 300_000);
-      const cpu = cpuPerMessage(cpu0, Math.max(1, exp.expanded), engineCpu());
+      const cpu = meter.perMessage(Math.max(1, exp.expanded));
       log(`expansion alone: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} in ${exp.seconds.toFixed(1)} s → ${fmt(exp.rate)} msgs/s; CPU per message: ${cpu.parts}`);
       details.push(
         `expansion to Kafka with no dispatcher running: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} recipients in ${exp.seconds.toFixed(1)} s: **${fmt(exp.rate)} msgs/s**`,
@@ -121,7 +112,7 @@ async function main() {
     })();
 
     const exp = await watchExpansion(db, c, values.full ? 1_800_000 : 300_000);
-    const expCpu = cpuPerMessage(cpu0, Math.max(1, exp.expanded), engineCpu());
+    const expCpu = meter.perMessage(Math.max(1, exp.expanded));
     log(`expansion: ${fmt(exp.expanded)} of ${fmt(exp.recipients)} in ${exp.seconds.toFixed(1)} s → ${fmt(exp.rate)} msgs/s to Kafka; host CPU per expanded message (the drain's included): ${expCpu.parts}`);
     const done = await waitAllTerminal(db, ws.workspaceId, exp.recipients, values.full ? 3_600_000 : 480_000, (cnt) => log('  statuses', JSON.stringify(cnt)), c.campaignId);
     probing = false;
@@ -134,7 +125,7 @@ async function main() {
     const campSecs = (done.doneAt - c.launchedAt) / 1000;
     const campRate = e2e.rows[0].n / campSecs;
     // Launch to the last terminal status, per campaign message (the 20/s probe's few included).
-    const drainCpu = cpuPerMessage(cpu0, Math.max(1, e2e.rows[0].n), engineCpu());
+    const drainCpu = meter.perMessage(Math.max(1, e2e.rows[0].n));
     log(`end to end: CPU per message: ${drainCpu.parts}`);
     log(`end to end: ${fmt(e2e.rows[0].n)} campaign messages terminal=${done.ok} in ${campSecs.toFixed(1)} s from launch → ${fmt(campRate)} msgs/s; ${JSON.stringify(done.counts)}`);
 

@@ -325,6 +325,11 @@ export function engineLayout(kind: string | undefined): EngineSpec[] {
   ];
 }
 
+/** The pids of a layout's processes by name, as CpuMeter takes them. */
+export function pidsByName(layout: EngineSpec[], procs: EngineProc[]): Record<string, number | undefined> {
+  return Object.fromEntries(procs.map((p, i) => [layout[i].name, p.proc.pid]));
+}
+
 /** Spawns a layout's processes in order (the first one serves the API). */
 export async function spawnEngines(
   layout: EngineSpec[],
@@ -402,12 +407,16 @@ export async function spawnEngine(
   };
 }
 
+/** utime + stime of a /proc/<pid>/stat line, in seconds (clock ticks of USER_HZ 100). */
+function statCpuSeconds(stat: string): number {
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  return (Number(f[11]) + Number(f[12])) / 100;
+}
+
 /** CPU seconds (user + system) a process has used so far, from /proc (Linux); NaN elsewhere. */
 export function cpuSecondsOf(pid: number | undefined): number {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(f[11]) + Number(f[12])) / 100; // utime, stime in clock ticks (USER_HZ 100)
+    return statCpuSeconds(readFileSync(`/proc/${pid}/stat`, 'utf8'));
   } catch {
     return NaN;
   }
@@ -423,7 +432,7 @@ export interface HostCpu {
   services: Record<string, number>;
 }
 
-/** A snapshot of the host's CPU use, from /proc (Linux); subtract two with `cpuSince`. */
+/** A snapshot of the host's CPU use, from /proc (Linux). */
 export function hostCpu(): HostCpu {
   const services: Record<string, number> = { postgres: 0, kafka: 0, redis: 0 };
   let busy = NaN;
@@ -436,9 +445,7 @@ export function hostCpu(): HostCpu {
       try {
         const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
         const name = SERVICES[stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')'))];
-        if (!name) continue;
-        const t = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-        services[name] += (Number(t[11]) + Number(t[12])) / 100;
+        if (name) services[name] += statCpuSeconds(stat);
       } catch {
         // the process ended between the listing and the read
       }
@@ -449,16 +456,54 @@ export function hostCpu(): HostCpu {
   return { busy, services };
 }
 
-/** CPU used since `before`, in µs per message of `n`, as `name µs` parts (busy is the host's). */
-export function cpuPerMessage(before: HostCpu, n: number, extra: Record<string, number> = {}): { parts: string; busyUs: number } {
-  const after = hostCpu();
-  const us = (s: number) => Math.round((s * 1e6) / n);
-  const parts = [
-    ...Object.entries(extra).map(([k, v]) => `${k} ${us(v)} µs`),
-    ...Object.keys(after.services).map((k) => `${k} ${us(after.services[k] - before.services[k])} µs`),
-  ];
-  const busyUs = us(after.busy - before.busy);
-  return { parts: `${parts.join(', ')}; host busy ${busyUs} µs`, busyUs };
+/** CPU seconds this process has used so far (user + system). */
+const selfCpuSeconds = () => {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1e6;
+};
+
+/**
+ * CPU used from a start on (`restart` moves it): by named processes (a pid, or 'self' for this
+ * one), by the shared services, and by the whole host.
+ */
+export class CpuMeter {
+  private host0!: HostCpu;
+  private own0!: Record<string, number>;
+
+  constructor(private readonly processes: Record<string, number | undefined | 'self'>) {
+    this.restart();
+  }
+
+  restart(): void {
+    this.own0 = this.own();
+    this.host0 = hostCpu();
+  }
+
+  /** CPU seconds since the start: per named process, per service, and the host's busy time. */
+  since(): { processes: Record<string, number>; services: Record<string, number>; busy: number } {
+    const own = this.own();
+    const host = hostCpu();
+    return {
+      processes: Object.fromEntries(Object.keys(own).map((k) => [k, own[k] - this.own0[k]])),
+      services: Object.fromEntries(Object.keys(host.services).map((k) => [k, host.services[k] - this.host0.services[k]])),
+      busy: host.busy - this.host0.busy,
+    };
+  }
+
+  /** What `since` says, in µs per message of `n`, as `name µs` parts (busy is the host's). */
+  perMessage(n: number): { parts: string; busyUs: number } {
+    const d = this.since();
+    const us = (s: number) => Math.round((s * 1e6) / n);
+    const parts = [...Object.entries(d.processes), ...Object.entries(d.services)].map(([k, v]) => `${k} ${us(v)} µs`);
+    const busyUs = us(d.busy);
+    return { parts: `${parts.join(', ')}; host busy ${busyUs} µs`, busyUs };
+  }
+
+  private own(): Record<string, number> {
+    return Object.fromEntries(
+      Object.entries(this.processes).map(([k, pid]) => [k, pid === 'self' ? selfCpuSeconds() : cpuSecondsOf(pid)]),
+    );
+  }
 }
 
 /** Consumer group joined: the engine's metrics or a short grace; good enough for a benchmark start. */

@@ -27,9 +27,8 @@ import {
   DEFAULT_BROKERS,
   EngineProc,
   TERMINAL,
-  cpuSecondsOf,
-  cpuPerMessage,
-  hostCpu,
+  CpuMeter,
+  pidsByName,
   sumOf,
   emitResults,
   fmt,
@@ -100,10 +99,7 @@ async function endToEnd(): Promise<number | undefined> {
     await sim.reset();
 
     log(`end to end: sending ${fmt(N)} messages through POST /v1/messages/batch`);
-    const cpu0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
-    const cpuSelf0 = process.cpuUsage();
-    const sim0 = cpuSecondsOf(sim.pid);
-    const host0 = hostCpu();
+    const meter = new CpuMeter({ ...pidsByName(ENGINES, engines), bench: 'self', simulator: sim.pid });
     const t0 = now();
     const sent = await sendBatches(api, (i) => ({ to: numberAt(i % 2 ? '+1303' : '+1202', i), body: bodyOf(i) }), N, 3);
     const tAccepted = now();
@@ -113,9 +109,7 @@ async function endToEnd(): Promise<number | undefined> {
     const secs = (done.doneAt - t0) / 1000;
     const rate = sent.accepted.length / secs;
     // CPU per message of each process: steadier than the rate on a machine shared with others.
-    const self = process.cpuUsage(cpuSelf0);
-    const byEngine = Object.fromEntries(engines.map((e, i) => [ENGINES[i].name, cpuSecondsOf(e.proc.pid) - cpu0[i]]));
-    const cpu = cpuPerMessage(host0, sent.accepted.length, { ...byEngine, bench: (self.user + self.system) / 1e6, simulator: cpuSecondsOf(sim.pid) - sim0 });
+    const cpu = meter.perMessage(sent.accepted.length);
     e2eBusyUs = cpu.busyUs;
     log(`CPU per message: ${cpu.parts}`);
     const st = await sim.stats();
@@ -231,9 +225,7 @@ async function rawPipe(): Promise<number | undefined> {
     });
     await sleep(2_000); // joined
     log(`raw pipe: producing ${fmt(N)} records to ${topic}, consuming and submitting over SMPP`);
-    const host0 = hostCpu();
-    const self0 = process.cpuUsage();
-    const sim0 = cpuSecondsOf(sim.pid);
+    const meter = new CpuMeter({ 'bench (kafkajs + SMPP client)': 'self', simulator: sim.pid });
     const t0 = now();
     for (let i = 0; i < N; i += 1_000) {
       const messages = [];
@@ -247,10 +239,9 @@ async function rawPipe(): Promise<number | undefined> {
     while (!tEnd && Date.now() < deadline) await sleep(50);
     const secs = ((tEnd || now()) - t0) / 1000;
     const rate = (submitted + failed) / secs;
-    const self = process.cpuUsage(self0);
     // Receipts still arriving after the last submit are the simulator's and the client's; let them in.
     await sleep(1_000);
-    const cpu = cpuPerMessage(host0, submitted + failed, { 'bench (kafkajs + SMPP client)': (self.user + self.system) / 1e6, simulator: cpuSecondsOf(sim.pid) - sim0 });
+    const cpu = meter.perMessage(submitted + failed);
     rawBusyUs = cpu.busyUs;
     log(`raw pipe: ${fmt(submitted)} accepted, ${failed} not, in ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s; CPU per message: ${cpu.parts}`);
     details.push(`raw pipe (kafkajs produce + consume + SmppConnector submit, no engine): ${fmt(submitted)} accepted in ${secs.toFixed(1)} s: **${fmt(rate)} msgs/s**${tEnd ? '' : ' (timed out)'}`);

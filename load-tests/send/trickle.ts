@@ -9,12 +9,12 @@ import {
   Api,
   benchCarriers,
   benchDb,
-  cpuSecondsOf,
+  CpuMeter,
   createWorkspace,
   deleteTopics,
   engineLayout,
-  hostCpu,
   log,
+  pidsByName,
   now,
   numberAt,
   sleep,
@@ -41,13 +41,11 @@ async function main() {
     await api.must('POST', '/v1/messages', { to: numberAt('+1202', N + 1), body: 'warm up' });
     await sleep(3_000);
     // Idle first: what the processes spend with nothing to do (timers, Kafka polls, heartbeats).
-    const idle0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
-    const idleHost0 = hostCpu();
+    const meter = new CpuMeter(pidsByName(layout, engines));
     await sleep(10_000);
-    const idle = engines.map((e, i) => (cpuSecondsOf(e.proc.pid) - idle0[i]) / 10);
-    const idleHost = (hostCpu().busy - idleHost0.busy) / 10;
-    const c0 = engines.map((e) => cpuSecondsOf(e.proc.pid));
-    const h0 = hostCpu();
+    const idle = meter.since();
+    const perSecond = (s: number) => `${((s * 1000) / 10).toFixed(0)} ms`;
+    meter.restart();
     const t0 = now();
     const sent: Promise<unknown>[] = [];
     for (let i = 0; i < N; i++) {
@@ -58,13 +56,13 @@ async function main() {
     await Promise.all(sent);
     await sleep(2_000);
     const secs = (now() - t0) / 1000;
-    const perMsg = engines.map((e, i) => {
-      const total = cpuSecondsOf(e.proc.pid) - c0[i];
-      return `${layout[i].name} ${((total * 1000) / N).toFixed(1)} ms (idle share ${((idle[i] * secs * 1000) / N).toFixed(1)})`;
-    });
-    const host = hostCpu();
-    log(`idle, CPU per second: ${engines.map((_, i) => `${layout[i].name} ${(idle[i] * 1000).toFixed(0)} ms`).join(', ')}; host ${(idleHost * 1000).toFixed(0)} ms`);
-    log(`${N} single POSTs at ${RATE}/s, CPU per message: ${perMsg.join(', ')}; postgres ${(((host.services.postgres - h0.services.postgres) * 1000) / N).toFixed(1)} ms, kafka ${(((host.services.kafka - h0.services.kafka) * 1000) / N).toFixed(1)} ms; host busy ${(((host.busy - h0.busy) * 1000) / N).toFixed(1)} ms`);
+    const run = meter.since();
+    const ms = (s: number) => ((s * 1000) / N).toFixed(1);
+    const perMsg = Object.entries(run.processes).map(
+      ([name, s]) => `${name} ${ms(s)} ms (idle share ${ms((idle.processes[name] / 10) * secs)})`,
+    );
+    log(`idle, CPU per second: ${Object.entries(idle.processes).map(([name, s]) => `${name} ${perSecond(s)}`).join(', ')}; host ${perSecond(idle.busy)}`);
+    log(`${N} single POSTs at ${RATE}/s, CPU per message: ${perMsg.join(', ')}; postgres ${ms(run.services.postgres)} ms, kafka ${ms(run.services.kafka)} ms; host busy ${ms(run.busy)} ms`);
   } finally {
     await Promise.all(engines.map((e) => e.kill('SIGTERM')));
     await sim.stop();

@@ -50,15 +50,18 @@ interface ClassState<T extends LaneEntry> {
   waiting: Map<string, number>;
   /** Numbers whose head is in flight. */
   inFlight: Set<string>;
+  /** Smooth weighted round-robin position of each flow, kept between blocks. */
+  credit: Map<string, number>;
 }
 
 export class CarrierLane<T extends LaneEntry> {
   private readonly classes = new Map<LaneClass, ClassState<T>>(
-    CLASSES.map((c) => [c, { queues: new Map(), ready: new Map(), waiting: new Map(), inFlight: new Set() }]),
+    CLASSES.map((c) => [
+      c,
+      { queues: new Map(), ready: new Map(), waiting: new Map(), inFlight: new Set(), credit: new Map() },
+    ]),
   );
   private count = 0;
-  /** Smooth weighted round-robin position of each bulk flow, kept between blocks. */
-  private readonly credit = new Map<string, number>();
 
   constructor(readonly carrierId: string) {}
 
@@ -90,41 +93,18 @@ export class CarrierLane<T extends LaneEntry> {
     for (const name of CLASSES) {
       const c = this.cls(name);
       this.wake(c, now);
-      if (name === 'bulk') {
-        this.fairBlock(c, pick, block);
-        break;
-      }
-      const f = c.ready.get('');
-      if (!f) continue;
-      const skipped: string[] = [];
-      let stop = false;
-      while (f.head < f.items.length) {
-        const to = f.items[f.head];
-        const verdict = pick(c.queues.get(to)![0]);
-        if (verdict === 'stop') {
-          stop = true;
-          break;
-        }
-        f.head++;
-        if (verdict === 'skip') skipped.push(to);
-        else {
-          c.inFlight.add(to);
-          block.push(c.queues.get(to)![0]);
-        }
-      }
-      // Skipped numbers go back to the front, in their order, so they are first next time.
-      putBack(f, skipped);
-      if (stop) break;
+      if (this.fill(c, pick, block)) break;
     }
     return block;
   }
 
   /**
-   * Bulk: the flows (campaigns) with ready numbers are offered to `pick` in smooth weighted
-   * round-robin order, each flow's numbers in their own arrival order. Numbers not taken keep
-   * their relative order at the front of their flow.
+   * Offers one class's ready numbers to `pick`: its flows (campaigns, in bulk; the priority class
+   * has one) in smooth weighted round-robin order, each flow's numbers in their own arrival order.
+   * Numbers not taken keep their relative order at the front of their flow. True if `pick` said
+   * stop.
    */
-  private fairBlock(c: ClassState<T>, pick: (entry: T) => Pick, block: T[]): void {
+  private fill(c: ClassState<T>, pick: (entry: T) => Pick, block: T[]): boolean {
     const active: { key: string; fifo: Fifo; weight: number; current: number; skipped: string[] }[] = [];
     for (const [key, fifo] of c.ready) {
       if (fifo.head >= fifo.items.length) {
@@ -134,11 +114,12 @@ export class CarrierLane<T extends LaneEntry> {
       // The round-robin position carries over between blocks (blocks may hold one message each),
       // so the shares converge to the weights over time, not just within a block.
       const weight = Math.max(1, c.queues.get(fifo.items[fifo.head])![0].weight ?? 1);
-      active.push({ key, fifo, weight, current: this.credit.get(key) ?? 0, skipped: [] });
+      active.push({ key, fifo, weight, current: c.credit.get(key) ?? 0, skipped: [] });
     }
     // Flows with nothing ready lose their position (a returning flow starts even).
-    for (const key of [...this.credit.keys()]) if (!c.ready.has(key)) this.credit.delete(key);
+    for (const key of [...c.credit.keys()]) if (!c.ready.has(key)) c.credit.delete(key);
     const flows = [...active];
+    let stopped = false;
     while (active.length) {
       let total = 0;
       let best = active[0];
@@ -155,6 +136,7 @@ export class CarrierLane<T extends LaneEntry> {
         // Nothing was sent this round: undo it, so the next block resumes the rotation exactly.
         for (const f of active) f.current -= f.weight;
         best.current += total;
+        stopped = true;
         break;
       }
       best.fifo.head++;
@@ -165,10 +147,12 @@ export class CarrierLane<T extends LaneEntry> {
       if (best.fifo.head >= best.fifo.items.length) active.splice(active.indexOf(best), 1);
     }
     for (const f of flows) {
-      this.credit.set(f.key, f.current);
+      c.credit.set(f.key, f.current);
+      // Skipped numbers go back to the front, in their order, so they are first next time.
       putBack(f.fifo, f.skipped);
       if (f.fifo.head >= f.fifo.items.length) c.ready.delete(f.key);
     }
+    return stopped;
   }
 
   /** The head of its number's queue is finished (any outcome but retry); the next one may go. */

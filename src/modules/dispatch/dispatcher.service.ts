@@ -1255,13 +1255,14 @@ export class Dispatcher {
       }
       const t = preciseNow();
       if (p.slotAt !== undefined) {
-        // How late sends leave against their reserved time, and how many past 40 / 100 ms, at each
-        // pass (a send held by its window counts again when it comes back). Two dispatchers on
-        // one carrier hold its cap together only while their sends keep to their slots: each
-        // one's send window sees its own sends, not the other's.
+        // How late sends leave against their reserved time, and how many past the jitter budget J
+        // and past 100 ms, at each pass (a send held by its window counts again when it comes
+        // back). Two dispatchers on one carrier hold its cap together only while their sends keep
+        // to their slots: each one's send window sees its own sends, not the other's.
         const late = t - p.slotAt;
+        const j = this.tuning.rate.jitterMs;
         this.stages.add('late:submit', Math.max(0, late));
-        if (late > 40) this.stages.add('late:submit>40', late);
+        if (late > j) this.stages.add(`late:submit>${j}`, late);
         if (late > 100) this.stages.add('late:submit>100', late);
       }
       const w = Math.max(...takes.map((k) => this.windowOf(k.key).waitFor(t, k.cost, this.windowLimit(k))));

@@ -121,7 +121,6 @@ export interface SimulatorStats {
   };
 }
 
-/** A whole message as the simulator reassembled it (tests read these to check coding). */
 /** One submit as the carrier's window counted it (kept with the journal): taken or throttled. */
 export interface SimulatedOffer {
   /** Epoch ms, sub-millisecond: the time the window counted. */
@@ -132,6 +131,7 @@ export interface SimulatedOffer {
   parleyMessageId?: string;
 }
 
+/** A whole message as the simulator reassembled it (tests read these to check coding). */
 export interface SimulatedMessage {
   side: 'smpp' | 'http';
   parleyMessageId?: string;
@@ -341,12 +341,20 @@ export class CarrierSimulator {
    * the simulator keeps a journal; `total` is how many there are.
    */
   journal(from = 0, limit = 10_000): { enabled: boolean; total: number; from: number; messages: SimulatedMessage[] } {
-    return { enabled: this.opts.journal === true, ...page(this.kept, from, limit, 'messages') };
+    const { items, ...rest } = this.page(this.kept, from, limit);
+    return { ...rest, messages: items };
   }
 
   /** Every submit the carrier windows counted since the last reset (taken or throttled), in order. */
   offerJournal(from = 0, limit = 10_000): { enabled: boolean; total: number; from: number; offers: SimulatedOffer[] } {
-    return { enabled: this.opts.journal === true, ...page(this.offers, from, limit, 'offers') };
+    const { items, ...rest } = this.page(this.offers, from, limit);
+    return { ...rest, offers: items };
+  }
+
+  private page<T>(all: T[], from: number, limit: number) {
+    const start = Math.max(0, Math.min(from, all.length));
+    const items = all.slice(start, start + Math.max(0, limit));
+    return { enabled: this.opts.journal === true, total: all.length, from: start, items };
   }
 
   carrierOf(e164: string): CarrierConfig | undefined {
@@ -691,17 +699,4 @@ function listen(server: Server, port: number, host: string): Promise<void> {
       resolve();
     });
   });
-}
-
-function page<T, K extends string>(
-  all: T[],
-  from: number,
-  limit: number,
-  name: K,
-): { total: number; from: number } & Record<K, T[]> {
-  const start = Math.max(0, Math.min(from, all.length));
-  return { total: all.length, from: start, [name]: all.slice(start, start + Math.max(0, limit)) } as {
-    total: number;
-    from: number;
-  } & Record<K, T[]>;
 }
