@@ -9,6 +9,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { ParleyEnv } from './config/config.schema';
 import { ErrorFilter } from './infra/http/error.filter';
+import { registerTextSafety } from './infra/http/text-safety.hook';
 import { AppLogger, createPino, requestContext } from './infra/logging/app-logger';
 import { BUILD } from './infra/build-info';
 
@@ -39,6 +40,8 @@ export async function createEngine(env: ParleyEnv, opts: { listen?: boolean } = 
     requestContext.run({ reqId: String(req.id) }, done);
   });
   fastify.addContentTypeParser(STREAMED_TYPES, (_req, payload, done) => done(null, payload as Readable));
+  // Before Nest adds its routes, so the check covers each of them.
+  registerTextSafety(fastify);
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(env, { logger }), adapter, {
     logger,
     bufferLogs: false,

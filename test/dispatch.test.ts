@@ -361,7 +361,7 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
     expect((await statuses(db, [backwards.id])).get(backwards.id)!.error_code).toBe('invalid_quiet_hours');
     expect(sim.messages(unreadable)).toHaveLength(0);
     const metrics = await fetch(`${engine.url}/metrics`).then((r) => r.text());
-    expect(metrics).toMatch(/parley_dlq_messages_total\{reason="malformed"\} [1-9]/);
+    expect(metrics).toMatch(/parley_dlq_messages_total\{topic="sms.outbound.dlq",reason="malformed"\} [1-9]/);
   });
 
   it('holds a marketing message outside its quiet-hours window and releases it when the window opens', async () => {
@@ -443,7 +443,9 @@ describe('dispatcher process killed mid-run', () => {
             select count(*)::int as n from messages m where id = any(${ids}::uuid[])
               and (status in ('accepted', 'queued')
                 or (status = 'submitting' and not exists (
-                  select 1 from submit_fences f where f.unit = m.claim_unit and not f.released)))`.execute(db);
+                  select 1 from submit_fences f where f.unit = m.claim_unit and not f.released)))`.execute(
+            db,
+          );
           return r.rows[0].n === 0;
         },
         90_000,
@@ -491,7 +493,9 @@ describe('dispatcher process killed mid-run', () => {
       // started claim unit or two per lane (two lanes here), not the claimed look-ahead (the
       // code before the takeover left 791 of 1,500 unsent in this test).
       const unit = DEFAULT_DISPATCH_TUNING.claimUnitSize;
-      expect(1500 - st.accepted, 'messages that never reached the carrier').toBeLessThanOrEqual(2 * 100 + 2 * 2 * unit);
+      expect(1500 - st.accepted, 'messages that never reached the carrier').toBeLessThanOrEqual(
+        2 * 100 + 2 * 2 * unit,
+      );
     } finally {
       second.child.kill('SIGTERM');
       await second.exited;

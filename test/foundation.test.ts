@@ -104,7 +104,12 @@ describe('engine', () => {
       const r = await anon.get('/health/ready');
       return r.status === 200 ? r : undefined;
     });
-    expect(ready.body.checks).toEqual({ postgres: { up: true }, redis: { up: true }, kafka: { up: true } });
+    expect(ready.body.checks).toEqual({
+      postgres: { up: true },
+      redis: { up: true },
+      kafka: { up: true },
+      consumers: { up: true },
+    });
     const m = await anon.get('/metrics');
     expect(m.status).toBe(200);
     expect(m.headers.get('content-type')).toContain('text/plain');
@@ -209,7 +214,10 @@ describe('engine', () => {
       },
     });
     const key = '+14155550199';
-    await kafka.produce('sms.outbound.dlq', Array.from({ length: 30 }, (_, i) => ({ key, value: String(i) })));
+    await kafka.produce(
+      'sms.outbound.dlq',
+      Array.from({ length: 30 }, (_, i) => ({ key, value: String(i) })),
+    );
     await eventually(async () => seen.length >= 30, 30_000);
     // Fetches go on every 100 ms; none may hand the open records over again.
     await new Promise((r) => setTimeout(r, 1_500));
@@ -217,8 +225,10 @@ describe('engine', () => {
     expect(new Set(seen).size).toBe(30);
     const admin = await kafka.getAdmin();
     const committed = async () =>
-      (await admin.fetchOffsets({ groupId: engine.env.KAFKA_TOPIC_PREFIX + groupId, topics: [topic] }))[0]
-        .partitions.filter((p) => Number(p.offset) >= 0)
+      (
+        await admin.fetchOffsets({ groupId: engine.env.KAFKA_TOPIC_PREFIX + groupId, topics: [topic] })
+      )[0].partitions
+        .filter((p) => Number(p.offset) >= 0)
         .map((p) => Number(p.offset));
     expect(await committed()).toEqual([]);
     const { partition } = (await admin.fetchTopicOffsets(topic)).find((p) => Number(p.high) > 0)!;

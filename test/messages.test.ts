@@ -11,6 +11,7 @@ import { ConfigService } from '../src/config/config.service';
 import { REDIS } from '../src/infra/redis/redis.module';
 import { CarrierDirectory, stickyKey } from '../src/modules/carriers/carrier-directory.service';
 import { stableChoice } from '../src/modules/carriers/carrier-routes';
+import { storedReceiptKey } from '../src/modules/carriers/receipt-id';
 import { AcceptedRow, MessageRepository } from '../src/modules/messages/message.repository';
 import { MessagesService } from '../src/modules/messages/messages.service';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
@@ -49,10 +50,23 @@ async function submitted(workspaceId: string, parts: number, over: Partial<Accep
   await repo.claimForSubmit([r.id]);
   const carrierMessageIds = Array.from({ length: parts }, () => randomUUID().replace(/-/g, '').slice(0, 16));
   await repo.markSubmitted([
-    { id: r.id, carrierId: 'us-beta', connectorId: 'smpp', carrierMessageIds, submittedAt: new Date() },
+    {
+      id: r.id,
+      carrierId: 'us-beta',
+      connectorId: 'smpp',
+      carrierMessageIds,
+      receiptKeys: carrierMessageIds.map((c) => storedReceiptKey('as_is', c)),
+      submittedAt: new Date(),
+    },
   ]);
   return { ...r, carrierMessageIds };
 }
+
+/** A message id no row has. */
+const stranger = randomUUID();
+
+/** Part `i` of a submitted message, as a receipt matched to it addresses it. */
+const partOf = (m: { id: string }, i: number) => ({ messageId: m.id, partIndex: i });
 
 describe('MessageRepository', () => {
   let ws: ApiClient;
@@ -91,7 +105,10 @@ describe('MessageRepository', () => {
     await repo.insertAccepted(rows);
     const [a, b, c] = rows.map((r) => r.id);
     const u1 = randomUUID();
-    const first = await repo.claimInUnits([a, b, c].map((id) => ({ id, unit: u1 })), 60_000);
+    const first = await repo.claimInUnits(
+      [a, b, c].map((id) => ({ id, unit: u1 })),
+      60_000,
+    );
     expect([...first.claimed].sort()).toEqual([a, b, c].sort());
 
     // Another dispatcher reads them: claimed, not started, not old enough yet; it is told how long.
@@ -134,6 +151,7 @@ describe('MessageRepository', () => {
         carrierId: 'us-beta',
         connectorId: 'smpp',
         carrierMessageIds: m.carrierMessageIds,
+        receiptKeys: m.carrierMessageIds.map((c) => storedReceiptKey('as_is', c)),
         submittedAt: new Date(),
       },
     ]);
@@ -143,9 +161,17 @@ describe('MessageRepository', () => {
     expect(d!.parts.map((p) => [p.partIndex, p.carrierMessageId, p.status])).toEqual(
       m.carrierMessageIds.map((cid, i) => [i, cid, 'submitted']),
     );
-    const found = await repo.findPartsByCarrierIds('smpp', [m.carrierMessageIds[1], 'nope']);
+    const found = await repo.findPartsByReceiptKeys([
+      { connectorId: 'smpp', receiptKey: storedReceiptKey('as_is', m.carrierMessageIds[1]) },
+      { connectorId: 'smpp', receiptKey: 'nope' },
+    ]);
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({ messageId: m.id, partIndex: 1, parts: 3, carrierId: 'us-beta' });
+    // Final parts are not open: a receipt for them finds nothing (but a late-receipt lookup does).
+    await repo.applyPartStatuses([{ ...partOf(m, 1), status: 'delivered', at: new Date() }]);
+    const key = [{ connectorId: 'smpp', receiptKey: storedReceiptKey('as_is', m.carrierMessageIds[1]) }];
+    expect(await repo.findPartsByReceiptKeys(key)).toEqual([]);
+    expect(await repo.findPartsByReceiptKeys(key, false)).toMatchObject([{ messageId: m.id, partIndex: 1 }]);
   });
 
   it('applies statuses by the state machine: a late ENROUTE after DELIVRD is ignored', async () => {
@@ -203,21 +229,17 @@ describe('MessageRepository', () => {
     const m = await submitted(ws.workspaceId, 3);
     const at = new Date();
     const r1 = await repo.applyPartStatuses([
-      { connectorId: 'smpp', carrierMessageId: m.carrierMessageIds[0], status: 'delivered', at },
-      { connectorId: 'smpp', carrierMessageId: m.carrierMessageIds[1], status: 'delivered', at },
-      { connectorId: 'smpp', carrierMessageId: 'unknown-id', status: 'delivered', at },
+      { ...partOf(m, 0), status: 'delivered', at },
+      { ...partOf(m, 1), status: 'delivered', at },
+      { messageId: stranger, partIndex: 0, status: 'delivered', at },
     ]);
-    expect(r1.unmatched).toEqual([{ connectorId: 'smpp', carrierMessageId: 'unknown-id' }]);
+    expect(r1.refused).toEqual([{ messageId: stranger, partIndex: 0 }]);
     expect(r1.parts).toHaveLength(2);
     expect(r1.messages.map((c) => c.status)).toEqual(['sent']);
-    const r2 = await repo.applyPartStatuses([
-      { connectorId: 'smpp', carrierMessageId: m.carrierMessageIds[2], status: 'delivered', at },
-    ]);
+    const r2 = await repo.applyPartStatuses([{ ...partOf(m, 2), status: 'delivered', at }]);
     expect(r2.messages).toMatchObject([{ id: m.id, status: 'delivered', previousStatus: 'sent' }]);
     // A late intermediate receipt for a part changes nothing.
-    const r3 = await repo.applyPartStatuses([
-      { connectorId: 'smpp', carrierMessageId: m.carrierMessageIds[0], status: 'sent', at },
-    ]);
+    const r3 = await repo.applyPartStatuses([{ ...partOf(m, 0), status: 'sent', at }]);
     expect(r3.parts).toEqual([]);
     const d = await repo.get(ws.workspaceId, m.id);
     expect(d!.status).toBe('delivered');
@@ -228,10 +250,9 @@ describe('MessageRepository', () => {
     const m = await submitted(ws.workspaceId, 3);
     const at = new Date();
     const r1 = await repo.applyPartStatuses([
-      { connectorId: 'smpp', carrierMessageId: m.carrierMessageIds[0], status: 'delivered', at },
+      { ...partOf(m, 0), status: 'delivered', at },
       {
-        connectorId: 'smpp',
-        carrierMessageId: m.carrierMessageIds[1],
+        ...partOf(m, 1),
         status: 'undelivered',
         errorCode: '001',
         at,
@@ -240,8 +261,7 @@ describe('MessageRepository', () => {
     expect(r1.messages).toMatchObject([{ status: 'undelivered', errorCode: '001' }]);
     const r2 = await repo.applyPartStatuses([
       {
-        connectorId: 'smpp',
-        carrierMessageId: m.carrierMessageIds[2],
+        ...partOf(m, 2),
         status: 'failed',
         errorCode: '088',
         at,
@@ -263,8 +283,8 @@ describe('MessageRepository', () => {
       const m = await submitted(ws.workspaceId, 2);
       const at = new Date();
       await Promise.all(
-        m.carrierMessageIds.map((cid) =>
-          repo.applyPartStatuses([{ connectorId: 'smpp', carrierMessageId: cid, status: 'delivered', at }]),
+        m.carrierMessageIds.map((_cid, part) =>
+          repo.applyPartStatuses([{ ...partOf(m, part), status: 'delivered', at }]),
         ),
       );
       expect((await repo.get(ws.workspaceId, m.id))!.status).toBe('delivered');
@@ -278,20 +298,19 @@ describe('MessageRepository', () => {
     const t = Date.now();
     const at = (ms: number) => new Date(t + ms);
     const r = await repo.applyPartStatuses([
-      { connectorId: 'smpp', carrierMessageId: two.carrierMessageIds[0], status: 'delivered', at: at(1) },
-      { connectorId: 'smpp', carrierMessageId: one.carrierMessageIds[0], status: 'sent', at: at(2) },
-      { connectorId: 'smpp', carrierMessageId: 'no-such-id', status: 'delivered', at: at(3) },
-      { connectorId: 'smpp', carrierMessageId: one.carrierMessageIds[0], status: 'delivered', at: at(4) },
-      { connectorId: 'smpp', carrierMessageId: two.carrierMessageIds[1], status: 'delivered', at: at(5) },
+      { ...partOf(two, 0), status: 'delivered', at: at(1) },
+      { ...partOf(one, 0), status: 'sent', at: at(2) },
+      { messageId: stranger, partIndex: 0, status: 'delivered', at: at(3) },
+      { ...partOf(one, 0), status: 'delivered', at: at(4) },
+      { ...partOf(two, 1), status: 'delivered', at: at(5) },
       {
-        connectorId: 'smpp',
-        carrierMessageId: other.carrierMessageIds[1],
+        ...partOf(other, 1),
         status: 'undelivered',
         errorCode: '001',
         at: at(6),
       },
     ]);
-    expect(r.unmatched).toEqual([{ connectorId: 'smpp', carrierMessageId: 'no-such-id' }]);
+    expect(r.refused).toEqual([{ messageId: stranger, partIndex: 0 }]);
     expect(r.parts).toHaveLength(5);
     const byId = new Map(r.messages.map((c) => [c.id, c]));
     expect(byId.get(two.id)).toMatchObject({ status: 'delivered', previousStatus: 'submitted' });
@@ -312,10 +331,9 @@ describe('MessageRepository', () => {
   it('honours another multipart rule when asked', async () => {
     const m = await submitted(ws.workspaceId, 2);
     const at = new Date();
-    const r = await repo.applyPartStatuses(
-      [{ connectorId: 'smpp', carrierMessageId: m.carrierMessageIds[0], status: 'delivered', at }],
-      { rule: 'any_delivered' },
-    );
+    const r = await repo.applyPartStatuses([{ ...partOf(m, 0), status: 'delivered', at }], {
+      rule: 'any_delivered',
+    });
     expect(r.messages.map((c) => c.status)).toEqual(['delivered']);
   });
 
@@ -777,14 +795,14 @@ describe('GET /v1/messages/:id', () => {
         carrierId: 'us-beta',
         connectorId: 'smpp',
         carrierMessageIds: [`c1-${id}`, `c2-${id}`],
+        receiptKeys: [`c1-${id}`, `c2-${id}`],
         submittedAt: new Date(),
       },
     ]);
     await repo.applyPartStatuses([
-      { connectorId: 'smpp', carrierMessageId: `c1-${id}`, status: 'delivered', at: new Date() },
+      { ...partOf({ id }, 0), status: 'delivered', at: new Date() },
       {
-        connectorId: 'smpp',
-        carrierMessageId: `c2-${id}`,
+        ...partOf({ id }, 1),
         status: 'undelivered',
         errorCode: '001',
         at: new Date(),

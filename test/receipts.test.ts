@@ -15,6 +15,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConsumerHost } from '../src/infra/kafka/consumer-host';
 import { KafkaService } from '../src/infra/kafka/kafka.service';
 import { defaultCarriersFile } from '../src/modules/carriers/carriers.config';
+import { ConnectorRegistry } from '../src/modules/carriers/connector-registry.service';
+import { storedReceiptKey } from '../src/modules/carriers/receipt-id';
 import { CarrierSimulator } from '../src/modules/carriers/simulator/carrier-simulator';
 import { twilioSignature } from '../src/modules/carriers/twilio/twilio-signature';
 import { TwilioConnector, TwilioConnectorConfig } from '../src/modules/carriers/twilio/twilio.connector';
@@ -48,7 +50,17 @@ let kafka: KafkaService;
 beforeAll(async () => {
   const port = await freePort();
   PUBLIC_URL = `http://127.0.0.1:${port}`;
-  engine = await startEngine({ PORT: String(port), PARLEY_PUBLIC_URL: PUBLIC_URL });
+  // A second SMPP connector whose SMSC answers in hex and reports in decimal.
+  const file = defaultCarriersFile();
+  const smpp = file.connectors.find((c) => c.kind === 'smpp')!;
+  file.connectors.push({ ...smpp, id: 'smpp-hexdec', receipt_id_format: 'resp_hex_receipt_dec' });
+  const carriersFile = path.join(os.tmpdir(), `parley-receipts-main-${randomBytes(4).toString('hex')}.json`);
+  writeFileSync(carriersFile, JSON.stringify(file));
+  engine = await startEngine({
+    PORT: String(port),
+    PARLEY_PUBLIC_URL: PUBLIC_URL,
+    PARLEY_CARRIERS_FILE: carriersFile,
+  });
   api = await engine.workspace();
   messages = engine.app.get(MessageRepository);
   kafka = engine.app.get(KafkaService);
@@ -84,12 +96,15 @@ async function submitted(
     },
   ]);
   expect([...(await messages.claimForSubmit([id]))]).toEqual([id]);
+  const connectorId = opts.connectorId ?? 'smpp';
+  const format = engine.app.get(ConnectorRegistry).receiptIdFormatOf(connectorId);
   await messages.markSubmitted([
     {
       id,
       carrierId: 'us-alpha',
-      connectorId: opts.connectorId ?? 'smpp',
+      connectorId,
       carrierMessageIds: parts,
+      receiptKeys: parts.map((p) => storedReceiptKey(format, p)),
       submittedAt: new Date(Date.now() - 1_500),
     },
   ]);
@@ -135,19 +150,30 @@ describe('receipts from Kafka', () => {
     expect(b.errorCode).toBe('034');
   });
 
-  it('matches a decimal receipt id to a hex submit_sm_resp id, and the TLV state over the text', async () => {
+  it('matches a decimal receipt id to a hex submit_sm_resp id where the connector says so, and the TLV state over the text', async () => {
     const hex = randomBytes(4).toString('hex');
-    const msg = await submitted([hex]);
+    const msg = await submitted([hex], { connectorId: 'smpp-hexdec' });
     const decimal = String(parseInt(hex, 16)).padStart(10, '0');
     // Jasmin-style: no sub/dlvrd, the text's id in zero-padded decimal, message_state 2 (DELIVERED).
     await produceReceipts(msg.to, [
       {
+        connectorId: 'smpp-hexdec',
         carrierMessageId: decimal,
         raw: `id:${decimal} submit date:2611261030 done date:2611261030 stat:ENROUTE err:000\u0000`,
         messageState: 2,
       },
     ]);
     await until(msg.id, 'delivered');
+    // On a connector that reports ids as they are, the same decimal receipt is no hex id's.
+    const asIs = await submitted([hex]);
+    const sentinelId = carrierId();
+    const sentinel = await submitted([sentinelId], { to: asIs.to });
+    await produceReceipts(asIs.to, [
+      { carrierMessageId: decimal, raw: `id:${decimal} stat:DELIVRD err:000`, messageState: 2 },
+      { carrierMessageId: sentinelId, raw: dlr(sentinelId, 'DELIVRD') },
+    ]);
+    await until(sentinel.id, 'delivered');
+    expect((await statusOf(asIs.id)).status).toBe('submitted');
   });
 
   it('aggregates multipart: delivered only when every part is, failed parts decide otherwise', async () => {
@@ -211,10 +237,22 @@ describe('receipts from Kafka', () => {
   it('looks a receipt that overtook its submit up once more before parking it', async () => {
     const cid = carrierId();
     const to = number();
-    const applying = engine.app.get(ReceiptApplier).apply(
-      [{ envelope: { connectorId: 'smpp', carrierMessageId: cid, recipient: to, raw: dlr(cid, 'DELIVRD'), receivedAt: Date.now() } }],
-      { unmatchedRetryMs: 1_500 },
-    );
+    const applying = engine.app
+      .get(ReceiptApplier)
+      .apply(
+        [
+          {
+            envelope: {
+              connectorId: 'smpp',
+              carrierMessageId: cid,
+              recipient: to,
+              raw: dlr(cid, 'DELIVRD'),
+              receivedAt: Date.now(),
+            },
+          },
+        ],
+        { unmatchedRetryMs: 1_500 },
+      );
     await new Promise((r) => setTimeout(r, 100));
     const msg = await submitted([cid], { to });
     expect(await applying).toMatchObject({ applied: 1, parked: 0 });
@@ -415,7 +453,11 @@ describe('customer status callbacks', () => {
       previous_status: 'submitted',
       to: msg.to,
     });
-    const rows = await engine.app.get(StatusCallbackRepository).recent(api.workspaceId, msg.id);
+    // The outbox row is updated once the 200 is read, a moment after the receiver answered it.
+    const rows = await eventually(async () => {
+      const r = await engine.app.get(StatusCallbackRepository).recent(api.workspaceId, msg.id);
+      return r[0]?.state === 'delivered' ? r : undefined;
+    });
     expect(rows).toMatchObject([{ state: 'delivered', attempts: 2, last_status_code: 200 }]);
   });
 
@@ -542,7 +584,14 @@ describe('Twilio-style connector against the simulator', () => {
     const sid = (out as { carrierMessageIds: string[] }).carrierMessageIds[0];
     expect(sid).toMatch(/^SM[0-9a-f]{32}$/);
     await messages.markSubmitted([
-      { id, carrierId: 'us-alpha', connectorId: 'twilio', carrierMessageIds: [sid], submittedAt: new Date() },
+      {
+        id,
+        carrierId: 'us-alpha',
+        connectorId: 'twilio',
+        carrierMessageIds: [sid],
+        receiptKeys: [storedReceiptKey('as_is', sid)],
+        submittedAt: new Date(),
+      },
     ]);
     const m = await until(id, 'delivered');
     expect(m.parts[0]).toMatchObject({ carrierMessageId: sid, connectorId: 'twilio', status: 'delivered' });

@@ -81,6 +81,14 @@ export const envSchema = z.object({
   // much of every cap unused so no carrier second sees more than its cap (see token-bucket.ts).
   PARLEY_CARRIER_JITTER_MS: int(0, 1_000).default(40),
   PARLEY_MULTIPART_RULE: z.enum(['any_failure', 'all_final', 'any_delivered']).default('any_failure'),
+  // A receipt that matches no open part is retried this long (its submit's write may be behind),
+  // then kept in unapplied_receipts with its reason.
+  PARLEY_RECEIPT_PARK_SECONDS: int(1, 7 * 24 * 3600).default(3600),
+  // A consumer whose partition has records waiting and whose committed offset has not moved for
+  // this long is stalled: /health/ready turns red naming it, and the stall gauge is set.
+  PARLEY_CONSUMER_STALL_SECONDS: int(1, 24 * 3600).default(120),
+  // A record a consumer cannot process is tried this many times, then dead-lettered with its reason.
+  PARLEY_POISON_ATTEMPTS: int(1, 20).default(3),
 });
 
 export type ParleyEnv = z.infer<typeof envSchema>;

@@ -34,5 +34,7 @@ export const TOPICS = [
   'sms.inbound',
   'sms.receipts',
   'sms.outbound.dlq',
+  'sms.inbound.dlq',
+  'sms.receipts.dlq',
 ] as const;
 export type TopicName = (typeof TOPICS)[number];

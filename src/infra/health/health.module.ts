@@ -1,4 +1,6 @@
-// Liveness (the process answers) and readiness (Postgres, Redis and Kafka all answer), on every role.
+// Liveness (the process answers) and readiness (Postgres, Redis and Kafka all answer, and no consumer
+// of this process is stalled: records waiting on a partition whose committed offset stopped
+// moving), on every role.
 import { Controller, Get, HttpStatus, Injectable, Module, Res } from '@nestjs/common';
 import { ApiOkResponse, ApiServiceUnavailableResponse, ApiTags } from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
@@ -6,10 +8,11 @@ import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import { Db } from '../db/db';
 import { InjectDb } from '../db/db.module';
+import { ConsumerHost, ConsumerStall } from '../kafka/consumer-host';
 import { KafkaService } from '../kafka/kafka.service';
 import { InjectRedis } from '../redis/redis.module';
 
-type Check = 'postgres' | 'redis' | 'kafka';
+type Check = 'postgres' | 'redis' | 'kafka' | 'consumers';
 
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
   return Promise.race([
@@ -24,9 +27,13 @@ export class HealthService {
     @InjectDb() private readonly db: Db,
     @InjectRedis() private readonly redis: Redis,
     private readonly kafka: KafkaService,
+    private readonly consumers: ConsumerHost,
   ) {}
 
-  async readiness(): Promise<{ ready: boolean; checks: Record<Check, { up: boolean; error?: string }> }> {
+  async readiness(): Promise<{
+    ready: boolean;
+    checks: Record<Check, { up: boolean; error?: string; stalled?: ConsumerStall[] }>;
+  }> {
     const run = async (fn: () => Promise<unknown>) => {
       try {
         await within(fn(), 2_000);
@@ -44,8 +51,21 @@ export class HealthService {
         if (!(await this.kafka.ping(1_800))) throw new Error('no broker answered');
       }),
     ]);
-    const checks = { postgres, redis, kafka };
-    return { ready: postgres.up && redis.up && kafka.up, checks };
+    const stalled = this.consumers.stalls();
+    const consumers = stalled.length
+      ? {
+          up: false,
+          error: stalled
+            .map(
+              (s) =>
+                `${s.group} ${s.topic}[${s.partition}]: ${s.lag} waiting, no commit for ${s.stalledForSeconds} s`,
+            )
+            .join('; '),
+          stalled,
+        }
+      : { up: true };
+    const checks = { postgres, redis, kafka, consumers };
+    return { ready: postgres.up && redis.up && kafka.up && consumers.up, checks };
   }
 }
 
@@ -61,8 +81,11 @@ class HealthController {
   }
 
   @Get('ready')
-  @ApiOkResponse({ description: 'Postgres, Redis and Kafka all answer.' })
-  @ApiServiceUnavailableResponse({ description: 'At least one dependency is down; `down` names them.' })
+  @ApiOkResponse({ description: 'Postgres, Redis and Kafka all answer, and no consumer is stalled.' })
+  @ApiServiceUnavailableResponse({
+    description:
+      'A dependency is down or a consumer is stalled; `down` names them, `checks.consumers.stalled` the group and partition.',
+  })
   async ready(@Res({ passthrough: true }) reply: FastifyReply) {
     const r = await this.health.readiness();
     const down = (Object.keys(r.checks) as Check[]).filter((k) => !r.checks[k].up);

@@ -24,6 +24,16 @@ export interface BatchContext {
   pause(): () => void;
 }
 
+/** A partition whose group has records waiting and whose committed offset stopped moving. */
+export interface ConsumerStall {
+  group: string;
+  topic: string;
+  partition: number;
+  lag: number;
+  /** Seconds since its committed offset last moved (or since this process took it). */
+  stalledForSeconds: number;
+}
+
 export interface ConsumerSpec {
   groupId: string;
   topics: TopicName[];
@@ -50,6 +60,12 @@ export class ConsumerHost implements BeforeApplicationShutdown {
   private closing = false;
   private lagTimers: NodeJS.Timeout[] = [];
   private readonly lag;
+  private readonly stalledGauge;
+  /** Per owned partition: its committed offset when last seen moving, and since when. */
+  private readonly progress = new Map<
+    string,
+    { group: string; topic: string; partition: number; committed: number; since: number; lag: number }
+  >();
 
   constructor(
     private readonly kafka: KafkaService,
@@ -62,6 +78,31 @@ export class ConsumerHost implements BeforeApplicationShutdown {
       'Messages behind the end of each topic, over the partitions this process owns (sum over processes for the group).',
       METRICS.consumerLag.labels,
     );
+    this.stalledGauge = metrics.gauge(
+      METRICS.consumerStalled.name,
+      '1 while a partition this process owns has records waiting and its committed offset has not moved for PARLEY_CONSUMER_STALL_SECONDS.',
+      METRICS.consumerStalled.labels,
+    );
+  }
+
+  /**
+   * The partitions of this process whose consumer is stalled: records are waiting (lag) and the
+   * committed offset has not moved for PARLEY_CONSUMER_STALL_SECONDS. Readiness turns red on any.
+   */
+  stalls(now = Date.now()): ConsumerStall[] {
+    const limitMs = this.config.env.PARLEY_CONSUMER_STALL_SECONDS * 1000;
+    const out: ConsumerStall[] = [];
+    for (const p of this.progress.values()) {
+      if (p.lag > 0 && now - p.since >= limitMs)
+        out.push({
+          group: p.group,
+          topic: p.topic,
+          partition: p.partition,
+          lag: p.lag,
+          stalledForSeconds: Math.round((now - p.since) / 1000),
+        });
+    }
+    return out;
   }
 
   /**
@@ -162,18 +203,49 @@ export class ConsumerHost implements BeforeApplicationShutdown {
         ]);
         const done = new Map((committed[0]?.partitions ?? []).map((p) => [p.partition, Number(p.offset)]));
         let lag = 0;
+        const now = Date.now();
         for (const p of ends) {
           if (!partitions.includes(p.partition)) continue;
           const end = Number(p.high);
           const at = done.get(p.partition) ?? -1;
-          lag += at < 0 ? end - Number(p.low) : Math.max(0, end - at);
+          const behind = at < 0 ? end - Number(p.low) : Math.max(0, end - at);
+          lag += behind;
+          this.noteProgress(groupId, topic, p.partition, at, behind, now);
         }
         this.lag.set({ topic, group: groupId }, lag);
       }
+      // Partitions this process no longer owns are someone else's to report.
+      for (const [key, p] of this.progress) {
+        if (p.group === groupId && !assigned[p.topic]?.includes(p.partition)) {
+          this.progress.delete(key);
+          this.stalledGauge.set({ group: p.group, topic: p.topic, partition: String(p.partition) }, 0);
+        }
+      }
     };
-    const timer = setInterval(() => void measure().catch(() => undefined), LAG_INTERVAL_MS);
+    // Often enough that a stall is seen within half its limit past it.
+    const every = Math.min(LAG_INTERVAL_MS, (this.config.env.PARLEY_CONSUMER_STALL_SECONDS * 1000) / 2);
+    const timer = setInterval(() => void measure().catch(() => undefined), every);
     timer.unref();
     this.lagTimers.push(timer);
+  }
+
+  /** Records a partition's committed offset: its stall clock restarts whenever the offset moves or nothing waits. */
+  private noteProgress(
+    group: string,
+    topic: string,
+    partition: number,
+    committed: number,
+    lag: number,
+    now: number,
+  ) {
+    const key = `${group}\u0000${topic}\u0000${partition}`;
+    const p = this.progress.get(key);
+    if (!p || p.committed !== committed || lag === 0)
+      this.progress.set(key, { group, topic, partition, committed, since: now, lag });
+    else p.lag = lag;
+    const stalled =
+      lag > 0 && now - this.progress.get(key)!.since >= this.config.env.PARLEY_CONSUMER_STALL_SECONDS * 1000;
+    this.stalledGauge.set({ group, topic, partition: String(partition) }, stalled ? 1 : 0);
   }
 
   // Before the producer and the database close, so in-flight batches finish and commit.

@@ -17,11 +17,12 @@ export const METRICS = {
   acceptToSubmit: { name: 'parley_accept_to_submit_seconds', labels: ['type'] },
   throttled: { name: 'parley_throttled_total', labels: ['carrier', 'connector', 'source'] },
   retries: { name: 'parley_submit_retries_total', labels: ['carrier', 'connector', 'code'] },
-  dlqMessages: { name: 'parley_dlq_messages_total', labels: ['reason'] },
+  dlqMessages: { name: 'parley_dlq_messages_total', labels: ['topic', 'reason'] },
   suppressed: { name: 'parley_messages_suppressed_total', labels: ['reason', 'type'] },
   carrierCap: { name: 'parley_carrier_cap_segments_per_second', labels: ['carrier'] },
   // receipts
   receipts: { name: 'parley_receipts_total', labels: ['carrier', 'connector', 'status', 'error_code'] },
+  receiptsUnmatched: { name: 'parley_receipts_unmatched_total', labels: ['connector', 'reason'] },
   receiptLatency: { name: 'parley_receipt_latency_seconds', labels: ['carrier', 'connector'] },
   receiptStage: { name: 'parley_receipt_stage_seconds', labels: ['stage'] },
   parkedReceipts: { name: 'parley_parked_receipts', labels: [] },
@@ -33,6 +34,7 @@ export const METRICS = {
   optOutCommitLatency: { name: 'parley_opt_out_commit_seconds', labels: [] },
   // kafka, campaigns, imports
   consumerLag: { name: 'parley_kafka_consumer_lag', labels: ['topic', 'group'] },
+  consumerStalled: { name: 'parley_consumer_stalled', labels: ['group', 'topic', 'partition'] },
   campaignMessages: { name: 'parley_campaign_messages_total', labels: ['stage'] },
   importRows: { name: 'parley_import_rows_total', labels: ['outcome'] },
 } as const;

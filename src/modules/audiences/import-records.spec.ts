@@ -125,3 +125,33 @@ describe('NDJSON records', () => {
     expect(ndjsonValue('{bad')).toMatchObject({ malformed: expect.stringContaining('invalid JSON') });
   });
 });
+
+describe('unsafe text in records', () => {
+  // The reader keeps NUL and noncharacters (valid UTF-8) in the record, for the row check to
+  // refuse that row by its column; a UTF-8-encoded surrogate is not UTF-8 and stops at the reader.
+  it('gives NUL and U+FFFE as read, and refuses an encoded surrogate as invalid UTF-8', () => {
+    const input = Buffer.concat([
+      Buffer.from('phone,first_name\n+1,A\u0000nn\n+2,"B\u0000\nob"\n+3,'),
+      Buffer.from([0xed, 0xa0, 0x80]),
+      Buffer.from('\n+4,\ufffe\n'),
+    ]);
+    const whole = readCsv(input, input.length);
+    expect(whole).toEqual([
+      { line: 1, fields: ['phone', 'first_name'] },
+      { line: 2, fields: ['+1', 'A\u0000nn'] },
+      { line: 3, fields: ['+2', 'B\u0000\nob'] },
+      { line: 5, malformed: 'invalid UTF-8' },
+      { line: 6, fields: ['+4', '\ufffe'] },
+    ]);
+    for (let chunk = 1; chunk <= 16; chunk++) expect(readCsv(input, chunk), `chunk ${chunk}`).toEqual(whole);
+  });
+
+  it('reads JSON escapes of NUL and lone surrogates into the value (the row check refuses them)', () => {
+    const r = new NdjsonRecordReader();
+    const [rec] = [...r.push(Buffer.from('{"phone":"1","note":"a\\u0000b\\ud800"}\n')), ...r.end()];
+    expect(rec.malformed).toBeUndefined();
+    expect(ndjsonValue(rec.malformed === undefined ? rec.text : '')).toEqual({
+      value: { phone: '1', note: 'a\u0000b\ud800' },
+    });
+  });
+});

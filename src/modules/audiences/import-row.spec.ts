@@ -1,5 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { ImportFormatError, mapHeader, prepareRow, rowFromFields, rowFromObject } from './import-row';
+import { unsafeTextReason } from '../../infra/text/text-safety';
+import { ndjsonValue } from './import-records';
+import {
+  ImportFormatError,
+  malformedRow,
+  mapHeader,
+  prepareRow,
+  rowFromFields,
+  rowFromObject,
+} from './import-row';
 
 const at = new Date('2026-11-26T12:00:00Z');
 
@@ -84,5 +93,71 @@ describe('import rows', () => {
     expect(JSON.parse(r.attributes!)).toEqual({ tier: 'gold', score: 7, tags: ['a'] });
     expect(rowFromObject(2, 'x').malformed).toBe('expected a JSON object');
     expect(rowFromObject(3, { phone: { a: 1 } }).malformed).toMatch(/field "phone" must be a string/);
+  });
+
+  it('refuses a CSV row with text Postgres cannot keep, naming the column', () => {
+    const h = mapHeader(['Phone', 'First Name', 'tier']);
+    const refused = (values: string[]) => prepareRow(rowFromFields(h, 7, values), 'US', at);
+    expect(refused(['+14155550123', 'A\u0000nn', 'gold'])).toEqual({
+      ok: false,
+      row_no: 7,
+      phone: '+14155550123',
+      reason: 'INVALID_TEXT',
+      detail: 'first_name contains U+0000 (NUL)',
+    });
+    expect(refused(['+14155550123', 'Ann', 'go\ud800ld'])).toMatchObject({
+      reason: 'INVALID_TEXT',
+      detail: 'tier contains an unpaired UTF-16 surrogate at character 2',
+    });
+    expect(refused(['+14155550123', '\ufffe', ''])).toMatchObject({
+      detail: 'first_name contains the noncharacter U+FFFE',
+    });
+    expect(refused(['+14155550123', '', '\uffff'])).toMatchObject({
+      detail: 'tier contains the noncharacter U+FFFF',
+    });
+    // An unsafe phone is refused as text too, and shown with the character replaced.
+    expect(refused(['+1415555\u00000123', 'Ann', ''])).toMatchObject({
+      phone: '+1415555\ufffd0123',
+      reason: 'INVALID_TEXT',
+      detail: 'phone contains U+0000 (NUL)',
+    });
+    // A pair is text like any other.
+    expect(refused(['+14155550123', 'Ann \ud83d\ude9a', ''])).toMatchObject({ ok: true });
+  });
+
+  it('refuses an NDJSON row with unsafe text in a field, an attribute value or an attribute name', () => {
+    const prep = (v: unknown) => prepareRow(rowFromObject(3, v), 'US', at);
+    expect(prep({ first_name: 'A\u0000', phone: '+14155550123' })).toEqual({
+      ok: false,
+      row_no: 3,
+      phone: '+14155550123',
+      reason: 'INVALID_TEXT',
+      detail: 'first_name contains U+0000 (NUL)',
+    });
+    const parsed = ndjsonValue('{"phone":"+14155550123","tags":["ok","\\udc00"]}');
+    expect(prep('value' in parsed ? parsed.value : undefined)).toMatchObject({
+      reason: 'INVALID_TEXT',
+      detail: 'tags[1] contains an unpaired UTF-16 surrogate at character 0',
+    });
+    const key = prep({ phone: '+14155550123', notes: { 'by\u0000': 'x' } });
+    expect(key).toMatchObject({ reason: 'INVALID_TEXT', detail: 'notes["by\\u0000"] contains U+0000 (NUL)' });
+    expect(prep({ phone: '+14155550123', tier: 'gold', n: 1 })).toMatchObject({ ok: true });
+    // Attributes keep no depth limit in imports: a deep one imported before the check came.
+    let deep: unknown = 'x';
+    for (let i = 0; i < 100; i++) deep = [deep];
+    expect(prep({ phone: '+14155550123', deep })).toMatchObject({ ok: true });
+  });
+
+  it('never stages unsafe text in a refused row: phone and detail are shown with U+FFFD', () => {
+    const bad = ndjsonValue('\u0000{');
+    expect('malformed' in bad && unsafeTextReason(bad.malformed)).toBe('contains U+0000 (NUL)');
+    const p = prepareRow(malformedRow(4, 'malformed' in bad ? bad.malformed : '', 'x\ud800'), 'US', at);
+    expect(p).toMatchObject({ ok: false, reason: 'MALFORMED_ROW', phone: 'x\ufffd' });
+    if (p.ok) throw new Error('expected a refusal');
+    expect(unsafeTextReason(p.detail)).toBeUndefined();
+    expect(p.detail).toContain('\ufffd');
+    const h = mapHeader(['phone', 'a']);
+    const short = prepareRow(rowFromFields(h, 5, ['\u0000']), 'US', at);
+    expect(short).toMatchObject({ reason: 'MALFORMED_ROW', phone: '\ufffd' });
   });
 });

@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { parse as parseYaml } from 'yaml';
 import { z } from 'zod/v4';
+import { RECEIPT_ID_FORMATS } from './receipt-id';
 
 const e164Prefix = z.string().regex(/^\+\d{0,14}$/, 'must be "+" followed by up to 14 digits');
 
@@ -23,6 +24,11 @@ export const connectorSchema = z.discriminatedUnion('kind', [
     submit_rate: z.number().min(0).default(0),
     enquire_link_seconds: z.number().min(1).default(30),
     response_timeout_ms: z.number().int().min(100).default(10_000),
+    /**
+     * How the SMSC writes a receipt's id against its submit_sm_resp id (Kannel's msg-id-type):
+     * `as_is` (the same id), `resp_hex_receipt_dec` or `resp_dec_receipt_hex`. See receipt-id.ts.
+     */
+    receipt_id_format: z.enum(RECEIPT_ID_FORMATS).default('as_is'),
   }),
   z.object({
     id: z.string().regex(/^[a-z0-9][a-z0-9_-]*$/, 'lowercase letters, digits, dash, underscore'),

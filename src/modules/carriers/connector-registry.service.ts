@@ -2,15 +2,15 @@
 // starts them (startAll): binds open, and receipts and customer messages arriving on them go to
 // Kafka (sms.receipts keyed by recipient, sms.inbound keyed by the customer's number). Other roles
 // may still read connectors' configuration and (idle) state.
-import { randomUUID } from 'node:crypto';
 import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { ConfigService } from '../../config/config.service';
 import { KafkaService } from '../../infra/kafka/kafka.service';
 import { AppLogger } from '../../infra/logging/app-logger';
-import { carrierInboundId } from '../messages/inbound-id';
-import type { InboundEnvelope, ReceiptEnvelope } from '../messages/message.types';
+import { inboundEnvelopeOf } from '../messages/inbound-envelope';
+import type { ReceiptEnvelope } from '../messages/message.types';
 import { ConnectorConfig, loadCarriersFile } from './carriers.config';
 import type { Connector, RawInbound, RawReceipt } from './connector';
+import type { ReceiptIdFormat } from './receipt-id';
 import { SmppConnector } from './smpp/smpp.connector';
 import { TwilioConnector, twilioAuthToken } from './twilio/twilio.connector';
 
@@ -70,6 +70,11 @@ export class ConnectorRegistry implements BeforeApplicationShutdown {
     return c;
   }
 
+  /** How a connector's receipts name its messages; `as_is` for one this process does not know. */
+  receiptIdFormatOf(id: string): ReceiptIdFormat {
+    return this.connectors.get(id)?.receiptIdFormat ?? 'as_is';
+  }
+
   all(): Connector[] {
     return [...this.connectors.values()];
   }
@@ -97,9 +102,8 @@ export class ConnectorRegistry implements BeforeApplicationShutdown {
   }
 
   private publishInbound(m: RawInbound): Promise<void> {
-    // The carrier's identity of the MO names it, so an MO offered again is stored and acted on once.
-    const value: InboundEnvelope = { ...m, id: carrierInboundId(m) ?? randomUUID() };
-    return this.kafka.produce('sms.inbound', [{ key: m.from, value: JSON.stringify(value) }]);
+    const value = inboundEnvelopeOf(m);
+    return this.kafka.produce('sms.inbound', [{ key: value.from, value: JSON.stringify(value) }]);
   }
 
   // Before Kafka's producer closes, so receipts arriving during the unbind still reach the topic.

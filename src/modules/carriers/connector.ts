@@ -1,5 +1,6 @@
 // The contract every carrier connector fulfils (SMPP ESME, Twilio-style HTTP provider). The
 // dispatcher only ever sees this; the simulator implements the far side of the same protocols.
+import type { ReceiptIdFormat } from './receipt-id';
 
 export type Encoding = 'GSM-7' | 'UCS-2';
 
@@ -36,6 +37,8 @@ export interface RawReceipt {
   carrierMessageId: string;
   /** Recipient of the original message (the receipt's source address), E.164 when known. */
   recipient?: string;
+  /** Sender of the original message (the receipt's destination address), when given. */
+  sender?: string;
   /** The receipt text (`id:… sub:… dlvrd:… submit date:… done date:… stat:… err:… text:…`) or provider status. */
   raw: string;
   /** SMPP message_state TLV or provider status word, when present (wins over the text). */
@@ -71,6 +74,8 @@ export interface ConnectorState {
 export interface Connector {
   readonly id: string;
   readonly kind: 'smpp' | 'twilio';
+  /** How its receipts name a message against its submit answers (receipt-id.ts). */
+  readonly receiptIdFormat: ReceiptIdFormat;
   start(): Promise<void>;
   stop(): Promise<void>;
   submit(req: SubmitRequest): Promise<SubmitOutcome>;

@@ -18,7 +18,7 @@ import { randomUUID } from 'node:crypto';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
-import { KafkaService } from '../../infra/kafka/kafka.service';
+import { DeadLetters } from '../../infra/kafka/dead-letters';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
@@ -28,6 +28,7 @@ import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import type { CarrierConfig, SenderConfig } from '../carriers/carriers.config';
 import type { Connector, SubmitOutcome } from '../carriers/connector';
 import { ConnectorRegistry } from '../carriers/connector-registry.service';
+import { storedReceiptKey } from '../carriers/receipt-id';
 import { OptOutLedger } from '../consent/opt-out-ledger.service';
 import { analyzeText } from '../encoding';
 import { AppliedChange, MessageRepository, StatusChange } from '../messages/message.repository';
@@ -195,7 +196,9 @@ export class Dispatcher {
    * before their first submit: one lookup (one write) at a time per class, so a transactional
    * message's look never queues behind a campaign's.
    */
-  private readonly probes = this.perClass(() => new CoalescedLookup<Pending>((ps) => this.suppressedAmong(ps)));
+  private readonly probes = this.perClass(
+    () => new CoalescedLookup<Pending>((ps) => this.suppressedAmong(ps)),
+  );
   private readonly fences = this.perClass(
     () => new CoalescedLookup<ClaimUnit>((us) => this.messages.startUnits(us.map((u) => u.id))),
   );
@@ -214,7 +217,7 @@ export class Dispatcher {
     private readonly connectors: ConnectorRegistry,
     private readonly buckets: TokenBucketStore,
     private readonly held: HeldMessages,
-    private readonly kafka: KafkaService,
+    private readonly deadLetters: DeadLetters,
     metrics: MetricsService,
     logger: AppLogger,
     @Inject(DISPATCH_TUNING) private readonly tuning: DispatchTuning,
@@ -257,7 +260,6 @@ export class Dispatcher {
         'Submits retried after a definite non-acceptance.',
         M.retries.labels,
       ),
-      dlq: metrics.counter(M.dlqMessages.name, 'Records sent to the outbound DLQ.', M.dlqMessages.labels),
       suppressed: metrics.counter(
         M.suppressed.name,
         'Messages not sent at dispatch time.',
@@ -838,13 +840,18 @@ export class Dispatcher {
   private headOf(sp: Spender): Pending[] {
     const first = sp.queue.priority[0] ?? sp.queue.bulk[0];
     const reach = Math.min(
-      ...first.buckets.map((b) => b.params.capacity + (b.params.ratePerSecond * this.tuning.maxAheadMs) / 1000),
+      ...first.buckets.map(
+        (b) => b.params.capacity + (b.params.ratePerSecond * this.tuning.maxAheadMs) / 1000,
+      ),
     );
     const head: Pending[] = [];
     let segments = 0;
     for (const list of [sp.queue.priority, sp.queue.bulk])
       for (const p of list) {
-        if (head.length >= this.tuning.maxBlockMessages || (head.length && segments + p.env.segments > reach + 1))
+        if (
+          head.length >= this.tuning.maxBlockMessages ||
+          (head.length && segments + p.env.segments > reach + 1)
+        )
           return head;
         head.push(p);
         segments += p.env.segments;
@@ -1335,6 +1342,7 @@ export class Dispatcher {
           carrierId: p.carrier.id,
           connectorId: p.connector.id,
           carrierMessageIds: o.carrierMessageIds,
+          receiptKeys: o.carrierMessageIds.map((id) => storedReceiptKey(p.connector.receiptIdFormat, id)),
           submittedAt: at,
         });
         this.stages.add('status', Date.now() - at.getTime());
@@ -1433,20 +1441,16 @@ export class Dispatcher {
 
   private async toDlq(items: { rec: IntakeRecord; reason: string; reasonLabel: string }[]): Promise<void> {
     if (!items.length) return;
-    await this.kafka.produce(
+    await this.deadLetters.send(
       'sms.outbound.dlq',
-      items.map(({ rec, reason }) => ({
-        key: rec.key?.toString('utf8') ?? `${rec.ref.topic}:${rec.ref.partition}:${rec.ref.offset}`,
-        value: JSON.stringify({
-          reason,
-          source: { topic: rec.ref.topic, partition: rec.ref.partition, offset: rec.ref.offset },
-          record: rec.value?.toString('utf8') ?? null,
-          at: new Date().toISOString(),
-        }),
-        headers: { 'parley-dlq-reason': reason.slice(0, 200) },
+      items.map(({ rec, reason, reasonLabel }) => ({
+        source: { topic: rec.ref.topic, partition: rec.ref.partition, offset: rec.ref.offset },
+        key: rec.key?.toString('utf8') ?? null,
+        value: rec.value?.toString('utf8') ?? null,
+        reason,
+        label: reasonLabel,
       })),
     );
-    for (const i of items) this.m.dlq.inc({ reason: i.reasonLabel });
     // A malformed record has no message to finish; its offset is done once the DLQ has it.
     this.finishRefs(items.filter((i) => i.reasonLabel === 'malformed').map((i) => i.rec.ref));
   }

@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import type { AppliedChange, MessageRepository, StatusChange, SubmittedRow } from '../messages/message.repository';
+import type {
+  AppliedChange,
+  MessageRepository,
+  StatusChange,
+  SubmittedRow,
+} from '../messages/message.repository';
 import { StatusBatcher } from './status-batcher';
 
 /** A repository whose writes finish only when the test says so, recording what each write held. */
@@ -9,11 +14,17 @@ function slowRepo() {
   const repo = {
     markSubmitted: (rows: readonly SubmittedRow[]) =>
       new Promise<AppliedChange[]>((resolve) =>
-        writes.push({ ids: rows.map((r) => r.id), finish: () => resolve(rows.map((r) => applied(r.id, 'submitted'))) }),
+        writes.push({
+          ids: rows.map((r) => r.id),
+          finish: () => resolve(rows.map((r) => applied(r.id, 'submitted'))),
+        }),
       ),
     applyStatuses: (changes: readonly StatusChange[]) =>
       new Promise<AppliedChange[]>((resolve) =>
-        writes.push({ ids: changes.map((c) => c.id), finish: () => resolve(changes.map((c) => applied(c.id, c.status))) }),
+        writes.push({
+          ids: changes.map((c) => c.id),
+          finish: () => resolve(changes.map((c) => applied(c.id, c.status))),
+        }),
       ),
   } as unknown as MessageRepository;
   return { repo, writes };
@@ -24,6 +35,7 @@ const submittedRow = (id: string): SubmittedRow => ({
   carrierId: 'alpha',
   connectorId: 'smpp',
   carrierMessageIds: [`c-${id}`],
+  receiptKeys: [`c-${id}`],
   submittedAt: new Date(),
 });
 const tick = () => new Promise((r) => setTimeout(r, 5));

@@ -111,5 +111,13 @@ export function presentMessage(m: MessageDetail) {
       done_at: iso(p.doneAt),
     })),
     events: m.events.map((e) => ({ status: e.status, at: iso(e.at), detail: e.detail })),
+    // Receipts for this message that changed nothing: a late one after a final status, a repeat,
+    // a state no mapping knows. Kept so every receipt is visible, never applied over the outcome.
+    receipts_not_applied: m.receiptsNotApplied.map((r) => ({
+      reason: r.reason,
+      stat: r.stat,
+      raw: r.raw,
+      received_at: iso(r.receivedAt),
+    })),
   };
 }

@@ -47,6 +47,8 @@ export interface SubmittedRow {
   connectorId: string;
   /** One per part, in part order. */
   carrierMessageIds: string[];
+  /** The same ids as their connector's receipts are looked up by (carriers/receipt-id.ts). */
+  receiptKeys: string[];
   submittedAt: Date;
 }
 
@@ -82,9 +84,16 @@ export interface AppliedChange {
   submittedAt: Date | null;
 }
 
+/** One part of one message: what a receipt, once matched, changes. */
 export interface PartRef {
+  messageId: string;
+  partIndex: number;
+}
+
+/** What a receipt is looked up by: its connector and the id in that connector's key form. */
+export interface ReceiptKeyRef {
   connectorId: string;
-  carrierMessageId: string;
+  receiptKey: string;
 }
 
 export interface PartStatusChange extends PartRef {
@@ -107,11 +116,13 @@ export interface MessagePart {
   doneAt: Date | null;
 }
 
-/** A part found by its carrier id, with the message facts a receipt handler needs. */
+/** A part found by its receipt key, with the message facts a receipt handler needs. */
 export interface FoundPart extends MessagePart {
+  receiptKey: string;
   messageStatus: MessageStatus;
   carrierId: string | null;
   to: string;
+  sender: string;
   type: MessageType;
   parts: number;
 }
@@ -121,8 +132,8 @@ export interface PartStatusesResult {
   parts: (MessagePart & { previousStatus: MessageStatus })[];
   /** Message statuses that changed as the parts add up. */
   messages: AppliedChange[];
-  /** Carrier ids with no part stored (yet): a receipt ahead of its submit, or a stranger. */
-  unmatched: PartRef[];
+  /** Changes the state machine refused: their part was already final (another receipt won). */
+  refused: PartRef[];
 }
 
 export interface MessageEvent {
@@ -160,6 +171,8 @@ export interface MessageRecord {
 export interface MessageDetail extends MessageRecord {
   parts: MessagePart[];
   events: MessageEvent[];
+  /** Receipts that named this message and changed nothing (late, repeated, unmappable). */
+  receiptsNotApplied: { reason: string; stat: string | null; raw: string; receivedAt: Date }[];
 }
 
 export interface OutboundMatch {
@@ -427,7 +440,9 @@ export class MessageRepository {
       )
       select unit from ins
       union all
-      select unit from submit_fences where unit = any(${[...units]}::uuid[]) and not released`.execute(this.db);
+      select unit from submit_fences where unit = any(${[...units]}::uuid[]) and not released`.execute(
+      this.db,
+    );
     return new Set(r.rows.map((x) => x.unit));
   }
 
@@ -447,6 +462,7 @@ export class MessageRepository {
     const partIds: string[] = [];
     const partIdx: number[] = [];
     const partCarrierIds: string[] = [];
+    const partKeys: string[] = [];
     const partConnectors: string[] = [];
     const partAts: Date[] = [];
     for (const row of rows) {
@@ -454,6 +470,7 @@ export class MessageRepository {
         partIds.push(row.id);
         partIdx.push(i);
         partCarrierIds.push(cid);
+        partKeys.push(row.receiptKeys[i] ?? cid);
         partConnectors.push(row.connectorId);
         partAts.push(row.submittedAt);
       });
@@ -462,10 +479,10 @@ export class MessageRepository {
     // parts its receipts are matched by (it would never reach a terminal status).
     return this.db.transaction().execute(async (trx) => {
       await sql`
-      insert into message_parts (workspace_id, message_id, part_index, carrier_message_id, connector_id, status, submitted_at)
-      select m.workspace_id, p.id, p.idx, p.cid, p.conn, 'submitted', p.at
-      from unnest(${partIds}::uuid[], ${partIdx}::int[], ${partCarrierIds}::text[], ${partConnectors}::text[],
-                  ${partAts}::timestamptz[]) as p(id, idx, cid, conn, at)
+      insert into message_parts (workspace_id, message_id, part_index, carrier_message_id, receipt_key, connector_id, status, submitted_at)
+      select m.workspace_id, p.id, p.idx, p.cid, p.rkey, p.conn, 'submitted', p.at
+      from unnest(${partIds}::uuid[], ${partIdx}::int[], ${partCarrierIds}::text[], ${partKeys}::text[],
+                  ${partConnectors}::text[], ${partAts}::timestamptz[]) as p(id, idx, cid, rkey, conn, at)
       join messages m on m.id = p.id
       on conflict do nothing`.execute(trx);
       const out: AppliedChange[] = [];
@@ -583,51 +600,58 @@ export class MessageRepository {
     return out;
   }
 
-  /** Parts by the carrier's ids on one connector, with the message facts receipts need. */
-  async findPartsByCarrierIds(connectorId: string, carrierIds: readonly string[]): Promise<FoundPart[]> {
-    if (carrierIds.length === 0) return [];
-    const rows = await this.db
-      .selectFrom('message_parts as p')
-      .innerJoin('messages as m', 'm.id', 'p.message_id')
-      .select([
-        'p.message_id',
-        'p.workspace_id',
-        'p.part_index',
-        'p.carrier_message_id',
-        'p.connector_id',
-        'p.status',
-        'p.error_code',
-        'p.submitted_at',
-        'p.done_at',
-        'm.status as message_status',
-        'm.carrier_id',
-        'm.to_e164',
-        'm.type',
-        (eb) =>
-          eb
-            .selectFrom('message_parts as q')
-            .whereRef('q.message_id', '=', 'p.message_id')
-            .select((e) => e.fn.countAll<number>().as('n'))
-            .as('parts'),
-      ])
-      .where('p.connector_id', '=', connectorId)
-      .where('p.carrier_message_id', '=', sql<string>`any(${[...carrierIds]}::text[])`)
-      .execute();
-    return rows.map((r) => ({
-      messageId: r.message_id,
-      workspaceId: r.workspace_id,
-      partIndex: r.part_index,
-      carrierMessageId: r.carrier_message_id,
-      connectorId: r.connector_id,
-      status: r.status as MessageStatus,
-      errorCode: r.error_code,
-      submittedAt: r.submitted_at,
-      doneAt: r.done_at,
-      messageStatus: r.message_status as MessageStatus,
-      carrierId: r.carrier_id,
-      to: r.to_e164,
-      type: r.type,
-      parts: Number(r.parts ?? 0),
+  /**
+   * Parts by receipt key (one statement for every connector of a batch), open ones only unless
+   * `open` is false (then final ones only: what a late receipt would have been for), newest first.
+   */
+  async findPartsByReceiptKeys(keys: readonly ReceiptKeyRef[], open = true): Promise<FoundPart[]> {
+    if (keys.length === 0) return [];
+    const openStatuses = ['submitted', 'sent'];
+    const r = await sql<{
+      message_id: string;
+      workspace_id: string;
+      part_index: number;
+      carrier_message_id: string;
+      receipt_key: string;
+      connector_id: string;
+      status: MessageStatus;
+      error_code: string | null;
+      submitted_at: Date;
+      done_at: Date | null;
+      message_status: MessageStatus;
+      carrier_id: string | null;
+      to_e164: string;
+      sender: string;
+      type: MessageType;
+      parts: number;
+    }>`
+      select p.message_id, p.workspace_id, p.part_index, p.carrier_message_id, p.receipt_key, p.connector_id,
+             p.status, p.error_code, p.submitted_at, p.done_at, m.status as message_status, m.carrier_id,
+             m.to_e164, m.sender, m.type,
+             (select count(*) from message_parts q where q.message_id = p.message_id)::int as parts
+      from (select distinct * from unnest(${keys.map((k) => k.connectorId)}::text[], ${keys.map((k) => k.receiptKey)}::text[])
+              as k(connector_id, receipt_key)) k
+      join message_parts p on p.connector_id = k.connector_id and p.receipt_key = k.receipt_key
+      join messages m on m.id = p.message_id
+      where ${open ? sql`p.status = any(${openStatuses}::text[])` : sql`not (p.status = any(${openStatuses}::text[]))`}
+      order by p.submitted_at desc, p.message_id, p.part_index`.execute(this.db);
+    return r.rows.map((x) => ({
+      messageId: x.message_id,
+      workspaceId: x.workspace_id,
+      partIndex: x.part_index,
+      carrierMessageId: x.carrier_message_id,
+      receiptKey: x.receipt_key,
+      connectorId: x.connector_id,
+      status: x.status,
+      errorCode: x.error_code,
+      submittedAt: x.submitted_at,
+      doneAt: x.done_at,
+      messageStatus: x.message_status,
+      carrierId: x.carrier_id,
+      to: x.to_e164,
+      sender: x.sender,
+      type: x.type,
+      parts: Number(x.parts ?? 0),
     }));
   }
 
@@ -643,43 +667,22 @@ export class MessageRepository {
     opts: { rule?: MultipartRule } = {},
   ): Promise<PartStatusesResult> {
     const rule = opts.rule ?? DEFAULT_MULTIPART_RULE;
-    if (changes.length === 0) return { parts: [], messages: [], unmatched: [] };
-    const key = (c: PartRef) => `${c.connectorId}\u0000${c.carrierMessageId}`;
+    if (changes.length === 0) return { parts: [], messages: [], refused: [] };
+    const key = (c: PartRef) => `${c.messageId}#${c.partIndex}`;
+    const refOf = (c: PartRef): PartRef => ({ messageId: c.messageId, partIndex: c.partIndex });
     return this.db.transaction().execute(async (trx) => {
-      // Finds the parts and locks their messages in one statement. Locks are taken after the sort,
-      // so in id order: two consumers never deadlock. A locked message's status is re-read after
-      // any wait, so `current` is what this transaction may change.
-      const known = await sql<{
-        message_id: string;
-        message_status: MessageStatus;
-        connector_id: string;
-        carrier_message_id: string;
-      }>`
-        select m.id as message_id, m.status as message_status, p.connector_id, p.carrier_message_id
-        from message_parts p
-        join unnest(${changes.map((c) => c.connectorId)}::text[], ${changes.map((c) => c.carrierMessageId)}::text[])
-          as u(connector_id, carrier_message_id)
-          on p.connector_id = u.connector_id and p.carrier_message_id = u.carrier_message_id
-        join messages m on m.id = p.message_id
-        order by m.id
-        for update of m`.execute(trx);
-      const keyOfRow = (r: { connector_id: string; carrier_message_id: string }) =>
-        key({ connectorId: r.connector_id, carrierMessageId: r.carrier_message_id });
-      const found = new Set(known.rows.map(keyOfRow));
-      const unmatched: PartRef[] = [];
-      const unmatchedSeen = new Set<string>();
-      for (const c of changes) {
-        const k = key(c);
-        if (!found.has(k) && !unmatchedSeen.has(k)) {
-          unmatchedSeen.add(k);
-          unmatched.push({ connectorId: c.connectorId, carrierMessageId: c.carrierMessageId });
-        }
-      }
-      if (known.rows.length === 0) return { parts: [], messages: [], unmatched };
+      // Locks the touched messages in id order, so two consumers never deadlock; a locked message's
+      // status is re-read after any wait, so `current` is what this transaction may change.
+      const ids = [...new Set(changes.map((c) => c.messageId))].sort();
+      const known = await sql<{ message_id: string; message_status: MessageStatus }>`
+        select id as message_id, status as message_status from messages
+        where id = any(${ids}::uuid[]) order by id for update`.execute(trx);
+      if (known.rows.length === 0) return { parts: [], messages: [], refused: changes.map(refOf) };
       const current = new Map(known.rows.map((r) => [r.message_id, r.message_status]));
       const messageIds = [...current.keys()];
 
-      const applicable = changes.filter((c) => found.has(key(c)));
+      const applicable = changes.filter((c) => current.has(c.messageId));
+      const refused = changes.filter((c) => !current.has(c.messageId)).map(refOf);
       const parts: PartStatusesResult['parts'] = [];
       // Every part of the touched messages as it will be after this batch: read in the statement
       // of the first update (which cannot see its own changes), then overlaid with each update.
@@ -701,10 +704,10 @@ export class MessageRepository {
         }>`
           with u as (
             select * from unnest(
-              ${changesOfRound.map((c) => c.connectorId)}::text[], ${changesOfRound.map((c) => c.carrierMessageId)}::text[],
+              ${changesOfRound.map((c) => c.messageId)}::uuid[], ${changesOfRound.map((c) => c.partIndex)}::int[],
               ${changesOfRound.map((c) => c.status)}::text[], ${changesOfRound.map((c) => c.errorCode ?? null)}::text[],
               ${changesOfRound.map((c) => c.at)}::timestamptz[]
-            ) as u(connector_id, carrier_message_id, status, error_code, at)
+            ) as u(message_id, part_index, status, error_code, at)
           ),
           upd as (
             update message_parts p set
@@ -713,7 +716,7 @@ export class MessageRepository {
               done_at = case when u.status = any(${TERMINAL_STATUSES as readonly string[]}::text[]) then u.at else p.done_at end,
               updated_at = now()
             from u, message_parts old
-            where p.connector_id = u.connector_id and p.carrier_message_id = u.carrier_message_id
+            where p.message_id = u.message_id and p.part_index = u.part_index
               and old.message_id = p.message_id and old.part_index = p.part_index
               and (p.status || '>' || u.status) = any(${ALLOWED_TRANSITIONS}::text[])
             returning p.message_id, p.workspace_id, p.part_index, p.carrier_message_id, p.connector_id, p.status,
@@ -730,6 +733,12 @@ export class MessageRepository {
           }
           order by kind, message_id, part_index`.execute(trx);
         round++;
+        const changed = new Set(
+          res.rows
+            .filter((r) => r.kind === 'updated')
+            .map((r) => key({ messageId: r.message_id, partIndex: r.part_index })),
+        );
+        for (const c of changesOfRound) if (!changed.has(key(c))) refused.push(refOf(c));
         for (const r of res.rows) {
           if (r.kind === 'before') {
             const list = byMessage.get(r.message_id) ?? [];
@@ -753,15 +762,14 @@ export class MessageRepository {
           });
         }
       }
-      if (parts.length === 0) return { parts, messages: [], unmatched };
+      if (parts.length === 0) return { parts, messages: [], refused };
 
       // The time of a message's change is that of the latest part change that caused it.
       const lastAt = new Map<string, Date>();
       const eventOf = new Map<string, Record<string, unknown>>();
       const detailOf = new Map<string, string>();
-      const partKeyToMessage = new Map(known.rows.map((r) => [keyOfRow(r), r.message_id]));
       for (const c of applicable) {
-        const id = partKeyToMessage.get(key(c))!;
+        const id = c.messageId;
         const prev = lastAt.get(id);
         if (!prev || c.at >= prev) {
           lastAt.set(id, c.at);
@@ -796,7 +804,7 @@ export class MessageRepository {
         });
       }
       const messages = await this.applyChanges(trx, messageChanges, false);
-      return { parts, messages, unmatched };
+      return { parts, messages, refused };
     });
   }
 
@@ -809,7 +817,7 @@ export class MessageRepository {
       .where('workspace_id', '=', workspaceId)
       .executeTakeFirst();
     if (!row) return undefined;
-    const [parts, events] = await Promise.all([
+    const [parts, events, notApplied] = await Promise.all([
       this.db
         .selectFrom('message_parts')
         .selectAll()
@@ -823,6 +831,13 @@ export class MessageRepository {
         .where('message_id', '=', id)
         .where('workspace_id', '=', workspaceId)
         .orderBy('at')
+        .orderBy('id')
+        .execute(),
+      this.db
+        .selectFrom('unapplied_receipts')
+        .select(['reason', 'stat', 'raw', 'received_at'])
+        .where('message_id', '=', id)
+        .where('workspace_id', '=', workspaceId)
         .orderBy('id')
         .execute(),
     ]);
@@ -840,6 +855,12 @@ export class MessageRepository {
         doneAt: p.done_at,
       })),
       events: events.map((e) => ({ status: e.status, at: e.at, detail: e.detail ?? {} })),
+      receiptsNotApplied: notApplied.map((r) => ({
+        reason: r.reason,
+        stat: r.stat,
+        raw: r.raw,
+        receivedAt: r.received_at,
+      })),
     };
   }
 

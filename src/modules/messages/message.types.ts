@@ -62,4 +62,6 @@ export type ReceiptEnvelope = RawReceipt;
 export interface InboundEnvelope extends RawInbound {
   /** Parley's id for the inbound message (UUID), assigned where it entered. */
   id: string;
+  /** The text as received, escaped, when `body` had code points replaced (inbound-envelope.ts). */
+  bodyRaw?: string;
 }

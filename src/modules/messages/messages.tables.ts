@@ -37,6 +37,8 @@ export interface MessagePartsTable {
   message_id: string;
   part_index: number;
   carrier_message_id: string;
+  /** The id in the form its connector's receipts are looked up by (carriers/receipt-id.ts). */
+  receipt_key: string;
   connector_id: string;
   status: Generated<string>;
   error_code: string | null;

@@ -1,7 +1,8 @@
 // Receipt strings below are taken from SMSC logs, gateway docs and test suites in the field
 // (Kannel, Jasmin, Cloudhopper-based SMSCs, Twilio status callbacks); quirks kept verbatim.
 import { describe, expect, it } from 'vitest';
-import { idForms, parseReceipt, parseReceiptDate, receiptFields } from './dlr-parser';
+import { receiptKeyOf, storedReceiptKey } from '../carriers/receipt-id';
+import { parseReceipt, parseReceiptDate, receiptFields } from './dlr-parser';
 
 describe('parseReceipt: Appendix B text', () => {
   it('reads the canonical Kannel / Appendix B receipt with Text: capitalised', () => {
@@ -35,8 +36,12 @@ describe('parseReceipt: Appendix B text', () => {
     expect(r.errorCode).toBe('000');
     expect(r.sub).toBeUndefined();
     expect(r.dlvrd).toBeUndefined();
-    // Both the TLV's hex and the text's decimal forms match a stored id.
-    expect(r.idCandidates).toEqual(expect.arrayContaining(['6aad5', '436949', '0000436949']));
+    // The TLV in the submit answer's form (hex), the text's id in decimal: one id, read per the
+    // connector's declared form (resp_hex_receipt_dec), matching what the submit answer stored.
+    expect(r).toMatchObject({ tlvId: '6aad5', textId: '0000436949' });
+    expect(receiptKeyOf('resp_hex_receipt_dec', r)).toBe(storedReceiptKey('resp_hex_receipt_dec', '6aad5'));
+    // Declared as is, the TLV decides and the decimal text is not read as hex.
+    expect(receiptKeyOf('as_is', r)).toBe(storedReceiptKey('as_is', '6aad5'));
   });
 
   it('keeps only the token after err: when the SMSC appends its own fields (VipNet)', () => {
@@ -59,7 +64,11 @@ describe('parseReceipt: Appendix B text', () => {
     );
     expect(r.submittedAt?.toISOString()).toBe('2025-06-09T12:37:04.000Z');
     expect(r.doneAt?.toISOString()).toBe('2025-06-09T12:37:07.000Z');
-    expect(r.idCandidates).toEqual(expect.arrayContaining(['D6AE74D1', 'd6ae74d1', String(0xd6ae74d1)]));
+    expect(r.textId).toBe('D6AE74D1');
+    expect(receiptKeyOf('as_is', r)).toBe(storedReceiptKey('as_is', 'd6ae74d1'));
+    expect(receiptKeyOf('resp_dec_receipt_hex', r)).toBe(
+      storedReceiptKey('resp_dec_receipt_hex', String(0xd6ae74d1)),
+    );
     expect(r.errorCode).toBe('0');
     expect(r.isError).toBe(false);
   });
@@ -69,7 +78,8 @@ describe('parseReceipt: Appendix B text', () => {
       'id:5516a151-4970-45b6-b73e-95aefdb11cbf sub:001 dlvrd:001 submit date:2302231414 done date:230223194211 stat:DELIVRD err:000 text:Hello',
     );
     expect(r.id).toBe('5516a151-4970-45b6-b73e-95aefdb11cbf');
-    expect(r.idCandidates).toContain('5516a151-4970-45b6-b73e-95aefdb11cbf');
+    expect(r.textId).toBe('5516a151-4970-45b6-b73e-95aefdb11cbf');
+    expect(receiptKeyOf('as_is', r)).toBe('5516a151-4970-45b6-b73e-95aefdb11cbf');
     expect(r.submittedAt?.toISOString()).toBe('2023-02-23T14:14:00.000Z');
     expect(r.doneAt?.toISOString()).toBe('2023-02-23T19:42:11.000Z');
   });
@@ -120,7 +130,7 @@ describe('parseReceipt: Appendix B text', () => {
       'stat:REJECTD err:0x0000000B done date:2401010001 id:7F3A9B submit date:2401010000 dlvrd:000 sub:001',
     );
     expect(r).toMatchObject({ id: '7F3A9B', status: 'rejected', errorCode: '0x0000000B', isError: true });
-    expect(r.idCandidates).toEqual(expect.arrayContaining(['7F3A9B', '7f3a9b', String(0x7f3a9b)]));
+    expect(receiptKeyOf('as_is', r)).toBe(storedReceiptKey('as_is', '7f3a9b'));
     expect(r.doneAt?.toISOString()).toBe('2024-01-01T00:01:00.000Z');
   });
 
@@ -129,7 +139,10 @@ describe('parseReceipt: Appendix B text', () => {
       'id:0000058049 sub:001 dlvrd:001 submit date:1805170144 done date:1805170144 stat:DELIVRD err:000 text:none                ',
     );
     expect(r.text).toBe('none');
-    expect(r.idCandidates).toEqual(expect.arrayContaining(['0000058049', '58049', (58049).toString(16)]));
+    expect(receiptKeyOf('as_is', r)).toBe(storedReceiptKey('as_is', '58049'));
+    expect(receiptKeyOf('resp_hex_receipt_dec', r)).toBe(
+      storedReceiptKey('resp_hex_receipt_dec', (58049).toString(16)),
+    );
   });
 
   it('reads a 32-character hex id and a one-digit err', () => {
@@ -145,7 +158,7 @@ describe('parseReceipt: Appendix B text', () => {
       'id: sub:001 dlvrd:000 submit date:2401010000 done date:2401010001 stat:UNDELIV err:001 text:failed',
     );
     expect(r.id).toBeUndefined();
-    expect(r.idCandidates).toEqual([]);
+    expect(receiptKeyOf('as_is', r)).toBeUndefined();
     expect(r.status).toBe('undelivered');
   });
 
@@ -153,7 +166,9 @@ describe('parseReceipt: Appendix B text', () => {
     const r = parseReceipt(
       'id:000000000000abcd sub:001 dlvrd:001 submit date:2609090000 done date:2609090001 stat:DELIVRD err:000 text:xxxxx',
     );
-    expect(r.idCandidates).toEqual(expect.arrayContaining(['abcd', 'ABCD', '43981']));
+    expect(receiptKeyOf('as_is', r)).toBe(storedReceiptKey('as_is', 'ABCD'));
+    // Never also the decimal 43981: that is another message's id on a decimal SMSC.
+    expect(receiptKeyOf('as_is', r)).not.toBe(storedReceiptKey('as_is', '43981'));
   });
 });
 
@@ -261,18 +276,6 @@ describe('helpers', () => {
     expect(parseReceiptDate('2602301200')).toBeUndefined();
     expect(parseReceiptDate('26010112')).toBeUndefined();
     expect(parseReceiptDate('2601011260')).toBeUndefined();
-  });
-
-  it('gives the zero-padded hex forms of a decimal id', () => {
-    expect(idForms('0169487117')).toEqual(
-      expect.arrayContaining(['a1a2b0d', '0a1a2b0d', '000000000a1a2b0d']),
-    );
-  });
-
-  it('gives decimal and hex forms of an id', () => {
-    expect(idForms('255')).toEqual(expect.arrayContaining(['255', 'ff', 'FF', '597']));
-    expect(idForms('0xFF')).toEqual(expect.arrayContaining(['0xFF', 'ff', '255']));
-    expect(idForms('SM123-x')).toEqual(['SM123-x']);
   });
 
   it('splits fields without taking a key inside the text as a field', () => {

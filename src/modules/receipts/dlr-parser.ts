@@ -1,7 +1,8 @@
 // Delivery receipts as carriers really send them, turned into one of our statuses. SMSCs disagree
 // on almost everything in the SMPP 3.4 Appendix B text (field order, key case, `text:` present or
-// not, 10/12/14-digit dates, decimal or hex ids, missing sub/dlvrd), and HTTP providers send their
-// own status words; this module absorbs all of it so the consumer only sees ParsedReceipt.
+// not, 10/12/14-digit dates, missing sub/dlvrd), and HTTP providers send their own status words;
+// this module absorbs all of it so the consumer only sees ParsedReceipt. Which form a receipt's id
+// is in is the connector's setting, not the parser's guess (receipt-id.ts).
 // Pure: no framework imports.
 import type { MessageStatus } from '../messages/message.types';
 
@@ -18,8 +19,10 @@ export interface ReceiptTlv {
 export interface ParsedReceipt {
   /** The carrier's message id as the receipt gave it (TLV first, then `id:`). */
   id: string | undefined;
-  /** Every form of the id a stored carrier id may have: as given, decimal and hex (see idForms). */
-  idCandidates: string[];
+  /** The receipted_message_id TLV (or the provider's message id), when present. */
+  tlvId: string | undefined;
+  /** The `id:` of the receipt text, when present. */
+  textId: string | undefined;
   status: ReceiptStatus;
   /** The carrier's own word or number for the state, upper-cased (`DELIVRD`, `2`, `UNDELIVERED`). */
   stat: string | undefined;
@@ -150,47 +153,6 @@ export function parseReceiptDate(value: string | undefined): Date | undefined {
   return date.getUTCDate() === day ? date : undefined;
 }
 
-/**
- * Every form under which a carrier id may have been stored. SMSCs answer submit_sm_resp with a hex
- * id and put it in decimal in the receipt text (or the other way round), sometimes zero-padded to
- * 10 or 20 digits; a purely decimal-looking id may also be hex. Matching any form is safe because
- * the lookup is scoped to one connector.
- */
-export function idForms(id: string | undefined): string[] {
-  if (!id) return [];
-  const forms = new Set<string>([id]);
-  const t = id.trim();
-  if (!t) return [...forms];
-  forms.add(t);
-  const unprefixed = t.replace(/^0x/i, '');
-  if (/^\d+$/.test(t) && t.length <= 40) {
-    const n = BigInt(t);
-    forms.add(n.toString());
-    forms.add(n.toString(16));
-    forms.add(n.toString(16).toUpperCase());
-  }
-  if (/^[0-9a-f]+$/i.test(unprefixed) && unprefixed.length <= 32) {
-    const n = BigInt('0x' + unprefixed);
-    forms.add(unprefixed.toLowerCase());
-    forms.add(unprefixed.toUpperCase());
-    forms.add(n.toString(16));
-    forms.add(n.toString(16).toUpperCase());
-    forms.add(n.toString());
-  }
-  // Hex ids are often fixed-width with leading zeros (8 or 16 digits, or a whole number of bytes),
-  // which the decimal form of the same number loses.
-  if (/^\d+$/.test(t) && t.length <= 40) {
-    const hex = BigInt(t).toString(16);
-    for (const width of [hex.length + (hex.length % 2), 8, 16]) {
-      if (width > hex.length) {
-        forms.add(hex.padStart(width, '0'));
-        forms.add(hex.padStart(width, '0').toUpperCase());
-      }
-    }
-  }
-  return [...forms];
-}
-
 function mapState(state: number | string | undefined): (Mapping & { stat: string }) | undefined {
   if (state === undefined || state === null || state === '') return undefined;
   if (typeof state === 'number' || /^\d+$/.test(String(state).trim())) {
@@ -242,7 +204,8 @@ export function parseReceipt(raw: string, tlv: ReceiptTlv = {}): ParsedReceipt {
     const { errorCode, isError } = errorOf(params.get('ErrorCode') ?? undefined);
     return {
       id,
-      idCandidates: idForms(id),
+      tlvId: id,
+      textId: undefined,
       status: state?.status ?? 'unknown',
       stat: state?.stat,
       final: state?.final ?? false,
@@ -258,11 +221,11 @@ export function parseReceipt(raw: string, tlv: ReceiptTlv = {}): ParsedReceipt {
   // A bare provider word ("delivered") with no Appendix B fields is a status on its own.
   const bare = Object.keys(f).length === 0 && /^[A-Za-z_]+$/.test(text.trim()) ? text.trim() : undefined;
   const state = mapState(tlv.messageState ?? f.stat ?? bare);
-  const ids = new Set([...idForms(id), ...(f.id && f.id !== id ? idForms(f.id) : [])]);
   const { errorCode, isError } = errorOf(f.err);
   return {
     id,
-    idCandidates: [...ids],
+    tlvId: tlv.receiptedMessageId?.trim() || undefined,
+    textId: f.id || undefined,
     status: state?.status ?? 'unknown',
     stat: state?.stat,
     final: state?.final ?? false,

@@ -14,9 +14,26 @@ export interface ParkedReceipt {
   parkedAt: Date;
 }
 
+/**
+ * Makes parking idempotent under Kafka redelivery. The recipient is part of it: after an SMSC
+ * restart the same id and text can be a different message's receipt.
+ */
+type ParkedRow = { id: number; envelope: ReceiptEnvelope; attempts: number; parked_at: Date };
+
+const toParked = (r: ParkedRow): ParkedReceipt => ({
+  id: r.id,
+  envelope: r.envelope,
+  attempts: r.attempts,
+  parkedAt: r.parked_at,
+});
+
 export function receiptKey(r: ReceiptEnvelope): string {
   return createHash('sha256')
-    .update([r.connectorId, r.carrierMessageId, String(r.messageState ?? ''), r.raw].join('\u0000'))
+    .update(
+      [r.connectorId, r.carrierMessageId, String(r.messageState ?? ''), r.raw, r.recipient ?? ''].join(
+        '\u0000',
+      ),
+    )
     .digest('hex');
 }
 
@@ -49,7 +66,7 @@ export class ParkedReceiptRepository {
    * second receipts process does not take the same rows at the same time.
    */
   async claimDue(limit: number, baseRetryMs: number, maxRetryMs: number): Promise<ParkedReceipt[]> {
-    const rows = await sql<{ id: number; envelope: ReceiptEnvelope; attempts: number; parked_at: Date }>`
+    const rows = await sql<ParkedRow>`
       update parked_receipts p
          set attempts = p.attempts + 1,
              next_attempt_at = now() + least(${maxRetryMs}::bigint, ${baseRetryMs}::bigint * power(2, least(p.attempts, 20))::bigint) * interval '1 millisecond'
@@ -58,12 +75,7 @@ export class ParkedReceiptRepository {
                        order by next_attempt_at limit ${limit}
                        for update skip locked)
       returning p.id, p.envelope, p.attempts, p.parked_at`.execute(this.db);
-    return rows.rows.map((r) => ({
-      id: r.id,
-      envelope: r.envelope,
-      attempts: r.attempts,
-      parkedAt: r.parked_at,
-    }));
+    return rows.rows.map(toParked);
   }
 
   /** Marks parked receipts matched, recording the workspace they turned out to belong to. */
@@ -74,6 +86,31 @@ export class ParkedReceiptRepository {
         from unnest(${matches.map((m) => m.id)}::bigint[], ${matches.map((m) => m.workspaceId)}::uuid[])
              as m(id, workspace_id)
        where p.id = m.id`.execute(this.db);
+  }
+
+  /**
+   * Claims parked receipts that waited longer than `olderThanMs` without matching, for the caller to
+   * keep as unapplied and then `remove`: their next attempt moves out of reach meanwhile, so a second
+   * receipts process does not take them too, and a crash before `remove` only keeps one twice.
+   */
+  async claimExpired(olderThanMs: number, limit: number): Promise<ParkedReceipt[]> {
+    const rows = await sql<ParkedRow>`
+      update parked_receipts p set next_attempt_at = now() + interval '10 minutes'
+       where p.id in (select id from parked_receipts
+                       where matched_at is null
+                         and parked_at < now() - ${olderThanMs}::bigint * interval '1 millisecond'
+                       order by parked_at limit ${limit}
+                       for update skip locked)
+      returning p.id, p.envelope, p.attempts, p.parked_at`.execute(this.db);
+    return rows.rows.map(toParked);
+  }
+
+  async remove(ids: readonly number[]): Promise<void> {
+    if (!ids.length) return;
+    await this.db
+      .deleteFrom('parked_receipts')
+      .where('id', 'in', [...ids])
+      .execute();
   }
 
   /** Receipts still waiting for their message. */
@@ -96,14 +133,23 @@ export class ParkedReceiptRepository {
   }
 }
 
+/**
+ * Why a receipt changed no status: `no_match` (no part ever had its id), `no_open_part` (only final
+ * parts have it: a late or repeated receipt, or one for a message reconciled without it),
+ * `part_final` (its part went final first), `no_id`, `unknown_state`, `unreadable` (not a receipt).
+ */
+export type UnappliedReason =
+  'no_match' | 'no_open_part' | 'part_final' | 'no_id' | 'unknown_state' | 'unreadable';
+
 export interface UnappliedReceipt {
   workspaceId: string | null;
   messageId: string | null;
   connectorId: string | null;
   carrierMessageId: string | null;
-  reason: 'unknown_state' | 'no_id' | 'unreadable';
+  reason: UnappliedReason;
   stat: string | null;
   raw: string;
+  recipient?: string | null;
   receivedAt: Date;
 }
 
@@ -125,6 +171,7 @@ export class UnappliedReceiptRepository {
           reason: r.reason,
           stat: r.stat,
           raw: r.raw,
+          recipient: r.recipient ?? null,
           received_at: r.receivedAt,
         })),
       )

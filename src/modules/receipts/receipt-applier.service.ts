@@ -1,13 +1,16 @@
-// Turns raw receipts into message statuses: parse, find the part by any form of the carrier id,
-// apply part statuses (the repository adds multipart messages up by the configured rule), then
-// metrics and customer callbacks. Receipts that match nothing yet are parked, receipts whose state
-// cannot be mapped are kept as unapplied; none is dropped. Used by the Kafka consumer and by the
-// parked-receipt retry, so both take exactly the same path.
+// Turns raw receipts into message statuses: parse, compute the id's key in the connector's declared
+// form (carriers/receipt-id.ts), find the open part it is for (receipt-match.ts), apply part
+// statuses (the repository adds multipart messages up by the configured rule), then metrics and
+// customer callbacks. Receipts that match no open part yet are parked, receipts whose state cannot
+// be mapped are kept as unapplied; none is dropped, and none is forced onto a final part. Used by
+// the Kafka consumer and by the parked-receipt retry, so both take exactly the same path.
 import { Injectable } from '@nestjs/common';
 import { ConfigService } from '../../config/config.service';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import { AppLogger } from '../../infra/logging/app-logger';
+import { ConnectorRegistry } from '../carriers/connector-registry.service';
+import { receiptKeyOf } from '../carriers/receipt-id';
 import {
   AppliedChange,
   FoundPart,
@@ -18,9 +21,11 @@ import { MessageStatus, ReceiptEnvelope, isTerminal } from '../messages/message.
 import { ParsedReceipt, parseReceipt } from './dlr-parser';
 import {
   ParkedReceiptRepository,
+  UnappliedReason,
   UnappliedReceipt,
   UnappliedReceiptRepository,
 } from './parked-receipt.repository';
+import { indexParts, pickPart } from './receipt-match';
 import { StatusCallbackService } from './status-callback.service';
 
 export interface ReceiptInput {
@@ -49,6 +54,9 @@ function errorLabel(code: string | undefined): string {
   return c || 'none';
 }
 
+/** The handsets a receipt may name: its source address, or its destination where an SMSC swaps them. */
+const addressesOf = (e: ReceiptEnvelope) => [e.recipient, e.sender];
+
 function withoutNul(e: ReceiptEnvelope): ReceiptEnvelope {
   const strip = (v: string) => (v.includes('\u0000') ? v.split('\u0000').join(' ').trimEnd() : v);
   return {
@@ -57,6 +65,7 @@ function withoutNul(e: ReceiptEnvelope): ReceiptEnvelope {
     carrierMessageId: strip(String(e.carrierMessageId ?? '')),
     ...(typeof e.messageState === 'string' ? { messageState: strip(e.messageState) } : {}),
     ...(e.recipient ? { recipient: strip(e.recipient) } : {}),
+    ...(e.sender ? { sender: strip(e.sender) } : {}),
   };
 }
 
@@ -66,12 +75,14 @@ export class ReceiptApplier {
   private readonly latency;
   private readonly finals;
   private readonly stageSeconds;
+  private readonly unmatched;
 
   constructor(
     private readonly messages: MessageRepository,
     private readonly parked: ParkedReceiptRepository,
     private readonly unapplied: UnappliedReceiptRepository,
     private readonly callbacks: StatusCallbackService,
+    private readonly connectors: ConnectorRegistry,
     private readonly config: ConfigService,
     private readonly log: AppLogger,
     metrics: MetricsService,
@@ -92,6 +103,11 @@ export class ReceiptApplier {
       'Messages that reached a terminal status, by status and message type.',
       METRICS.messagesFinal.labels,
     );
+    this.unmatched = metrics.counter(
+      METRICS.receiptsUnmatched.name,
+      'Receipts kept without changing a status, by connector and reason (no_match, no_open_part, part_final, no_id, unknown_state, unreadable).',
+      METRICS.receiptsUnmatched.labels,
+    );
     this.stageSeconds = metrics.histogram(
       METRICS.receiptStage.name,
       'Seconds one apply call (a batch of receipts) spends per stage: parse, find, apply, record.',
@@ -111,50 +127,40 @@ export class ReceiptApplier {
     const t0 = performance.now();
     // Postgres text and jsonb cannot hold NUL, which C-string SMSCs leave in receipts.
     inputs = inputs.map((i) => ({ ...i, envelope: withoutNul(i.envelope) }));
-    const parsed = inputs.map((i) => ({
-      ...i,
-      receipt: parseReceipt(i.envelope.raw ?? '', {
+    const parsed = inputs.map((i) => {
+      const receipt = parseReceipt(i.envelope.raw ?? '', {
         receiptedMessageId: i.envelope.carrierMessageId,
         messageState: i.envelope.messageState,
-      }),
-    }));
+      });
+      const key = receiptKeyOf(this.connectors.receiptIdFormatOf(i.envelope.connectorId), receipt);
+      return { ...i, receipt, key };
+    });
 
     const t1 = performance.now();
-    // One lookup per connector with every form of every id in the batch.
-    const byConnector = new Map<string, Set<string>>();
-    for (const p of parsed) {
-      const set = byConnector.get(p.envelope.connectorId) ?? new Set<string>();
-      for (const id of p.receipt.idCandidates) set.add(id);
-      byConnector.set(p.envelope.connectorId, set);
-    }
-    const found = new Map<string, FoundPart>();
-    for (const [connectorId, ids] of byConnector) {
-      if (!ids.size) continue;
-      for (const part of await this.messages.findPartsByCarrierIds(connectorId, [...ids])) {
-        found.set(`${connectorId}\u0000${part.carrierMessageId}`, part);
-      }
-    }
-    const partOf = (connectorId: string, r: ParsedReceipt) => {
-      for (const id of r.idCandidates) {
-        const hit = found.get(`${connectorId}\u0000${id}`);
-        if (hit) return hit;
-      }
-      return undefined;
-    };
+    // One lookup for the whole batch, every connector: the open parts with any of its keys.
+    const wanted = parsed.flatMap((p) =>
+      p.key === undefined ? [] : [{ connectorId: p.envelope.connectorId, receiptKey: p.key }],
+    );
+    const index = indexParts(await this.messages.findPartsByReceiptKeys(wanted));
+    const partOf = (p: (typeof parsed)[number]) =>
+      pickPart(
+        { connectorId: p.envelope.connectorId, key: p.key, addresses: addressesOf(p.envelope) },
+        index,
+      );
 
     const t2 = performance.now();
-    const changes: PartStatusChange[] = [];
+    const changes: (PartStatusChange & { input: (typeof parsed)[number]; part: FoundPart })[] = [];
     const counted: { part: FoundPart; receipt: ParsedReceipt; connectorId: string }[] = [];
     const toPark: ReceiptInput[] = [];
     const keep: UnappliedReceipt[] = [];
     for (const p of parsed) {
       const { envelope, receipt } = p;
       const at = new Date(envelope.receivedAt || Date.now());
-      if (!receipt.idCandidates.length) {
+      if (p.key === undefined) {
         keep.push(this.unappliedOf(p, 'no_id', undefined, at));
         continue;
       }
-      const part = partOf(envelope.connectorId, receipt);
+      const part = partOf(p);
       if (!part) {
         if (p.parkedId === undefined) toPark.push(p);
         continue;
@@ -166,8 +172,10 @@ export class ReceiptApplier {
         continue;
       }
       changes.push({
-        connectorId: envelope.connectorId,
-        carrierMessageId: part.carrierMessageId,
+        input: p,
+        part,
+        messageId: part.messageId,
+        partIndex: part.partIndex,
         status: receipt.status as MessageStatus,
         errorCode: receipt.isError ? receipt.errorCode : null,
         detail: receipt.isError ? `carrier ${receipt.stat ?? 'status'} err:${receipt.errorCode}` : null,
@@ -189,20 +197,16 @@ export class ReceiptApplier {
     const t3 = performance.now();
     const result = await this.messages.applyPartStatuses(changes, { rule });
     const t4 = performance.now();
-    // A part found a moment ago and gone now (message deleted) behaves like not found yet.
-    if (result.unmatched.length) {
-      const gone = new Set(result.unmatched.map((u) => `${u.connectorId}\u0000${u.carrierMessageId}`));
-      for (const p of parsed) {
-        const part = partOf(p.envelope.connectorId, p.receipt);
-        if (
-          part &&
-          gone.has(`${p.envelope.connectorId}\u0000${part.carrierMessageId}`) &&
-          p.parkedId === undefined
-        )
-          toPark.push(p);
+    // A change the state machine refused: its part went final meanwhile (a receipt sent twice, or
+    // another final one first). Kept with the message it names, never applied over the first.
+    if (result.refused.length) {
+      const refused = new Set(result.refused.map((r) => `${r.messageId}#${r.partIndex}`));
+      for (const c of changes) {
+        if (refused.has(`${c.messageId}#${c.partIndex}`))
+          keep.push(this.unappliedOf(c.input, 'part_final', c.part, c.at));
       }
     }
-    await this.unapplied.insert(keep);
+    await this.keepUnapplied(keep);
     let again: ApplyOutcome | undefined;
     if (toPark.length && opts.unmatchedRetryMs) {
       await new Promise((r) => setTimeout(r, opts.unmatchedRetryMs));
@@ -251,9 +255,54 @@ export class ReceiptApplier {
     return out;
   }
 
+  /**
+   * Receipts that never matched an open part, given up on: kept as unapplied, `no_open_part` (and
+   * linked to the message it names, so the message shows it) when a final part has its id,
+   * `no_match` otherwise. A final status is never reopened by them.
+   */
+  async giveUp(envelopes: ReceiptEnvelope[]): Promise<UnappliedReceipt[]> {
+    const parsed = envelopes.map((envelope) => {
+      const e = withoutNul(envelope);
+      const receipt = parseReceipt(e.raw ?? '', {
+        receiptedMessageId: e.carrierMessageId,
+        messageState: e.messageState,
+      });
+      return {
+        envelope: e,
+        receipt,
+        key: receiptKeyOf(this.connectors.receiptIdFormatOf(e.connectorId), receipt),
+      };
+    });
+    const wanted = parsed.flatMap((p) =>
+      p.key === undefined ? [] : [{ connectorId: p.envelope.connectorId, receiptKey: p.key }],
+    );
+    const finals = indexParts(await this.messages.findPartsByReceiptKeys(wanted, false));
+    const rows = parsed.map((p) => {
+      const at = new Date(p.envelope.receivedAt || Date.now());
+      if (p.key === undefined) return this.unappliedOf(p, 'no_id', undefined, at);
+      const part = pickPart(
+        { connectorId: p.envelope.connectorId, key: p.key, addresses: addressesOf(p.envelope) },
+        finals,
+      );
+      return this.unappliedOf(p, part ? 'no_open_part' : 'no_match', part, at);
+    });
+    await this.keepUnapplied(rows);
+    return rows;
+  }
+
+  /**
+   * Keeps receipts that change no status, with their reason, and counts them: a rising count of
+   * `no_match` or `no_open_part` is an SMSC whose ids are read in the wrong form (alerted on).
+   */
+  async keepUnapplied(rows: UnappliedReceipt[]): Promise<void> {
+    if (!rows.length) return;
+    await this.unapplied.insert(rows);
+    for (const r of rows) this.unmatched.inc({ connector: r.connectorId ?? 'unknown', reason: r.reason });
+  }
+
   private unappliedOf(
     p: ReceiptInput & { receipt: ParsedReceipt },
-    reason: UnappliedReceipt['reason'],
+    reason: UnappliedReason,
     part: FoundPart | undefined,
     at: Date,
   ): UnappliedReceipt {
@@ -265,6 +314,7 @@ export class ReceiptApplier {
       reason,
       stat: p.receipt.stat ?? null,
       raw: p.receipt.raw || String(p.envelope.messageState ?? ''),
+      recipient: p.envelope.recipient ?? null,
       receivedAt: at,
     };
   }

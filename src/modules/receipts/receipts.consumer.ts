@@ -10,9 +10,14 @@ import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import type { ReceiptEnvelope } from '../messages/message.types';
 import { ReceiptApplier, ReceiptInput } from './receipt-applier.service';
-import { ParkedReceiptRepository, UnappliedReceiptRepository } from './parked-receipt.repository';
+import { DeadLetter, DeadLetters } from '../../infra/kafka/dead-letters';
+import { isolatePoison, reasonOf } from '../../infra/kafka/poison';
+import { ParkedReceiptRepository } from './parked-receipt.repository';
 
 const CHUNK = 500;
+
+const countBy = (xs: string[]) =>
+  xs.reduce<Record<string, number>>((o, x) => ((o[x] = (o[x] ?? 0) + 1), o), {});
 /** A receipt that overtook its submit's write is looked up again after this long before parking. */
 const UNMATCHED_RETRY_MS = 250;
 const PARKED_TICK_MS = 1_000;
@@ -21,8 +26,9 @@ const PARKED_MAX_RETRY_MS = 5 * 60 * 1000;
 /** Matched parked receipts stay as a record this long. */
 const PARKED_KEEP_MS = 24 * 60 * 60 * 1000;
 
-function isEnvelope(v: any): v is ReceiptEnvelope {
-  return v && typeof v === 'object' && typeof v.connectorId === 'string' && typeof v.raw === 'string';
+function isEnvelope(v: unknown): v is ReceiptEnvelope {
+  const e = v as Partial<ReceiptEnvelope> | null;
+  return !!e && typeof e === 'object' && typeof e.connectorId === 'string' && typeof e.raw === 'string';
 }
 
 @Injectable()
@@ -38,7 +44,7 @@ export class ReceiptsConsumer implements OnApplicationBootstrap, OnApplicationSh
     private readonly host: ConsumerHost,
     private readonly applier: ReceiptApplier,
     private readonly parked: ParkedReceiptRepository,
-    private readonly unapplied: UnappliedReceiptRepository,
+    private readonly deadLetters: DeadLetters,
     private readonly log: AppLogger,
     metrics: MetricsService,
   ) {
@@ -67,71 +73,51 @@ export class ReceiptsConsumer implements OnApplicationBootstrap, OnApplicationSh
     for (let i = 0; i < batch.messages.length; i += CHUNK) {
       if (!batch.isRunning() || batch.isStale()) return;
       const chunk = batch.messages.slice(i, i + CHUNK);
-      await this.applyChunk(chunk);
+      await this.applyChunk(batch, chunk);
       batch.resolveOffset(chunk[chunk.length - 1].offset);
       await batch.heartbeat();
     }
   }
 
-  private async applyChunk(messages: KafkaMessage[]): Promise<void> {
-    const inputs: ReceiptInput[] = [];
-    const unreadable: string[] = [];
+  private async applyChunk(batch: BatchContext, messages: KafkaMessage[]): Promise<void> {
+    const inputs: (ReceiptInput & { record: KafkaMessage })[] = [];
+    const unreadable: DeadLetter[] = [];
+    const letterOf = (m: KafkaMessage, reason: string, label: string): DeadLetter => ({
+      source: { topic: batch.topic, partition: batch.partition, offset: m.offset },
+      key: m.key?.toString('utf8') ?? null,
+      value: m.value?.toString('utf8') ?? null,
+      reason,
+      label,
+    });
     for (const m of messages) {
       const text = m.value?.toString('utf8') ?? '';
+      let v: unknown;
       try {
-        const v = JSON.parse(text);
-        if (isEnvelope(v)) inputs.push({ envelope: v });
-        else unreadable.push(text);
+        v = JSON.parse(text);
       } catch {
-        unreadable.push(text);
+        unreadable.push(letterOf(m, 'not JSON', 'malformed'));
+        continue;
       }
+      if (isEnvelope(v)) inputs.push({ envelope: v, record: m });
+      else unreadable.push(letterOf(m, 'not a receipt envelope (connectorId and raw required)', 'malformed'));
     }
     if (unreadable.length) {
-      this.log.warn({ count: unreadable.length }, 'unreadable records on sms.receipts kept as unapplied');
-      await this.unapplied.insert(
-        unreadable.map((raw) => ({
-          workspaceId: null,
-          messageId: null,
-          connectorId: null,
-          carrierMessageId: null,
-          reason: 'unreadable',
-          stat: null,
-          raw,
-          receivedAt: new Date(),
-        })),
-      );
+      this.log.warn({ count: unreadable.length }, 'unreadable records on sms.receipts dead-lettered');
+      await this.deadLetters.send('sms.receipts.dlq', unreadable);
     }
-    try {
-      await this.applier.apply(inputs, { unmatchedRetryMs: UNMATCHED_RETRY_MS });
-    } catch (err) {
-      // A record the database refuses (data or constraint error, SQLSTATE 22/23) would stop the
-      // partition forever; find it, keep it as unapplied and go on. Anything else (the database
-      // away) is thrown so the batch is read again.
-      if (!/^2[23]/.test(String((err as { code?: string }).code ?? ''))) throw err;
-      for (const input of inputs) {
-        try {
-          await this.applier.apply([input]);
-        } catch (one) {
-          if (!/^2[23]/.test(String((one as { code?: string }).code ?? ''))) throw one;
-          this.log.error(
-            { err: one, receipt: input.envelope },
-            'receipt refused by the database; kept as unapplied',
-          );
-          await this.unapplied.insert([
-            {
-              workspaceId: null,
-              messageId: null,
-              connectorId: null,
-              carrierMessageId: null,
-              reason: 'unreadable',
-              stat: null,
-              raw: JSON.stringify(input.envelope).replace(/\\u0000/g, ''),
-              receivedAt: new Date(),
-            },
-          ]);
-        }
-      }
-    }
+    // A record that fails on its own, again and again, is set aside; the others are applied.
+    await isolatePoison(
+      inputs,
+      (some) => this.applier.apply(some, { unmatchedRetryMs: UNMATCHED_RETRY_MS }).then(() => undefined),
+      {
+        attempts: this.config.env.PARLEY_POISON_ATTEMPTS,
+        backoffMs: 100,
+        poisoned: async (input, err) => {
+          this.log.error({ err, receipt: input.envelope }, 'receipt could not be applied; dead-lettered');
+          await this.deadLetters.send('sms.receipts.dlq', [letterOf(input.record, reasonOf(err), 'poison')]);
+        },
+      },
+    );
   }
 
   /** One pass over the parked receipts that are due; public so tests and the CLI can drive it. */
@@ -140,6 +126,21 @@ export class ReceiptsConsumer implements OnApplicationBootstrap, OnApplicationSh
     this.ticking = true;
     let matched = 0;
     try {
+      // Receipts that waited the whole park time match nothing open: kept with their reason.
+      for (;;) {
+        const expired = await this.parked.claimExpired(
+          this.config.env.PARLEY_RECEIPT_PARK_SECONDS * 1000,
+          PARKED_BATCH,
+        );
+        if (!expired.length) break;
+        const kept = await this.applier.giveUp(expired.map((p) => p.envelope));
+        await this.parked.remove(expired.map((p) => p.id));
+        this.log.warn(
+          { receipts: kept.length, reasons: countBy(kept.map((k) => k.reason)) },
+          'parked receipts matched no open part; kept as unapplied',
+        );
+        if (expired.length < PARKED_BATCH) break;
+      }
       for (;;) {
         const due = await this.parked.claimDue(PARKED_BATCH, 1_000, PARKED_MAX_RETRY_MS);
         if (!due.length) break;

@@ -22,7 +22,9 @@ export interface UnappliedReceiptsTable {
   message_id: string | null;
   connector_id: string | null;
   carrier_message_id: string | null;
-  reason: 'unknown_state' | 'no_id' | 'unreadable';
+  reason: string;
+  /** The receipt's source address (the handset), when it gave one. */
+  recipient: string | null;
   stat: string | null;
   raw: string;
   received_at: Timestamp;

@@ -5,15 +5,14 @@
 import { Controller, Header, HttpCode, HttpStatus, Param, Post, Req } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { randomUUID } from 'node:crypto';
 import { ConfigService } from '../../config/config.service';
 import { ApiError } from '../../infra/http/api-error';
 import { KafkaService } from '../../infra/kafka/kafka.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { verifyTwilioSignature } from '../carriers/twilio/twilio-signature';
 import { TwilioConnectorConfig, twilioAuthToken } from '../carriers/twilio/twilio.connector';
-import { carrierInboundId } from '../messages/inbound-id';
-import type { InboundEnvelope, ReceiptEnvelope } from '../messages/message.types';
+import { inboundEnvelopeOf } from '../messages/inbound-envelope';
+import type { ReceiptEnvelope } from '../messages/message.types';
 import { Public } from '../workspaces/auth.guard';
 
 /** Form parameters as Twilio signs them: one string per name (a repeated name keeps its first). */
@@ -48,6 +47,7 @@ export class WebhooksController {
       connectorId,
       carrierMessageId: sid,
       recipient: params.To || undefined,
+      sender: params.From || undefined,
       // Sorted so the same callback always reads the same (the parked-receipt key depends on it).
       raw: new URLSearchParams(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : 1))).toString(),
       messageState: state,
@@ -74,7 +74,7 @@ export class WebhooksController {
       receivedAt: Date.now(),
     };
     // A provider retrying its webhook (our answer lost or late) names the same MessageSid.
-    const inbound: InboundEnvelope = { ...mo, id: carrierInboundId(mo) ?? randomUUID() };
+    const inbound = inboundEnvelopeOf(mo);
     await this.kafka.produce('sms.inbound', [{ key: inbound.from, value: JSON.stringify(inbound) }]);
     // An empty TwiML answer: replies are Parley's decision, sent through the API path.
     return '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';

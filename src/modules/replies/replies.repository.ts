@@ -14,6 +14,8 @@ export interface InboundRow {
   from: string;
   to: string;
   body: string;
+  /** The text as received (escaped) when `body` had code points replaced; else null. */
+  bodyRaw: string | null;
   carrierMessageId: string | null;
   receivedAt: Date;
   intent: string;
@@ -189,13 +191,13 @@ export class RepliesRepository {
     // thousands, so building and binding the statement does not hold up the event loop.
     const col = (f: (r: InboundRow) => string | null) => textArray(rows.map(f));
     const inserted = await sql<{ id: string }>`
-      insert into inbound_messages (id, workspace_id, connector_id, from_e164, to_sender, body,
+      insert into inbound_messages (id, workspace_id, connector_id, from_e164, to_sender, body, body_raw,
         carrier_message_id, received_at, intent, keyword, language, confidence, matched_message_id,
         campaign_id, actions, follow_ups)
       select * from unnest(
         ${col((r) => r.id)}::uuid[], ${col((r) => r.workspaceId)}::uuid[],
         ${col((r) => r.connectorId)}::text[], ${col((r) => r.from)}::text[], ${col((r) => r.to)}::text[],
-        ${col((r) => r.body)}::text[], ${col((r) => r.carrierMessageId)}::text[],
+        ${col((r) => r.body)}::text[], ${col((r) => r.bodyRaw)}::text[], ${col((r) => r.carrierMessageId)}::text[],
         ${col((r) => r.receivedAt.toISOString())}::timestamptz[], ${col((r) => r.intent)}::text[],
         ${col((r) => r.keyword)}::text[], ${col((r) => r.language)}::text[],
         ${col((r) => String(r.confidence))}::real[], ${col((r) => r.matchedMessageId)}::uuid[],

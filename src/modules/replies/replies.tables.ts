@@ -11,6 +11,7 @@ export interface InboundMessagesTable {
   from_e164: string;
   to_sender: string;
   body: string;
+  body_raw: string | null;
   carrier_message_id: string | null;
   received_at: Timestamp;
   intent: string;

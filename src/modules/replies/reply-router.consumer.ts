@@ -6,7 +6,10 @@ import { BeforeApplicationShutdown, Injectable, OnApplicationBootstrap } from '@
 import type { Histogram, Counter } from 'prom-client';
 import { ConfigService } from '../../config/config.service';
 import { CoalescedLookup } from '../../infra/batching/coalesced-lookup';
+import type { KafkaMessage } from 'kafkajs';
 import { BatchContext, ConsumerHost } from '../../infra/kafka/consumer-host';
+import { DeadLetter, DeadLetters } from '../../infra/kafka/dead-letters';
+import { isTransient, isolatePoison, reasonOf } from '../../infra/kafka/poison';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
@@ -15,6 +18,7 @@ import { renderTemplate } from '../campaigns/template';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { ConsentChange, OptOutLedger } from '../consent/opt-out-ledger.service';
 import { deterministicId } from '../messages/deterministic-id';
+import { readInboundRecord } from '../messages/inbound-envelope';
 import type { InboundEnvelope } from '../messages/message.types';
 import { MessagesService } from '../messages/messages.service';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
@@ -65,6 +69,7 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly workspaces: WorkspaceRepository,
     private readonly directory: CarrierDirectory,
     private readonly webhooks: ReplyWebhooks,
+    private readonly deadLetters: DeadLetters,
     private readonly log: AppLogger,
     metrics: MetricsService,
   ) {
@@ -105,18 +110,21 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
 
   async handleBatch(batch: BatchContext): Promise<void> {
     const envs: InboundEnvelope[] = [];
+    const recordOf = new Map<string, KafkaMessage>();
+    const malformed: DeadLetter[] = [];
     for (const m of batch.messages) {
-      try {
-        const e = JSON.parse(m.value?.toString() ?? '') as InboundEnvelope;
-        if (!e.id || !e.from || !e.to || typeof e.body !== 'string')
-          throw new Error('missing id, from, to or body');
-        envs.push(e);
-      } catch (err) {
-        this.log.error(
-          { err, offset: m.offset, partition: batch.partition },
-          'dropping malformed inbound record',
-        );
-      }
+      const r = readInboundRecord(m.value);
+      if (r.ok) {
+        envs.push(r.envelope);
+        recordOf.set(r.envelope.id, m);
+      } else malformed.push(this.letterOf(batch, m, r.reason, 'malformed'));
+    }
+    if (malformed.length) {
+      this.log.error(
+        { partition: batch.partition, records: malformed.length },
+        'malformed inbound records dead-lettered',
+      );
+      await this.deadLetters.send('sms.inbound.dlq', malformed);
     }
     // Follow-ups may trail this partition's commits by a few batches, no more (backpressure).
     const key = `${batch.topic}:${batch.partition}`;
@@ -126,7 +134,14 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
     let todo: Routed[] = [];
     if (envs.length) {
       const mine = new Set(envs.map((e) => e.id));
-      todo = (await this.combined.check(envs)).found.filter((r) => mine.has(r.env.id));
+      try {
+        todo = (await this.combined.check(envs)).found.filter((r) => mine.has(r.env.id));
+      } catch (err) {
+        if (isTransient(err)) throw err;
+        // Something in the fetch could not be committed: this partition's messages are committed
+        // one by one (opt-outs first, as always), and one that keeps failing is dead-lettered.
+        todo = await this.commitAlone(batch, envs, recordOf);
+      }
     }
     // Committed, follow-ups included: what is left no longer needs this batch's records.
     const last = batch.messages[batch.messages.length - 1];
@@ -144,6 +159,43 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
         ),
       )
       .finally(() => trail.batches--);
+  }
+
+  /**
+   * Commits a partition's messages one at a time, in arrival order, setting aside (dead-letter
+   * topic, with the reason) any that still fails after a few tries, so the messages behind it,
+   * and every STOP among them, are committed.
+   */
+  private async commitAlone(
+    batch: BatchContext,
+    envs: InboundEnvelope[],
+    recordOf: Map<string, KafkaMessage>,
+  ): Promise<Routed[]> {
+    const todo: Routed[] = [];
+    // Opt-outs first, as in a combined commit: a STOP never waits behind its neighbours' retries.
+    const ordered = optOutsFirst(envs, (e) => classifyReply(e.body).intent === 'opt_out').flat();
+    await isolatePoison(ordered, async (one) => void todo.push(...(await this.commit(one))), {
+      oneByOne: true,
+      attempts: this.config.env.PARLEY_POISON_ATTEMPTS,
+      backoffMs: 100,
+      poisoned: async (env, err) => {
+        this.log.error({ err, inbound: env.id, partition: batch.partition }, 'inbound message dead-lettered');
+        await this.deadLetters.send('sms.inbound.dlq', [
+          this.letterOf(batch, recordOf.get(env.id)!, reasonOf(err), 'poison'),
+        ]);
+      },
+    });
+    return todo;
+  }
+
+  private letterOf(batch: BatchContext, m: KafkaMessage, reason: string, label: string): DeadLetter {
+    return {
+      source: { topic: batch.topic, partition: batch.partition, offset: m.offset },
+      key: m.key?.toString('utf8') ?? null,
+      value: m.value?.toString('utf8') ?? null,
+      reason,
+      label,
+    };
   }
 
   /** Routes a batch and waits for its follow-ups (the consumer lets them trail; see handleBatch). */
@@ -227,6 +279,7 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
       from: r.env.from,
       to: r.env.to,
       body: r.env.body,
+      bodyRaw: r.env.bodyRaw ?? null,
       carrierMessageId: r.env.carrierMessageId ?? null,
       receivedAt: new Date(r.env.receivedAt),
       intent: r.decision?.intent ?? r.classification.intent,

@@ -3,7 +3,7 @@
 // over a sliding one-second window on both sides together), answer latency, receipt outcomes and
 // delays, scripted customer replies, chaos at runtime (POST /scenario), and the counters that
 // prove Parley's invariants (GET /stats: peaks per carrier, throttled, duplicates).
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { PDU, Server, Session } from 'smpp';
@@ -44,6 +44,7 @@ import {
   replyFor,
   ruleFor,
   scenarioActionsSchema,
+  receiptIdFor,
   unit,
 } from './scenario';
 import { SimulatorHttp } from './simulator-http';
@@ -141,6 +142,8 @@ export interface SimulatedMessage {
   parts: number;
   dataCoding: number;
   carrierMessageIds: string[];
+  /** The outcome each part's receipt reports (or will report), in part order. */
+  outcomes?: ReceiptOutcome[];
   at: number;
 }
 
@@ -188,7 +191,7 @@ export class CarrierSimulator {
   >();
   private seen = new Set<string>();
   private assembler = new ConcatAssembler();
-  private partials = new Map<string, { ids: string[]; parts: number }>();
+  private partials = new Map<string, { ids: string[]; outcomes: ReceiptOutcome[]; parts: number }>();
   private recent: SimulatedMessage[] = [];
   private kept: SimulatedMessage[] = [];
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
@@ -199,7 +202,10 @@ export class CarrierSimulator {
   private readonly idPrefix = randomBytes(3).toString('hex');
   throttleAllUntil = 0;
   refuseBindsUntil = 0;
-  counters!: Omit<SimulatorStats, 'carriers' | 'binds' | 'receipts_pending' | 'deliveries_waiting' | 'event_loop'>;
+  counters!: Omit<
+    SimulatorStats,
+    'carriers' | 'binds' | 'receipts_pending' | 'deliveries_waiting' | 'event_loop'
+  >;
   private receiptsPending = 0;
   readonly log: (msg: string, fields?: Record<string, unknown>) => void;
 
@@ -271,6 +277,7 @@ export class CarrierSimulator {
     if (actions.drop_connections) {
       for (const s of [...this.sessions]) s.session.destroy();
     }
+    if (actions.restart_ids) this.idCounter = actions.restart_ids === true ? 0 : actions.restart_ids - 1;
     this.log('scenario changed', { actions });
     return this.scenario;
   }
@@ -340,13 +347,19 @@ export class CarrierSimulator {
    * Every message taken since the last reset, in order, from index `from` (at most `limit`), when
    * the simulator keeps a journal; `total` is how many there are.
    */
-  journal(from = 0, limit = 10_000): { enabled: boolean; total: number; from: number; messages: SimulatedMessage[] } {
+  journal(
+    from = 0,
+    limit = 10_000,
+  ): { enabled: boolean; total: number; from: number; messages: SimulatedMessage[] } {
     const { items, ...rest } = this.page(this.kept, from, limit);
     return { ...rest, messages: items };
   }
 
   /** Every submit the carrier windows counted since the last reset (taken or throttled), in order. */
-  offerJournal(from = 0, limit = 10_000): { enabled: boolean; total: number; from: number; offers: SimulatedOffer[] } {
+  offerJournal(
+    from = 0,
+    limit = 10_000,
+  ): { enabled: boolean; total: number; from: number; offers: SimulatedOffer[] } {
     const { items, ...rest } = this.page(this.offers, from, limit);
     return { ...rest, offers: items };
   }
@@ -380,9 +393,16 @@ export class CarrierSimulator {
       this.windows.set(carrier.id, w);
     }
     w.offered.add(now, segments);
-    const throttled = Date.now() < this.throttleAllUntil || !w.accepted.tryAdd(now, segments, this.capOf(carrier));
+    const throttled =
+      Date.now() < this.throttleAllUntil || !w.accepted.tryAdd(now, segments, this.capOf(carrier));
     if (this.opts.journal)
-      this.offers.push({ at: performance.timeOrigin + now, carrier: carrier.id, segments, throttled, parleyMessageId });
+      this.offers.push({
+        at: performance.timeOrigin + now,
+        carrier: carrier.id,
+        segments,
+        throttled,
+        parleyMessageId,
+      });
     if (throttled) {
       w.stats.throttled++;
       this.counters.throttled++;
@@ -407,8 +427,18 @@ export class CarrierSimulator {
     else this.seen.add(key);
   }
 
+  /** The next submit_sm_resp id, in the scenario's numbering (`message_ids`). */
   newMessageId(): string {
-    return `${this.idPrefix}${(++this.idCounter).toString(16).padStart(10, '0')}`;
+    const n = ++this.idCounter;
+    const width = this.scenario.id_width;
+    switch (this.scenario.message_ids) {
+      case 'decimal':
+        return String(n).padStart(width, '0');
+      case 'uuid':
+        return randomUUID();
+      case 'hex':
+        return `${this.idPrefix}${n.toString(16).padStart(Math.max(10, width), '0')}`;
+    }
   }
 
   rule(to: string) {
@@ -538,14 +568,21 @@ export class CarrierSimulator {
     // Whole-message bookkeeping: reassemble the text and decide on a customer reply once.
     let whole: string | undefined = text;
     let ids = [messageId];
+    let outcomes = [outcome];
     if (concat && concat.total > 1) {
       const pkey = `${from}|${to}|${concat.reference}|${concat.total}`;
-      const entry = this.partials.get(pkey) ?? { ids: new Array(concat.total).fill(''), parts: concat.total };
+      const entry = this.partials.get(pkey) ?? {
+        ids: new Array<string>(concat.total).fill(''),
+        outcomes: new Array<ReceiptOutcome>(concat.total).fill('delivered'),
+        parts: concat.total,
+      };
       entry.ids[seq - 1] = messageId;
+      entry.outcomes[seq - 1] = outcome;
       this.partials.set(pkey, entry);
       whole = this.assembler.add(`${from}|${to}`, concat, text);
       if (whole !== undefined) {
         ids = entry.ids;
+        outcomes = entry.outcomes;
         this.partials.delete(pkey);
       }
     }
@@ -559,6 +596,7 @@ export class CarrierSimulator {
       parts: concat?.total ?? 1,
       dataCoding: Number(pdu.data_coding ?? 0),
       carrierMessageIds: ids,
+      outcomes,
       at: Date.now(),
     });
     if (outcome === 'delivered') {
@@ -583,6 +621,9 @@ export class CarrierSimulator {
     },
   ) {
     this.receiptsPending++;
+    // How this SMSC writes the id back is decided when it takes the message.
+    const textId = receiptIdFor(this.scenario, r.messageId);
+    const tlv = this.scenario.receipt_tlv;
     this.later(r.delay, () => {
       this.receiptsPending--;
       const src = toSmppAddress(r.to);
@@ -599,7 +640,7 @@ export class CarrierSimulator {
         data_coding: 0,
         short_message: encodeText(
           receiptText({
-            id: r.messageId,
+            id: textId,
             outcome: r.outcome,
             submittedAt: r.submittedAt,
             doneAt: new Date(),
@@ -607,8 +648,12 @@ export class CarrierSimulator {
           }),
           'GSM-7',
         ),
-        receipted_message_id: r.messageId,
-        message_state: state.messageState,
+        ...(tlv === 'none'
+          ? {}
+          : {
+              receipted_message_id: tlv === 'text' ? textId : r.messageId,
+              message_state: state.messageState,
+            }),
         __kind: 'receipt',
       });
     });

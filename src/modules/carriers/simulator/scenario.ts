@@ -59,6 +59,20 @@ export const scenarioSchema = z.object({
   rules: z.array(ruleSchema).default([]),
   /** Per-carrier segments_per_second overriding the carriers file. */
   caps: z.record(z.string(), z.number().positive()).default({}),
+  /**
+   * How the SMSC numbers the messages it takes (submit_sm_resp message_id): `hex` (a random
+   * prefix and a hex counter), `decimal` (1, 2, 3, … as many SMSCs do; `restart_ids` starts again)
+   * or `uuid`. `id_width` zero-pads counters to that many digits.
+   */
+  message_ids: z.enum(['hex', 'decimal', 'uuid']).default('hex'),
+  id_width: z.number().int().min(0).max(32).default(0),
+  /**
+   * The id in its receipts' text: `as_resp` (as submit_sm_resp gave it), or converted to `decimal`
+   * or `hex` (SMSCs that answer in one base and report in the other).
+   */
+  receipt_ids: z.enum(['as_resp', 'decimal', 'hex']).default('as_resp'),
+  /** The receipted_message_id TLV: as submit_sm_resp gave it (`resp`, SMPP 3.4), as in the text, or none. */
+  receipt_tlv: z.enum(['resp', 'text', 'none']).default('resp'),
   /** Where customer replies to HTTP-provider senders are posted (Twilio-style inbound webhook). */
   inbound_webhook_url: z.string().url().optional(),
 });
@@ -75,6 +89,8 @@ export const scenarioActionsSchema = z.object({
   drop_connections: z.boolean().optional(),
   /** Refuse new binds for this many seconds (with drop_connections: an outage). */
   refuse_binds_seconds: z.number().min(0).optional(),
+  /** Start numbering messages again, from 1 (true) or from the number given, as an SMSC does after a restart. */
+  restart_ids: z.union([z.boolean(), z.number().int().min(1)]).optional(),
   /** Back to the scenario the simulator started with before applying the rest. */
   reset: z.boolean().optional(),
 });
@@ -145,4 +161,14 @@ export function replyFor(s: Scenario, messageKey: string, rule?: ScenarioRule): 
   const weights = Object.fromEntries(s.replies.pools.map((p, i) => [String(i), p.weight]));
   const pool = s.replies.pools[Number(pickWeighted(weights, unit(s.seed, 'pool', messageKey)) ?? 0)];
   return pool.texts[Math.floor(unit(s.seed, 'text', messageKey) * pool.texts.length)];
+}
+
+/**
+ * The id a receipt's text carries for a message the SMSC answered with `respId`, per the
+ * scenario's `receipt_ids` (an id that is not a number stays as it is).
+ */
+export function receiptIdFor(s: Pick<Scenario, 'receipt_ids' | 'message_ids'>, respId: string): string {
+  if (s.receipt_ids === 'as_resp' || s.message_ids === 'uuid') return respId;
+  const n = s.message_ids === 'decimal' ? BigInt(respId) : BigInt('0x' + respId);
+  return s.receipt_ids === 'decimal' ? n.toString(10) : n.toString(16);
 }

@@ -4,6 +4,7 @@
 // split into delivery receipts and customer messages (MO, reassembled when concatenated).
 import type { PDU } from 'smpp';
 import type { ConnectorConfig } from '../carriers.config';
+import type { ReceiptIdFormat } from '../receipt-id';
 import type {
   Connector,
   ConnectorState,
@@ -55,6 +56,7 @@ const RECEIPT_TYPES = new Set([ESM_CLASS_DELIVERY_RECEIPT, 0x20]);
 export class SmppConnector implements Connector {
   readonly kind = 'smpp' as const;
   readonly id: string;
+  readonly receiptIdFormat: ReceiptIdFormat;
   readonly binds: SmppBind[];
   private waiters = new Set<() => void>();
   private receiptHandlers: ((r: RawReceipt) => void | Promise<void>)[] = [];
@@ -70,6 +72,7 @@ export class SmppConnector implements Connector {
     tuning: SmppConnectorTuning = {},
   ) {
     this.id = config.id;
+    this.receiptIdFormat = config.receipt_id_format;
     this.log = tuning.log ?? quietLog;
     this.bindWaitMs = tuning.bindWaitMs ?? config.response_timeout_ms;
     this.partRetryMs = tuning.partRetryMs ?? 60_000;
@@ -293,6 +296,7 @@ export class SmppConnector implements Connector {
           connectorId: this.id,
           carrierMessageId: String(pdu.receipted_message_id || fromText || ''),
           recipient: fromSmppAddress(String(pdu.source_addr ?? ''), pdu.source_addr_ton),
+          sender: fromSmppAddress(String(pdu.destination_addr ?? ''), pdu.dest_addr_ton),
           raw: text,
           receivedAt: Date.now(),
         };

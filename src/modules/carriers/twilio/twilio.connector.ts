@@ -68,6 +68,8 @@ export function outcomeOfResponse(status: number, body: any, retryAfter?: string
 
 export class TwilioConnector implements Connector {
   readonly kind = 'twilio' as const;
+  /** MessageSid is the same in the answer and in every status callback. */
+  readonly receiptIdFormat = 'as_is' as const;
   private started = false;
   private inFlight = 0;
   private throttledUntil = 0;
