@@ -49,9 +49,9 @@ describe('migrations', () => {
         select t.table_name from information_schema.tables t
         where t.table_schema = 'public' and t.table_type = 'BASE TABLE'
           and t.table_name not like 'kysely_%' and t.table_name <> 'workspaces'
-          -- The dispatcher's claim fences: random unit ids and a flag, no tenant data (one claim
-          -- unit may hold messages of several workspaces).
-          and t.table_name <> 'submit_fences'
+          -- Which dispatcher owns which partition (its lease epoch): no tenant data (a partition
+          -- holds messages of every workspace).
+          and t.table_name <> 'partition_leases'
           and not exists (select 1 from information_schema.columns c
                           where c.table_schema = 'public' and c.table_name = t.table_name and c.column_name = 'workspace_id')`.execute(
         db,

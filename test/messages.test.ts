@@ -12,17 +12,36 @@ import { REDIS } from '../src/infra/redis/redis.module';
 import { CarrierDirectory, stickyKey } from '../src/modules/carriers/carrier-directory.service';
 import { stableChoice } from '../src/modules/carriers/carrier-routes';
 import { storedReceiptKey } from '../src/modules/carriers/receipt-id';
+import {
+  DispatchRecordRepository,
+  PartitionLeaseRepository,
+} from '../src/modules/dispatch/dispatch-record.repository';
+import { MessageStatusRepository } from '../src/modules/messages/message-status.repository';
 import { AcceptedRow, MessageRepository } from '../src/modules/messages/message.repository';
+import { PartOutcomeRepository } from '../src/modules/receipts/part-outcome.repository';
+import { RepliesRepository } from '../src/modules/replies/replies.repository';
 import { MessagesService } from '../src/modules/messages/messages.service';
 import { ApiClient, TestEngine, eventually, startEngine } from './support/engine';
 
 let engine: TestEngine;
 let repo: MessageRepository;
+let records: DispatchRecordRepository;
+let statuses: MessageStatusRepository;
+let outcomes: PartOutcomeRepository;
+/** A partition lease of this file's own group, as a dispatcher takes one on assignment. */
+const GROUP = `messages-test-${randomUUID()}`;
+let epoch = '';
 
 // Only the api role: no dispatcher moves these messages on while the tests look at them.
 beforeAll(async () => {
   engine = await startEngine({ PARLEY_ROLES: 'api' });
   repo = engine.app.get(MessageRepository);
+  records = engine.app.get(DispatchRecordRepository);
+  statuses = engine.app.get(MessageStatusRepository);
+  outcomes = engine.app.get(PartOutcomeRepository);
+  epoch = (
+    await engine.app.get(PartitionLeaseRepository).acquire(GROUP, 'me', [{ topic: 't', partition: 0 }])
+  ).get('t:0')!;
 });
 afterAll(async () => engine?.close());
 
@@ -44,14 +63,20 @@ function row(workspaceId: string, over: Partial<AcceptedRow> = {}): AcceptedRow 
   };
 }
 
+/** What a dispatcher takes: the rows, under this file's lease (or the epoch given). */
+const takeOf = (rows: AcceptedRow[], e = epoch) =>
+  rows.map((r) => ({ ...r, carrierId: 'us-beta', connectorId: 'smpp', topic: 't', partition: 0, epoch: e }));
+const take = (rows: AcceptedRow[], e = epoch) => records.take(GROUP, takeOf(rows, e));
+
 async function submitted(workspaceId: string, parts: number, over: Partial<AcceptedRow> = {}) {
   const r = row(workspaceId, { segments: parts, ...over });
   await repo.insertAccepted([r]);
-  await repo.claimForSubmit([r.id]);
+  await take([r]);
   const carrierMessageIds = Array.from({ length: parts }, () => randomUUID().replace(/-/g, '').slice(0, 16));
-  await repo.markSubmitted([
+  await records.markSubmitted([
     {
       id: r.id,
+      workspaceId,
       carrierId: 'us-beta',
       connectorId: 'smpp',
       carrierMessageIds,
@@ -84,70 +109,67 @@ describe('MessageRepository', () => {
     expect(m!.events.map((e) => e.status)).toEqual(['accepted']);
   });
 
-  it('claims each id once when two dispatchers race for the same messages', async () => {
+  it('takes each id once when two takes race under the same lease', async () => {
     const rows = Array.from({ length: 200 }, () => row(ws.workspaceId));
     await repo.insertAccepted(rows);
-    const ids = rows.map((r) => r.id);
-    const [a, b, c] = await Promise.all([
-      repo.claimForSubmit(ids),
-      repo.claimForSubmit([...ids].reverse()),
-      repo.claimForSubmit(ids.slice(50, 150)),
-    ]);
+    const [a, b, c] = await Promise.all([take(rows), take([...rows].reverse()), take(rows.slice(50, 150))]);
     const all = [...a, ...b, ...c];
     expect(all).toHaveLength(200);
     expect(new Set(all).size).toBe(200);
-    // Claimed ids are never claimed again.
-    expect((await repo.claimForSubmit(ids)).size).toBe(0);
+    // Taken ids are never taken again.
+    expect((await take(rows)).size).toBe(0);
+    const m = await repo.get(ws.workspaceId, rows[0].id);
+    expect(m).toMatchObject({ status: 'submitting', carrierId: 'us-beta', connectorId: 'smpp' });
   });
 
-  it('takes over an old claim only while its unit was never started, and fences the old claimer out', async () => {
-    const rows = Array.from({ length: 3 }, () => row(ws.workspaceId));
-    await repo.insertAccepted(rows);
-    const [a, b, c] = rows.map((r) => r.id);
-    const u1 = randomUUID();
-    const first = await repo.claimInUnits(
-      [a, b, c].map((id) => ({ id, unit: u1 })),
-      60_000,
-    );
-    expect([...first.claimed].sort()).toEqual([a, b, c].sort());
+  it('writes the row of a message that has none (a campaign message) at its take', async () => {
+    const r = row(ws.workspaceId, {
+      campaignId: randomUUID(),
+      type: 'marketing',
+      metadata: { contact_id: 7 },
+    });
+    expect([...(await take([r]))]).toEqual([r.id]);
+    const m = await repo.get(ws.workspaceId, r.id);
+    expect(m).toMatchObject({
+      status: 'submitting',
+      campaignId: r.campaignId,
+      body: r.body,
+      metadata: { contact_id: 7 },
+    });
+    expect(m!.events.map((e) => e.status)).toEqual(['accepted']);
+  });
 
-    // Another dispatcher reads them: claimed, not started, not old enough yet; it is told how long.
-    const early = await repo.claimInUnits([{ id: a, unit: randomUUID() }], 60_000);
-    expect(early.claimed.size).toBe(0);
-    expect(early.waitMs.get(a)).toBeGreaterThan(55_000);
-
-    // Old enough (a takeover age of 0 here): two dispatchers race for it. Whichever order their
-    // statements take (one after the other, the second taking over the first's fresh claim; or at
-    // once, one of them winning), exactly one claim can be started afterwards.
-    const [u2, u3] = [randomUUID(), randomUUID()];
-    const [x, y] = await Promise.all([
-      repo.claimInUnits([{ id: a, unit: u2 }], 0),
-      repo.claimInUnits([{ id: a, unit: u3 }], 0),
-    ]);
-    const claimedUnits = [...(x.claimed.size ? [u2] : []), ...(y.claimed.size ? [u3] : [])];
-    expect(claimedUnits.length).toBeGreaterThan(0);
-    const startable = [];
-    for (const u of claimedUnits) if ((await repo.startUnits([u])).has(u)) startable.push(u);
-    expect(startable).toHaveLength(1);
-    const winner = startable[0];
-    // The first claimer wakes up: its unit was released, so none of its messages may leave.
-    expect(await repo.startUnits([u1])).toEqual(new Set());
-    // ...and what the takeover did not read yet (b, c still under u1) is taken over without waiting.
-    const rest = await repo.claimInUnits([{ id: b, unit: randomUUID() }], 60_000);
-    expect([...rest.claimed]).toEqual([b]);
-
-    // The winner's unit stays started (asking again gives the same answer); nobody takes it over.
-    expect(await repo.startUnits([winner])).toEqual(new Set([winner]));
-    const late = await repo.claimInUnits([{ id: a, unit: randomUUID() }], 0);
-    expect(late.claimed.size).toBe(0);
-    expect(late.waitMs.has(a)).toBe(false);
+  it('fences a dispatcher whose partition moved on: its take under the old epoch takes nothing', async () => {
+    const leases = engine.app.get(PartitionLeaseRepository);
+    const group = `fence-${randomUUID()}`;
+    const first = (await leases.acquire(group, 'a', [{ topic: 't', partition: 3 }])).get('t:3')!;
+    const takeIn = (rows: AcceptedRow[], e: string) =>
+      records.take(
+        group,
+        rows.map((r) => ({ ...r, carrierId: 'c', connectorId: 'smpp', topic: 't', partition: 3, epoch: e })),
+      );
+    const before = [row(ws.workspaceId)];
+    await repo.insertAccepted(before);
+    expect((await takeIn(before, first)).size).toBe(1);
+    // The partition is assigned to another process: its epoch moves on.
+    const second = (await leases.acquire(group, 'b', [{ topic: 't', partition: 3 }])).get('t:3')!;
+    expect(BigInt(second)).toBe(BigInt(first) + 1n);
+    const after = [row(ws.workspaceId), row(ws.workspaceId)];
+    await repo.insertAccepted(after);
+    // The old owner (a zombie) takes nothing; the new one takes them; the first take stays.
+    expect((await takeIn(after, first)).size).toBe(0);
+    expect((await takeIn(after, second)).size).toBe(2);
+    expect((await takeIn(before, second)).size).toBe(0);
+    // Another group's lease never fences this one.
+    expect((await takeIn([row(ws.workspaceId)], '999')).size).toBe(0);
   });
 
   it('marks submitted with one part per carrier id, idempotently', async () => {
     const m = await submitted(ws.workspaceId, 3);
-    const again = await repo.markSubmitted([
+    const again = await records.markSubmitted([
       {
         id: m.id,
+        workspaceId: ws.workspaceId,
         carrierId: 'us-beta',
         connectorId: 'smpp',
         carrierMessageIds: m.carrierMessageIds,
@@ -161,23 +183,25 @@ describe('MessageRepository', () => {
     expect(d!.parts.map((p) => [p.partIndex, p.carrierMessageId, p.status])).toEqual(
       m.carrierMessageIds.map((cid, i) => [i, cid, 'submitted']),
     );
-    const found = await repo.findPartsByReceiptKeys([
+    const found = await outcomes.findPartsByReceiptKeys([
       { connectorId: 'smpp', receiptKey: storedReceiptKey('as_is', m.carrierMessageIds[1]) },
       { connectorId: 'smpp', receiptKey: 'nope' },
     ]);
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({ messageId: m.id, partIndex: 1, parts: 3, carrierId: 'us-beta' });
     // Final parts are not open: a receipt for them finds nothing (but a late-receipt lookup does).
-    await repo.applyPartStatuses([{ ...partOf(m, 1), status: 'delivered', at: new Date() }]);
+    await outcomes.applyPartStatuses([{ ...partOf(m, 1), status: 'delivered', at: new Date() }]);
     const key = [{ connectorId: 'smpp', receiptKey: storedReceiptKey('as_is', m.carrierMessageIds[1]) }];
-    expect(await repo.findPartsByReceiptKeys(key)).toEqual([]);
-    expect(await repo.findPartsByReceiptKeys(key, false)).toMatchObject([{ messageId: m.id, partIndex: 1 }]);
+    expect(await outcomes.findPartsByReceiptKeys(key)).toEqual([]);
+    expect(await outcomes.findPartsByReceiptKeys(key, false)).toMatchObject([
+      { messageId: m.id, partIndex: 1 },
+    ]);
   });
 
   it('applies statuses by the state machine: a late ENROUTE after DELIVRD is ignored', async () => {
     const m = await submitted(ws.workspaceId, 1);
     const t0 = Date.now();
-    const first = await repo.applyStatuses([
+    const first = await statuses.apply([
       { id: m.id, status: 'sent', at: new Date(t0) },
       { id: m.id, status: 'delivered', at: new Date(t0 + 10), event: { stat: 'DELIVRD' } },
     ]);
@@ -186,9 +210,9 @@ describe('MessageRepository', () => {
       ['sent', 'delivered'],
     ]);
     expect(first[1]).toMatchObject({ workspaceId: ws.workspaceId, campaignId: null, type: 'transactional' });
-    const late = await repo.applyStatuses([{ id: m.id, status: 'sent', at: new Date(t0 + 20) }]);
+    const late = await statuses.apply([{ id: m.id, status: 'sent', at: new Date(t0 + 20) }]);
     expect(late).toEqual([]);
-    const failedLater = await repo.applyStatuses([
+    const failedLater = await statuses.apply([
       { id: m.id, status: 'failed', errorCode: '0x45', at: new Date(t0 + 30) },
     ]);
     expect(failedLater).toEqual([]);
@@ -205,7 +229,7 @@ describe('MessageRepository', () => {
     const campaignId = randomUUID();
     const [a] = [row(ws.workspaceId, { statusCallback: cb, campaignId, type: 'marketing' })];
     await repo.insertAccepted([a]);
-    const r = await repo.applyStatuses([
+    const r = await statuses.apply([
       { id: a.id, status: 'suppressed', errorCode: 'opted_out', detail: 'STOP from +1…', at: new Date() },
       { id: a.id, status: 'queued', at: new Date() },
     ]);
@@ -219,7 +243,7 @@ describe('MessageRepository', () => {
       errorCode: 'opted_out',
       errorDetail: 'STOP from +1…',
     });
-    expect((await repo.claimForSubmit([a.id])).size).toBe(0);
+    expect((await take([a])).size).toBe(0);
     expect(await repo.statsByCampaign(campaignId)).toEqual([
       { status: 'suppressed', messages: 1, segments: 1 },
     ]);
@@ -228,7 +252,7 @@ describe('MessageRepository', () => {
   it('adds up multipart receipts: all delivered → delivered', async () => {
     const m = await submitted(ws.workspaceId, 3);
     const at = new Date();
-    const r1 = await repo.applyPartStatuses([
+    const r1 = await outcomes.applyPartStatuses([
       { ...partOf(m, 0), status: 'delivered', at },
       { ...partOf(m, 1), status: 'delivered', at },
       { messageId: stranger, partIndex: 0, status: 'delivered', at },
@@ -236,10 +260,10 @@ describe('MessageRepository', () => {
     expect(r1.refused).toEqual([{ messageId: stranger, partIndex: 0 }]);
     expect(r1.parts).toHaveLength(2);
     expect(r1.messages.map((c) => c.status)).toEqual(['sent']);
-    const r2 = await repo.applyPartStatuses([{ ...partOf(m, 2), status: 'delivered', at }]);
+    const r2 = await outcomes.applyPartStatuses([{ ...partOf(m, 2), status: 'delivered', at }]);
     expect(r2.messages).toMatchObject([{ id: m.id, status: 'delivered', previousStatus: 'sent' }]);
     // A late intermediate receipt for a part changes nothing.
-    const r3 = await repo.applyPartStatuses([{ ...partOf(m, 0), status: 'sent', at }]);
+    const r3 = await outcomes.applyPartStatuses([{ ...partOf(m, 0), status: 'sent', at }]);
     expect(r3.parts).toEqual([]);
     const d = await repo.get(ws.workspaceId, m.id);
     expect(d!.status).toBe('delivered');
@@ -249,7 +273,7 @@ describe('MessageRepository', () => {
   it('adds up multipart receipts: one undelivered part, then a failed one', async () => {
     const m = await submitted(ws.workspaceId, 3);
     const at = new Date();
-    const r1 = await repo.applyPartStatuses([
+    const r1 = await outcomes.applyPartStatuses([
       { ...partOf(m, 0), status: 'delivered', at },
       {
         ...partOf(m, 1),
@@ -259,7 +283,7 @@ describe('MessageRepository', () => {
       },
     ]);
     expect(r1.messages).toMatchObject([{ status: 'undelivered', errorCode: '001' }]);
-    const r2 = await repo.applyPartStatuses([
+    const r2 = await outcomes.applyPartStatuses([
       {
         ...partOf(m, 2),
         status: 'failed',
@@ -284,7 +308,7 @@ describe('MessageRepository', () => {
       const at = new Date();
       await Promise.all(
         m.carrierMessageIds.map((_cid, part) =>
-          repo.applyPartStatuses([{ ...partOf(m, part), status: 'delivered', at }]),
+          outcomes.applyPartStatuses([{ ...partOf(m, part), status: 'delivered', at }]),
         ),
       );
       expect((await repo.get(ws.workspaceId, m.id))!.status).toBe('delivered');
@@ -297,7 +321,7 @@ describe('MessageRepository', () => {
     const other = await submitted(ws.workspaceId, 2);
     const t = Date.now();
     const at = (ms: number) => new Date(t + ms);
-    const r = await repo.applyPartStatuses([
+    const r = await outcomes.applyPartStatuses([
       { ...partOf(two, 0), status: 'delivered', at: at(1) },
       { ...partOf(one, 0), status: 'sent', at: at(2) },
       { messageId: stranger, partIndex: 0, status: 'delivered', at: at(3) },
@@ -331,13 +355,13 @@ describe('MessageRepository', () => {
   it('honours another multipart rule when asked', async () => {
     const m = await submitted(ws.workspaceId, 2);
     const at = new Date();
-    const r = await repo.applyPartStatuses([{ ...partOf(m, 0), status: 'delivered', at }], {
+    const r = await outcomes.applyPartStatuses([{ ...partOf(m, 0), status: 'delivered', at }], {
       rule: 'any_delivered',
     });
     expect(r.messages.map((c) => c.status)).toEqual(['delivered']);
   });
 
-  it('finds the latest message a reply answers, by workspace or across them', async () => {
+  it('finds the latest message a reply answers', async () => {
     const customer = '+14155559876';
     const older = await submitted(ws.workspaceId, 1, { to: customer, metadata: { order_id: 'A1' } });
     const newer = await submitted(ws.workspaceId, 1, {
@@ -349,24 +373,31 @@ describe('MessageRepository', () => {
     await repo.insertAccepted([
       row(ws.workspaceId, { to: customer, acceptedAt: new Date(Date.now() + 2_000) }),
     ]);
+    const replies = engine.app.get(RepliesRepository);
     const since = new Date(Date.now() - 60_000);
-    const hit = await repo.latestOutbound(ws.workspaceId, customer, '+14155550100', since);
-    expect(hit).toMatchObject({ id: newer.id, metadata: { order_id: 'B2' }, workspaceId: ws.workspaceId });
-    expect((await repo.latestOutbound(undefined, customer, '+14155550100', since))?.id).toBe(newer.id);
-    expect(await repo.latestOutbound(ws.workspaceId, customer, '+14155550101', since)).toBeUndefined();
+    const [hit] = await replies.latestOutboundMany([{ from: customer, to: '+14155550100' }], since);
+    expect(hit).toMatchObject({
+      messageId: newer.id,
+      metadata: { order_id: 'B2' },
+      workspaceId: ws.workspaceId,
+    });
+    expect(await replies.latestOutboundMany([{ from: customer, to: '+14155550101' }], since)).toEqual([]);
     expect(
-      await repo.latestOutbound(ws.workspaceId, customer, '+14155550100', new Date(Date.now() + 60_000)),
-    ).toBeUndefined();
+      await replies.latestOutboundMany(
+        [{ from: customer, to: '+14155550100' }],
+        new Date(Date.now() + 60_000),
+      ),
+    ).toEqual([]);
     expect(older.id).not.toBe(newer.id);
   });
 
-  it('lists messages stuck between claim and submit', async () => {
+  it('lists messages fenced and never answered', async () => {
     const r = row(ws.workspaceId);
     await repo.insertAccepted([r]);
-    await repo.claimForSubmit([r.id]);
-    const stuck = await repo.stuckInSubmitting(new Date(Date.now() + 1_000), 100_000);
+    await take([r]);
+    const stuck = await records.stuckSubmitting(new Date(Date.now() + 1_000), 100_000);
     expect(stuck.map((s) => s.id)).toContain(r.id);
-    const none = await repo.stuckInSubmitting(new Date(Date.now() - 60_000), 100_000);
+    const none = await records.stuckSubmitting(new Date(Date.now() - 60_000), 100_000);
     expect(none.map((s) => s.id)).not.toContain(r.id);
   });
 
@@ -788,10 +819,12 @@ describe('GET /v1/messages/:id', () => {
     });
 
     // What the dispatcher and the receipts consumer would do.
-    await repo.claimForSubmit([id]);
-    await repo.markSubmitted([
+    const accepted = (await repo.get(api.workspaceId, id))!;
+    await take([{ ...accepted, id, workspaceId: api.workspaceId }]);
+    await records.markSubmitted([
       {
         id,
+        workspaceId: api.workspaceId,
         carrierId: 'us-beta',
         connectorId: 'smpp',
         carrierMessageIds: [`c1-${id}`, `c2-${id}`],
@@ -799,7 +832,7 @@ describe('GET /v1/messages/:id', () => {
         submittedAt: new Date(),
       },
     ]);
-    await repo.applyPartStatuses([
+    await outcomes.applyPartStatuses([
       { ...partOf({ id }, 0), status: 'delivered', at: new Date() },
       {
         ...partOf({ id }, 1),

@@ -3,7 +3,8 @@
 // - the same queues asked of fresh buckets get the same schedule from both (send times relative
 //   to the first, grants per queue, the priority and weight tie-breaks);
 // - two carriers' queues sharing a sender, reserved together in a loop as the dispatcher does,
-//   each get their own carrier's full rate, and no one-second window holds more than a cap.
+//   each get their own carrier's full rate, and no one-second window holds more than a cap;
+// - the send window every dispatcher process shares holds its limit across processes.
 import { randomBytes } from 'node:crypto';
 import { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -16,6 +17,7 @@ import {
   reserveQueues,
 } from '../src/modules/dispatch/token-bucket';
 import { QueueCosts, TokenBucketStore } from '../src/modules/dispatch/token-buckets.service';
+import { SharedSendWindow } from '../src/modules/dispatch/shared-window.service';
 import { testEnv } from './support/env';
 
 let redis: Redis;
@@ -58,9 +60,29 @@ describe('segment buckets in Redis', () => {
     const sender = { key: key('sender'), params: bucketParamsFor(120) };
     const campaign = { key: key('campaign'), params: bucketParamsFor(30) };
     const queues: QueueAsk[] = [
-      queue([{ ...alpha, cost: 1 }, { ...sender, cost: 1 }], 12),
-      queue([{ ...beta, cost: 1 }, { ...sender, cost: 1 }], 40, { weight: 3 }),
-      queue([{ ...beta, cost: 1 }, { ...sender, cost: 1 }, { ...campaign, cost: 1 }], 10),
+      queue(
+        [
+          { ...alpha, cost: 1 },
+          { ...sender, cost: 1 },
+        ],
+        12,
+      ),
+      queue(
+        [
+          { ...beta, cost: 1 },
+          { ...sender, cost: 1 },
+        ],
+        40,
+        { weight: 3 },
+      ),
+      queue(
+        [
+          { ...beta, cost: 1 },
+          { ...sender, cost: 1 },
+          { ...campaign, cost: 1 },
+        ],
+        10,
+      ),
       queue([{ ...beta, cost: 1 }], 5, { priority: [true, true, false, false, false], served: 7 }),
     ];
     const pure = reserveQueues(new Map<string, BucketState>(), queues, 0, 250);
@@ -85,8 +107,20 @@ describe('segment buckets in Redis', () => {
     const beta = { key: key('carrier:beta'), params: bucketParamsFor(betaCap) };
     const sender = { key: key('sender'), params: bucketParamsFor(5_000) };
     const queues: QueueCosts[] = [
-      queue([{ ...alpha, cost: 1 }, { ...sender, cost: 1 }], 20),
-      queue([{ ...beta, cost: 1 }, { ...sender, cost: 1 }], 60),
+      queue(
+        [
+          { ...alpha, cost: 1 },
+          { ...sender, cost: 1 },
+        ],
+        20,
+      ),
+      queue(
+        [
+          { ...beta, cost: 1 },
+          { ...sender, cost: 1 },
+        ],
+        60,
+      ),
     ];
     const sent: number[][] = [[], []];
     const until = Date.now() + 3_000;
@@ -116,5 +150,41 @@ describe('segment buckets in Redis', () => {
     expect(rate(sent[1])).toBeGreaterThan(beta.params.ratePerSecond * 0.95);
     expect(peak(sent[0])).toBeLessThanOrEqual(alphaCap);
     expect(peak(sent[1])).toBeLessThanOrEqual(betaCap);
+  });
+});
+
+describe('the shared send window', () => {
+  it('admits chunks from several processes together only while the last 1 + J seconds stay within the limit', async () => {
+    const env = testEnv({ PARLEY_CARRIER_JITTER_MS: '40' });
+    // Two dispatcher processes: two clients, one Redis.
+    const other = new Redis(env.REDIS_URL);
+    try {
+      const a = new SharedSendWindow(redis, new ConfigService(env));
+      const b = new SharedSendWindow(other, new ConfigService(env));
+      const bucket = key('carrier:x:10');
+      const take = (cost: number) => [{ key: bucket, cost, limit: 10 }];
+      // 10 segments fit; the 11th, from either process, waits about the window's length.
+      for (let i = 0; i < 5; i++) {
+        expect(await a.admit(take(1))).toBe(0);
+        expect(await b.admit(take(1))).toBe(0);
+      }
+      const wait = await b.admit(take(1));
+      expect(wait).toBeGreaterThan(900);
+      expect(wait).toBeLessThanOrEqual(1_040);
+      // Refused asks are not counted: after the wait, exactly the first sends have left.
+      expect(await a.admit(take(1))).toBeGreaterThan(0);
+      // A chunk touching two buckets goes only if both have room, and counts in both.
+      const sender = key('sender:y:100');
+      expect(
+        await a.admit([
+          { key: bucket, cost: 1, limit: 10 },
+          { key: sender, cost: 1, limit: 100 },
+        ]),
+      ).toBeGreaterThan(0);
+      expect(await a.admit([{ key: sender, cost: 100, limit: 100 }])).toBe(0);
+      expect(await b.admit([{ key: sender, cost: 1, limit: 100 }])).toBeGreaterThan(0);
+    } finally {
+      await other.quit();
+    }
   });
 });

@@ -20,6 +20,10 @@ import { storedReceiptKey } from '../src/modules/carriers/receipt-id';
 import { CarrierSimulator } from '../src/modules/carriers/simulator/carrier-simulator';
 import { twilioSignature } from '../src/modules/carriers/twilio/twilio-signature';
 import { TwilioConnector, TwilioConnectorConfig } from '../src/modules/carriers/twilio/twilio.connector';
+import {
+  DispatchRecordRepository,
+  PartitionLeaseRepository,
+} from '../src/modules/dispatch/dispatch-record.repository';
 import { MessageRepository } from '../src/modules/messages/message.repository';
 import type { ReceiptEnvelope } from '../src/modules/messages/message.types';
 import { ParkedReceiptRepository } from '../src/modules/receipts/parked-receipt.repository';
@@ -75,7 +79,31 @@ function number(): string {
 }
 const carrierId = () => randomBytes(5).toString('hex');
 
-/** A message accepted, claimed and submitted with these carrier ids (one per part). */
+/** The fence a dispatcher writes before a message leaves (under a lease of this file's own group). */
+async function takeAs(id: string, to: string, connectorId: string, sender = '+14155550100') {
+  const group = `receipts-test-${api.workspaceId}`;
+  const leases = engine.app.get(PartitionLeaseRepository);
+  const epoch = (await leases.acquire(group, 'me', [{ topic: 't', partition: 0 }])).get('t:0')!;
+  return engine.app.get(DispatchRecordRepository).take(group, [
+    {
+      id,
+      workspaceId: api.workspaceId,
+      type: 'transactional',
+      to,
+      sender,
+      body: 'Your order ships today',
+      encoding: 'GSM-7',
+      segments: 1,
+      carrierId: 'us-alpha',
+      connectorId,
+      topic: 't',
+      partition: 0,
+      epoch,
+    },
+  ]);
+}
+
+/** A message accepted, taken and submitted with these carrier ids (one per part). */
 async function submitted(
   parts: string[],
   opts: { connectorId?: string; statusCallback?: string; to?: string } = {},
@@ -95,12 +123,13 @@ async function submitted(
       statusCallback: opts.statusCallback ?? null,
     },
   ]);
-  expect([...(await messages.claimForSubmit([id]))]).toEqual([id]);
   const connectorId = opts.connectorId ?? 'smpp';
+  expect([...(await takeAs(id, to, connectorId))]).toEqual([id]);
   const format = engine.app.get(ConnectorRegistry).receiptIdFormatOf(connectorId);
-  await messages.markSubmitted([
+  await engine.app.get(DispatchRecordRepository).markSubmitted([
     {
       id,
+      workspaceId: api.workspaceId,
       carrierId: 'us-alpha',
       connectorId,
       carrierMessageIds: parts,
@@ -237,22 +266,20 @@ describe('receipts from Kafka', () => {
   it('looks a receipt that overtook its submit up once more before parking it', async () => {
     const cid = carrierId();
     const to = number();
-    const applying = engine.app
-      .get(ReceiptApplier)
-      .apply(
-        [
-          {
-            envelope: {
-              connectorId: 'smpp',
-              carrierMessageId: cid,
-              recipient: to,
-              raw: dlr(cid, 'DELIVRD'),
-              receivedAt: Date.now(),
-            },
+    const applying = engine.app.get(ReceiptApplier).apply(
+      [
+        {
+          envelope: {
+            connectorId: 'smpp',
+            carrierMessageId: cid,
+            recipient: to,
+            raw: dlr(cid, 'DELIVRD'),
+            receivedAt: Date.now(),
           },
-        ],
-        { unmatchedRetryMs: 1_500 },
-      );
+        },
+      ],
+      { unmatchedRetryMs: 1_500 },
+    );
     await new Promise((r) => setTimeout(r, 100));
     const msg = await submitted([cid], { to });
     expect(await applying).toMatchObject({ applied: 1, parked: 0 });
@@ -570,7 +597,7 @@ describe('Twilio-style connector against the simulator', () => {
         segments: 1,
       },
     ]);
-    await messages.claimForSubmit([id]);
+    await takeAs(id, to, 'twilio', '+18885550199');
     const out = await connector.submit({
       messageId: id,
       from: '+18885550199',
@@ -583,9 +610,10 @@ describe('Twilio-style connector against the simulator', () => {
     expect(out.kind).toBe('accepted');
     const sid = (out as { carrierMessageIds: string[] }).carrierMessageIds[0];
     expect(sid).toMatch(/^SM[0-9a-f]{32}$/);
-    await messages.markSubmitted([
+    await engine.app.get(DispatchRecordRepository).markSubmitted([
       {
         id,
+        workspaceId: api.workspaceId,
         carrierId: 'us-alpha',
         connectorId: 'twilio',
         carrierMessageIds: [sid],

@@ -4,8 +4,8 @@
 //   for its retry: the retry looks at the opt-outs again and suppresses it;
 // - a message claimed and waiting for its carrier's tokens (a 1 segment/s carrier), whose
 //   recipient opts out a moment before its send time: the last look before the send finds it;
-// - a message past that look and waiting at the connector's gate (its window held by a slow
-//   answer), whose recipient opts out meanwhile: it looks again before it goes.
+// - a message waiting at the connector's gate (its window held by a slow answer), whose recipient
+//   opts out meanwhile: it is fenced and looked at only once it may go, and is suppressed.
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ApiClient, eventually } from './support/engine';
 import { SimulatedEngine, startSimulatedEngine } from './support/simulated';
@@ -104,22 +104,19 @@ describe('STOP wins over a claimed message waiting for its tokens', () => {
 });
 
 describe('STOP wins over a message waiting at the connector', () => {
-  it('looks again before the submit when the message waited at the gate after its last look', async () => {
+  it('looks at the opt-outs when a message waiting at the gate may go, not before', async () => {
     const first = `+1212${run.slice(0, 3)}1${run}`.slice(0, 12);
     const second = `+1212${run.slice(0, 3)}2${run}`.slice(0, 12);
     stack.sim.applyScenario({ latency_ms: 2_000 });
     try {
-      // The first takes the connector's only window slot for two seconds; the second passes its
-      // last look at its send time and waits at the gate behind it.
+      // The first takes the connector's only window slot for two seconds; the second waits at the
+      // gate behind it (its tokens reserved, not yet fenced).
       const a = await api.post('/v1/messages', { to: first, body: 'Your parcel is out for delivery' });
       const b = await api.post('/v1/messages', { to: second, body: 'Your parcel is out for delivery' });
       expect([a.status, b.status]).toEqual([202, 202]);
-      await eventually(
-        async () => (await api.get(`/v1/messages/${b.body.id}`)).body.status === 'submitting',
-        10_000,
-        10,
-      );
+      await eventually(async () => stack.sim.stats().submits >= 1, 10_000, 10);
       expect((await api.get(`/v1/messages/${a.body.id}`)).body.status).toBe('submitting');
+      expect((await api.get(`/v1/messages/${b.body.id}`)).body.status).toBe('accepted');
       await new Promise((r) => setTimeout(r, 200));
       const out = await api.post('/v1/opt-outs', { number: second, source: 'call_centre' });
       expect(out.status).toBe(201);

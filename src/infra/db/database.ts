@@ -8,5 +8,16 @@ import type { MessageTables } from '../../modules/messages/messages.tables';
 import type { ReceiptTables } from '../../modules/receipts/receipts.tables';
 import type { CampaignTables } from '../../modules/campaigns/campaigns.tables';
 import type { ReplyTables } from '../../modules/replies/replies.tables';
+import type { DispatchTables } from '../../modules/dispatch/dispatch.tables';
 
-export interface Database extends WorkspaceTables, IdempotencyTables, AudienceTables, ConsentTables, MessageTables, ReceiptTables, CampaignTables, ReplyTables {}
+export interface Database
+  extends
+    WorkspaceTables,
+    IdempotencyTables,
+    AudienceTables,
+    ConsentTables,
+    MessageTables,
+    ReceiptTables,
+    CampaignTables,
+    ReplyTables,
+    DispatchTables {}

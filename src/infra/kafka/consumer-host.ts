@@ -52,6 +52,11 @@ export interface ConsumerSpec {
    * only ones. Never call `resolveOffset` from such a handler: it would move the fetch back.
    */
   ownCommits?: boolean;
+  /**
+   * Called on every group join, the first one included, with this member's assignment (topic →
+   * partitions), before any batch of the new assignment is handed over.
+   */
+  onJoin?: (assignment: Record<string, number[]>) => void;
 }
 
 @Injectable()
@@ -146,6 +151,10 @@ export class ConsumerHost implements BeforeApplicationShutdown {
     const log = this.log.child({ consumer: spec.groupId });
     // Before run(): the first group join happens inside it.
     this.watchLag(consumer, groupIdOf(this.config, spec.groupId));
+    if (spec.onJoin) {
+      const onJoin = spec.onJoin;
+      consumer.on(consumer.events.GROUP_JOIN, (e) => onJoin(e.payload.memberAssignment));
+    }
     const ownCommits = spec.ownCommits ?? false;
     await consumer.run({
       autoCommit: !ownCommits,

@@ -1,6 +1,8 @@
 // Expansion: a launched campaign becomes messages, page by page of its recipients (keyset pages of
 // contact ids), each message with an id derived from (campaign, contact) so a re-run page never
-// produces a second message to anyone, stored and then produced to the bulk topic keyed by E.164.
+// produces a second message to anyone, produced to the bulk topic keyed by E.164. Nothing is
+// written per recipient here: Kafka is the queue, and a message's row is written when a dispatcher
+// takes it (its envelope carries everything the row needs).
 // Pages are pipelined: the next page is read while this one is built, and a few built pages are
 // stored and produced at once. The checkpoint (last contact id) still advances strictly in page
 // order and only once a page is durable on the topic, so a crashed or retried job resumes where it
@@ -13,21 +15,19 @@ import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { deterministicId } from '../messages/deterministic-id';
-import { AcceptedRow, MessageRepository } from '../messages/message.repository';
 import type { OutboundEnvelope } from '../messages/message.types';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
 import { CampaignRepository, CampaignRow, RecipientPage } from './campaign.repository';
 import { CampaignRules, verdictsFor } from './recipient-message';
 import { compileTemplate } from './template';
 
-/** One page is one insert statement and one produce call. */
+/** One page is one produce call. */
 export const EXPAND_PAGE = 5_000;
 /** Pages stored and produced at once (the page after them is already being read). */
 export const EXPAND_IN_FLIGHT = 3;
 
 interface Built {
   page: RecipientPage;
-  rows: AcceptedRow[];
   envelopes: { key: string; value: string }[];
 }
 
@@ -40,7 +40,6 @@ export class CampaignExpander {
   constructor(
     private readonly repo: CampaignRepository,
     private readonly directory: CarrierDirectory,
-    private readonly messages: MessageRepository,
     private readonly kafka: KafkaService,
     private readonly workspaces: WorkspaceRepository,
     private readonly log: AppLogger,
@@ -85,7 +84,7 @@ export class CampaignExpander {
     const started = Date.now();
     let expanded = 0;
     // Milliseconds spent per stage (stores overlap, so their sum can exceed the wall time).
-    const ms = { read: 0, build: 0, insert: 0, produce: 0, advance: 0 };
+    const ms = { read: 0, build: 0, produce: 0, advance: 0 };
     // Pages being stored and produced, oldest first; each resolves to its row count.
     const pending: { page: RecipientPage; done: Promise<number> }[] = [];
     // Waits for the oldest page and moves the checkpoint past it; false: stop (paused, canceled,
@@ -138,7 +137,7 @@ export class CampaignExpander {
     return 'done';
   }
 
-  /** Rows and envelopes of one page: the recipients the shared rules let through, with senders. */
+  /** Envelopes of one page: the recipients the shared rules let through, with senders. */
   private async build(
     ws: { id: string; name: string },
     c: CampaignRow,
@@ -155,7 +154,6 @@ export class CampaignExpander {
       c.from_address,
       sendable.map((v) => v.recipient.e164),
     );
-    const rows: AcceptedRow[] = [];
     const envelopes: Built['envelopes'] = [];
     for (const v of sendable) {
       if (!v.ok) continue;
@@ -163,23 +161,6 @@ export class CampaignExpander {
       const sender = senders.get(r.e164);
       if (!sender) continue;
       const id = deterministicId('campaign', c.id, String(r.id));
-      rows.push({
-        id,
-        workspaceId: c.workspace_id,
-        campaignId: c.id,
-        type: c.type,
-        to: r.e164,
-        sender: sender.address,
-        carrierId: v.carrierId,
-        connectorId: sender.connector,
-        body: m.text,
-        encoding: m.encoding,
-        segments: m.segments,
-        metadata: { contact_id: r.id },
-        statusCallback: c.status_callback,
-        validUntil,
-        acceptedAt,
-      });
       const envelope: OutboundEnvelope = {
         id,
         workspaceId: c.workspace_id,
@@ -195,23 +176,22 @@ export class CampaignExpander {
         acceptedAt: acceptedMs,
         ...(validUntil ? { validUntil: validUntil.getTime() } : {}),
         ...(m.timezone && m.window ? { quietHours: { ...m.window, timezone: m.timezone } } : {}),
+        metadata: { contact_id: r.id },
+        ...(c.status_callback ? { statusCallback: c.status_callback } : {}),
       };
       envelopes.push({ key: r.e164, value: JSON.stringify(envelope) });
     }
-    return { page, rows, envelopes };
+    return { page, envelopes };
   }
 
-  /** Stores a page, then produces it; resolves to its message count once the broker has it. */
-  private async store({ rows, envelopes }: Built, ms: { insert: number; produce: number }): Promise<number> {
-    if (!rows.length) return 0;
-    let t = Date.now();
-    await this.messages.insertAccepted(rows);
-    ms.insert += Date.now() - t;
-    // Produced even when the rows were already stored (a re-run page): the dispatcher's claim
-    // lets each id reach the carrier at most once, and an unproduced stored row would never leave.
-    t = Date.now();
+  /** Produces a page; resolves to its message count once the broker has it. */
+  private async store({ envelopes }: Built, ms: { produce: number }): Promise<number> {
+    if (!envelopes.length) return 0;
+    // A re-run page is produced again: the dispatcher's fence lets each id reach the carrier at
+    // most once.
+    const t = Date.now();
     await this.kafka.produce('sms.outbound', envelopes);
     ms.produce += Date.now() - t;
-    return rows.length;
+    return envelopes.length;
   }
 }

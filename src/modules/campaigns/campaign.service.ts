@@ -246,19 +246,25 @@ export class CampaignService {
     ]);
     const count = (...s: string[]) =>
       byStatus.filter((b) => s.includes(b.status)).reduce((a, b) => a + b.messages, 0);
+    // A campaign message has a row once a dispatcher takes it: what was expanded and has none yet is
+    // still on the bulk topic (queued), or, once the campaign is canceled, canceled (the dispatcher
+    // records it so as it drains the topic).
+    const recorded = byStatus.reduce((a, b) => a + b.messages, 0);
+    const onTopic = Math.max(0, c.expanded - recorded);
+    const canceled = c.status === 'canceled';
     return {
       recipients: c.recipients,
       excluded: c.excluded,
       expanded: c.expanded,
-      // Claimed by a dispatcher but not yet handed to the carrier still counts as queued.
-      queued: count('accepted', 'queued', 'submitting'),
+      // Taken by a dispatcher but not yet handed to the carrier still counts as queued.
+      queued: count('accepted', 'queued', 'submitting') + (canceled ? 0 : onTopic),
       submitted: count('submitted', 'sent', 'delivered', 'undelivered', 'expired'),
       delivered: count('delivered'),
       undelivered: count('undelivered'),
       failed: count('failed'),
       expired: count('expired'),
       suppressed: count('suppressed'),
-      canceled: count('canceled'),
+      canceled: count('canceled') + (canceled ? onTopic : 0),
       rejected: count('rejected'),
       replies: replies.replies,
       replies_by_intent: replies.by_intent,

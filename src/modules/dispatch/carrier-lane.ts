@@ -188,6 +188,12 @@ export class CarrierLane<T extends LaneEntry> {
     });
   }
 
+  /** Whether any message of the lane (queued, in flight or backing off) matches. */
+  some(match: (entry: T) => boolean): boolean {
+    for (const n of CLASSES) for (const q of this.cls(n).queues.values()) if (q.some(match)) return true;
+    return false;
+  }
+
   /** The earliest time a backing-off head becomes ready, if any. */
   nextWakeAt(): number | undefined {
     let next: number | undefined;

@@ -4,17 +4,23 @@
 // it keep flowing). Offsets are committed here, once a second, per partition up to the highest
 // offset below which every message is durable (the host moves kafkajs' fetch position past each
 // batch at once: see ownCommits); a partition with too many open messages is paused (kafkajs
-// pause/resume) until its lanes drain; a rebalance starts a new generation in which old offset refs
-// are ignored and unclaimed queued messages are let go.
+// pause/resume) until its lanes drain. Every assignment (the first one too) starts a new generation:
+// the process takes a new lease epoch for each partition it was assigned (PartitionLeaseRepository),
+// which every fence it writes is checked against, so a process that lost a partition can no longer
+// take its messages; old offset refs are ignored and queued messages nobody took are let go (the
+// new owner reads them again).
+import { randomBytes } from 'node:crypto';
+import os from 'node:os';
 import { Inject, Injectable, OnApplicationBootstrap, OnModuleDestroy } from '@nestjs/common';
 import type { Consumer } from 'kafkajs';
 import type { Logger } from 'pino';
 import type { ParleyEnv } from '../../config/config.schema';
 import { ConfigService } from '../../config/config.service';
-import { BatchContext, ConsumerHost } from '../../infra/kafka/consumer-host';
+import { BatchContext, ConsumerHost, groupIdOf } from '../../infra/kafka/consumer-host';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { ConnectorRegistry } from '../carriers/connector-registry.service';
 import { DISPATCH_TUNING, DispatchTuning } from './dispatch.tuning';
+import { PartitionLeaseRepository, leaseKey } from './dispatch-record.repository';
 import { Dispatcher, OffsetRef } from './dispatcher.service';
 import { HeldMessages } from './held-messages.service';
 import { PartitionProgress } from './partition-progress';
@@ -34,7 +40,8 @@ export function dispatchSubscription(topics: DispatchTopics): {
   groupId: string;
   topics: ('sms.outbound.priority' | 'sms.outbound')[];
 } {
-  if (topics === 'priority') return { groupId: `${DISPATCH_GROUP}-priority`, topics: ['sms.outbound.priority'] };
+  if (topics === 'priority')
+    return { groupId: `${DISPATCH_GROUP}-priority`, topics: ['sms.outbound.priority'] };
   if (topics === 'bulk') return { groupId: DISPATCH_GROUP, topics: ['sms.outbound'] };
   return { groupId: DISPATCH_GROUP, topics: ['sms.outbound.priority', 'sms.outbound'] };
 }
@@ -59,6 +66,10 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
   /** Resolves once the consumer has joined its group (tests and readiness wait on it). */
   readonly joined: Promise<void>;
   private markJoined!: () => void;
+  /** This generation's lease epoch per partition (`topic:partition`), once taken. */
+  private epochs?: Promise<Map<string, string>>;
+  private assignment: Record<string, number[]> = {};
+  private readonly owner = `${os.hostname()}:${process.pid}:${randomBytes(3).toString('hex')}`;
 
   constructor(
     private readonly config: ConfigService,
@@ -67,6 +78,7 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
     private readonly connectors: ConnectorRegistry,
     private readonly held: HeldMessages,
     private readonly reconciler: SubmitReconciler,
+    private readonly leases: PartitionLeaseRepository,
     @Inject(DISPATCH_TUNING) private readonly tuning: DispatchTuning,
     logger: AppLogger,
   ) {
@@ -101,17 +113,16 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
     await this.connectors.startAll();
     const priority = this.config.topic('sms.outbound.priority');
     const { groupId, topics } = dispatchSubscription(this.config.env.PARLEY_DISPATCH_TOPICS);
+    this.dispatcher.groupId = groupIdOf(this.config, groupId);
     this.consumer = await this.host.start({
       groupId,
       topics,
       partitionsConsumedConcurrently: this.tuning.partitionsConsumedConcurrently,
       // Messages stay in the lanes after their batch returns; offsets are committed here.
       ownCommits: true,
+      onJoin: (assignment) => this.newGeneration(assignment),
       handle: (batch) => this.handle(batch, batch.topic === priority ? 'priority' : 'bulk'),
     });
-    const c = this.consumer;
-    // The first join happened inside start() (batches follow it); every later join is a rebalance.
-    c.on(c.events.GROUP_JOIN, () => this.newGeneration());
     this.markJoined();
     // The only commits of this group (ownCommits): what became durable in the last second.
     this.commitTimer = setInterval(() => void this.commitResolved(), 1_000);
@@ -125,10 +136,14 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
     const key = `${batch.topic}:${batch.partition}`;
     const st = this.stateOf(key);
     const generation = this.generation;
+    const epoch = (await this.epochsNow()).get(leaseKey(batch.topic, batch.partition));
+    // Not this member's partition in this generation (a batch of the assignment before): read
+    // again by its owner.
+    if (epoch === undefined || generation !== this.generation) throw new Error(`no lease on ${key}`);
     for (const m of batch.messages) st.progress.track(m.offset);
     await this.dispatcher.accept(
       batch.messages.map((m) => ({
-        ref: { topic: batch.topic, partition: batch.partition, offset: m.offset, generation },
+        ref: { topic: batch.topic, partition: batch.partition, offset: m.offset, generation, epoch },
         key: m.key,
         value: m.value,
       })),
@@ -156,7 +171,30 @@ export class DispatchConsumer implements OnApplicationBootstrap, OnModuleDestroy
     }
   }
 
-  private newGeneration() {
+  /**
+   * This generation's lease epochs, taken once per assignment; a failure (the database away) is
+   * not kept, so the next batch tries again.
+   */
+  private epochsNow(): Promise<Map<string, string>> {
+    this.epochs ??= this.leases
+      .acquire(
+        this.dispatcher.groupId,
+        this.owner,
+        Object.entries(this.assignment).flatMap(([topic, ps]) =>
+          ps.map((partition) => ({ topic, partition })),
+        ),
+      )
+      .catch((err: unknown) => {
+        this.epochs = undefined;
+        throw err;
+      });
+    return this.epochs;
+  }
+
+  private newGeneration(assignment: Record<string, number[]>) {
+    this.assignment = assignment;
+    this.epochs = undefined;
+    void this.epochsNow().catch((err) => this.log.warn({ err }, 'partition leases not taken yet; retried'));
     this.generation++;
     for (const st of this.partitions.values()) st.resume?.();
     this.partitions.clear();

@@ -4,9 +4,11 @@
 import { Module } from '@nestjs/common';
 import { ConfigService } from '../../config/config.service';
 import { DispatchConsumer } from './dispatch.consumer';
+import { DispatchRecordRepository, PartitionLeaseRepository } from './dispatch-record.repository';
 import { DEFAULT_DISPATCH_TUNING, DISPATCH_TUNING } from './dispatch.tuning';
 import { Dispatcher } from './dispatcher.service';
 import { HeldMessages } from './held-messages.service';
+import { SharedSendWindow } from './shared-window.service';
 import { SubmitReconciler } from './submit-reconciler.service';
 import { TokenBucketStore } from './token-buckets.service';
 
@@ -23,6 +25,9 @@ import { TokenBucketStore } from './token-buckets.service';
       }),
     },
     TokenBucketStore,
+    SharedSendWindow,
+    DispatchRecordRepository,
+    PartitionLeaseRepository,
     HeldMessages,
     Dispatcher,
     SubmitReconciler,

@@ -8,10 +8,7 @@ export interface DispatchTuning {
   rate: RateTuning;
   /** How far ahead of now a lane may reserve send slots; bounds how long a claimed batch waits. */
   maxAheadMs: number;
-  /**
-   * A batch (one opt-out check, one claim) takes up to this much of each bucket's rate, so a
-   * capped carrier pays one Postgres round trip per batch instead of per message.
-   */
+  /** A block (one pass of a lane) takes up to this much of each bucket's rate. */
   batchAheadMs: number;
   /** Most messages in one batch. */
   maxBlockMessages: number;
@@ -19,7 +16,7 @@ export interface DispatchTuning {
   maxSkipsPerBlock: number;
   /** Messages picked and awaiting an outcome per carrier lane; beyond it the lane waits. */
   maxInFlightPerLane: number;
-  /** Batches of one lane in their Postgres phase at once (they overlap database round trips). */
+  /** Blocks of one lane whose campaign states are being read at once. */
   maxBlocksPerLane: number;
   /**
    * Blocks of priority messages alone that may start while the lane is full of bulk (in flight,
@@ -27,9 +24,9 @@ export interface DispatchTuning {
    */
   maxPriorityBlocksPerLane: number;
   /**
-   * Claimed messages waiting for tokens, per lane, in ms of the carrier's rate. Enough to keep
-   * the bucket busy while the next batch is checked and claimed; small, because what a crash
-   * interrupts here ends `failed` (submit_outcome_unknown) rather than being sent.
+   * Segments waiting for tokens (or their send time), per lane, in ms of the carrier's rate:
+   * enough to keep the buckets busy while the next block is built, and a bound on what waits in
+   * memory (nothing is fenced before its chunk's time).
    */
   claimAheadMs: number;
   /** Messages taken in but not finished per partition before the partition is paused. */
@@ -38,15 +35,6 @@ export interface DispatchTuning {
   maxAttempts: number;
   retryBaseMs: number;
   retryMaxMs: number;
-  /**
-   * A message found `submitting` under another dispatcher's claim that is older than this, and
-   * whose claim unit was never started, is claimed again and sent (its claimer died or lost the
-   * partition first). The fence makes an earlier takeover safe too; this only keeps a live
-   * claimer, slowed down, from losing its work.
-   */
-  claimTakeoverAfterMs: number;
-  /** Consecutive messages of a claim fenced together: what a crash mid-unit can leave unsent. */
-  claimUnitSize: number;
   /** How long a message may stay `submitting` with no outcome before the reconciler fails it. */
   unknownOutcomeAfterMs: number;
   reconcileEveryMs: number;
@@ -86,10 +74,6 @@ export const DEFAULT_DISPATCH_TUNING: DispatchTuning = {
   maxAttempts: 8,
   retryBaseMs: 200,
   retryMaxMs: 5_000,
-  // A claim waits for tokens about claimAheadMs; ten times that is surely no live claimer's.
-  claimTakeoverAfterMs: 10_000,
-  // One fence row per 16 messages; a crash leaves at most a unit's rest per lane unsent.
-  claimUnitSize: 16,
   unknownOutcomeAfterMs: 10 * 60_000,
   reconcileEveryMs: 60_000,
   statusLingerMs: 5,

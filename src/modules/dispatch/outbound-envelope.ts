@@ -27,6 +27,10 @@ const envelopeSchema = z.object({
    * one; the dispatcher adds a per-campaign bucket for it.
    */
   campaignMaxSegmentsPerSecond: z.number().positive().optional(),
+  /** The campaign's share of a carrier relative to other campaigns on it. */
+  campaignWeight: z.number().positive().optional(),
+  metadata: z.record(z.string(), z.unknown()).optional(),
+  statusCallback: z.string().min(1).optional(),
 });
 
 export type DispatchEnvelope = OutboundEnvelope & { campaignMaxSegmentsPerSecond?: number };

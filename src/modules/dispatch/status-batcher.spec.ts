@@ -1,37 +1,34 @@
 import { describe, expect, it } from 'vitest';
-import type {
-  AppliedChange,
-  MessageRepository,
-  StatusChange,
-  SubmittedRow,
-} from '../messages/message.repository';
-import { StatusBatcher } from './status-batcher';
+import type { AppliedChange, StatusChange } from '../messages/message-record';
+import type { DecidedRow } from './dispatch-record.repository';
+import { StatusBatcher, StatusWriter, Submitted } from './status-batcher';
 
 /** A repository whose writes finish only when the test says so, recording what each write held. */
 function slowRepo() {
   const writes: { ids: string[]; finish: () => void }[] = [];
   const applied = (id: string, status: string) => ({ id, status }) as unknown as AppliedChange;
   const repo = {
-    markSubmitted: (rows: readonly SubmittedRow[]) =>
+    markSubmitted: (rows: readonly Submitted[]) =>
       new Promise<AppliedChange[]>((resolve) =>
         writes.push({
           ids: rows.map((r) => r.id),
           finish: () => resolve(rows.map((r) => applied(r.id, 'submitted'))),
         }),
       ),
-    applyStatuses: (changes: readonly StatusChange[]) =>
+    decide: (items: readonly DecidedRow[]) =>
       new Promise<AppliedChange[]>((resolve) =>
         writes.push({
-          ids: changes.map((c) => c.id),
-          finish: () => resolve(changes.map((c) => applied(c.id, c.status))),
+          ids: items.map((i) => i.row.id),
+          finish: () => resolve(items.map((i) => applied(i.row.id, i.change.status))),
         }),
       ),
-  } as unknown as MessageRepository;
+  } satisfies StatusWriter;
   return { repo, writes };
 }
 
-const submittedRow = (id: string): SubmittedRow => ({
+const submittedRow = (id: string): Submitted => ({
   id,
+  workspaceId: 'w',
   carrierId: 'alpha',
   connectorId: 'smpp',
   carrierMessageIds: [`c-${id}`],
@@ -39,6 +36,20 @@ const submittedRow = (id: string): SubmittedRow => ({
   submittedAt: new Date(),
 });
 const tick = () => new Promise((r) => setTimeout(r, 5));
+/** A final status the dispatcher decides, with the row it writes if there is none. */
+const decided = (change: StatusChange): DecidedRow => ({
+  row: {
+    id: change.id,
+    workspaceId: 'w',
+    type: 'transactional',
+    to: '+1',
+    sender: 's',
+    body: 'b',
+    encoding: 'GSM-7',
+    segments: 1,
+  },
+  change,
+});
 
 describe('StatusBatcher', () => {
   it('overlaps writes up to its concurrency, each up to maxBatch', async () => {
@@ -63,8 +74,8 @@ describe('StatusBatcher', () => {
     const b = new StatusBatcher(repo, { lingerMs: 1, maxBatch: 100, concurrency: 3 });
     const first = b.markSubmitted(submittedRow('a'));
     await tick();
-    const second = b.apply({ id: 'a', status: 'failed', at: new Date() });
-    const other = b.apply({ id: 'b', status: 'failed', at: new Date() });
+    const second = b.decide(decided({ id: 'a', status: 'failed', at: new Date() }));
+    const other = b.decide(decided({ id: 'b', status: 'failed', at: new Date() }));
     await tick();
     // b goes at once; a's second change waits for its first write.
     expect(writes.map((w) => w.ids)).toEqual([['a'], ['b']]);
@@ -82,7 +93,7 @@ describe('StatusBatcher', () => {
     const { repo, writes } = slowRepo();
     const b = new StatusBatcher(repo, { lingerMs: 1_000, maxBatch: 100, concurrency: 2 });
     void b.markSubmitted(submittedRow('a'));
-    void b.apply({ id: 'a', status: 'failed', at: new Date() });
+    void b.decide(decided({ id: 'a', status: 'failed', at: new Date() }));
     let flushed = false;
     const f = b.flush().then(() => (flushed = true));
     // Finishes whatever write is open, as Postgres would.

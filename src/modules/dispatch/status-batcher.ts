@@ -5,12 +5,18 @@
 // time left carrier-accepted messages piling up `submitting` behind it), but never two holding
 // the same message: its changes are written in the order they came.
 // A failed write is retried with backoff: an outcome is never dropped, its offset simply waits.
-import type {
-  AppliedChange,
-  MessageRepository,
-  StatusChange,
-  SubmittedRow,
-} from '../messages/message.repository';
+import type { AppliedChange, SubmittedRow } from '../messages/message-record';
+import type { DecidedRow } from './dispatch-record.repository';
+
+/** What the batcher writes through (DispatchRecordRepository). */
+export interface StatusWriter {
+  markSubmitted(rows: readonly Submitted[]): Promise<AppliedChange[]>;
+  decide(items: readonly DecidedRow[]): Promise<AppliedChange[]>;
+}
+
+export type Submitted = SubmittedRow & { workspaceId: string };
+
+type Decided = DecidedRow & { id: string };
 
 interface Waiter<T> {
   item: T;
@@ -28,8 +34,8 @@ export interface StatusBatcherOptions {
 }
 
 export class StatusBatcher {
-  private submitted: Waiter<SubmittedRow>[] = [];
-  private changes: Waiter<StatusChange>[] = [];
+  private submitted: Waiter<Submitted>[] = [];
+  private changes: Waiter<Decided>[] = [];
   private timer?: NodeJS.Timeout;
   private running = 0;
   /** Ids with a write in progress: their next changes wait for it. */
@@ -38,12 +44,12 @@ export class StatusBatcher {
   private closed = false;
 
   constructor(
-    private readonly repo: MessageRepository,
+    private readonly repo: StatusWriter,
     private readonly opts: StatusBatcherOptions,
   ) {}
 
   /** The carrier took it: `submitted` with its parts. Resolves once stored. */
-  markSubmitted(row: SubmittedRow): Promise<AppliedChange | undefined> {
+  markSubmitted(row: Submitted): Promise<AppliedChange | undefined> {
     return new Promise((resolve) => {
       this.submitted.push({ item: row, resolve });
       this.schedule();
@@ -51,9 +57,9 @@ export class StatusBatcher {
   }
 
   /** Any other status (suppressed, expired, rejected, failed, queued). Resolves once stored. */
-  apply(change: StatusChange): Promise<AppliedChange | undefined> {
+  decide(decided: DecidedRow): Promise<AppliedChange | undefined> {
     return new Promise((resolve) => {
-      this.changes.push({ item: change, resolve });
+      this.changes.push({ item: { ...decided, id: decided.row.id }, resolve });
       this.schedule();
     });
   }
@@ -114,7 +120,7 @@ export class StatusBatcher {
   }
 
   /** Up to maxBatch pending items, oldest first, none of a message whose write is in progress. */
-  private take(): { submitted: Waiter<SubmittedRow>[]; changes: Waiter<StatusChange>[] } {
+  private take(): { submitted: Waiter<Submitted>[]; changes: Waiter<Decided>[] } {
     const room = { left: this.opts.maxBatch };
     const blocked = new Set<string>();
     const pick = <T extends { id: string }>(queue: Waiter<T>[]): [Waiter<T>[], Waiter<T>[]] => {
@@ -140,16 +146,16 @@ export class StatusBatcher {
     return { submitted, changes };
   }
 
-  private async write(submitted: Waiter<SubmittedRow>[], changes: Waiter<StatusChange>[]): Promise<void> {
+  private async write(submitted: Waiter<Submitted>[], changes: Waiter<Decided>[]): Promise<void> {
     for (let attempt = 1; ; attempt++) {
       try {
         const applied = [
           ...(submitted.length ? await this.repo.markSubmitted(submitted.map((w) => w.item)) : []),
-          ...(changes.length ? await this.repo.applyStatuses(changes.map((w) => w.item)) : []),
+          ...(changes.length ? await this.repo.decide(changes.map((w) => w.item)) : []),
         ];
         const byId = new Map(applied.map((a) => [`${a.id}>${a.status}`, a]));
         for (const w of submitted) w.resolve(byId.get(`${w.item.id}>submitted`));
-        for (const w of changes) w.resolve(byId.get(`${w.item.id}>${w.item.status}`));
+        for (const w of changes) w.resolve(byId.get(`${w.item.id}>${w.item.change.status}`));
         if (applied.length && this.opts.onApplied) {
           await Promise.resolve(this.opts.onApplied(applied)).catch((err) => this.opts.onError?.(err, 0));
         }

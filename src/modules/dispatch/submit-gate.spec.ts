@@ -42,3 +42,29 @@ describe('SubmitGate', () => {
     expect(g.inUse).toBe(1);
   });
 });
+
+describe('SubmitGate, a chunk at a time', () => {
+  it('grants a chunk its slots together, never a part of them, so chunks cannot wait for each other', async () => {
+    const g = new SubmitGate(4);
+    expect(g.acquire('bulk', 3)).toBeUndefined();
+    const a = g.acquire('bulk', 3)!;
+    const b = g.acquire('bulk', 1)!;
+    // b fits now, but waits behind a (order kept); a holds nothing while it waits.
+    expect(g.inUse).toBe(3);
+    expect(g.queued).toBe(4);
+    let got = '';
+    void a.then(() => (got += 'a'));
+    void b.then(() => (got += 'b'));
+    g.release(3);
+    await a;
+    await b;
+    expect(got).toBe('ab');
+    expect(g.inUse).toBe(4);
+  });
+
+  it('never asks for more than it has', () => {
+    const g = new SubmitGate(2);
+    expect(g.acquire('bulk', 10)).toBeUndefined();
+    expect(g.inUse).toBe(2);
+  });
+});

@@ -1,31 +1,29 @@
 // Messages left `submitting` with no outcome: the connector timed out or lost its connection after
-// sending, or a dispatcher died after its claim unit was started (what it claimed and never started
-// is taken over by the next dispatcher that reads it). They are never sent again (the carrier
-// may have them); a receipt resolves them if it comes, and after `unknownOutcomeAfterMs` with
-// none they fail with `submit_outcome_unknown`. Runs in every dispatcher; the state machine makes
-// concurrent runs harmless. Messages this process still holds (waiting to retry) are skipped.
+// sending, or a dispatcher died between a chunk's fence and the carrier's answer. They are never
+// sent again (the carrier may have them); a receipt resolves them if it comes, and after
+// `unknownOutcomeAfterMs` with none they fail with `submit_outcome_unknown`. Runs in every
+// dispatcher; the state machine makes concurrent runs harmless. Messages this process still holds
+// (waiting to retry) are skipped.
 import { Inject, Injectable, Optional } from '@nestjs/common';
 import type { Logger } from 'pino';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
-import { MessageRepository } from '../messages/message.repository';
+import { MessageStatusRepository } from '../messages/message-status.repository';
+import { DispatchRecordRepository } from './dispatch-record.repository';
 import { StatusCallbackService } from '../receipts/status-callback.service';
 import { DISPATCH_TUNING, DispatchTuning } from './dispatch.tuning';
 import { Dispatcher } from './dispatcher.service';
-
-const FENCE_KEEP_MS = 7 * 24 * 3600_000;
-const FENCE_PRUNE_EVERY_MS = 3600_000;
 
 @Injectable()
 export class SubmitReconciler {
   private timer?: NodeJS.Timeout;
   private readonly log: Logger;
   private readonly final;
-  private prunedAt = 0;
 
   constructor(
-    private readonly messages: MessageRepository,
+    private readonly records: DispatchRecordRepository,
+    private readonly statuses: MessageStatusRepository,
     private readonly dispatcher: Dispatcher,
     @Inject(DISPATCH_TUNING) private readonly tuning: DispatchTuning,
     metrics: MetricsService,
@@ -38,17 +36,6 @@ export class SubmitReconciler {
       'Messages reaching a final status.',
       METRICS.messagesFinal.labels,
     );
-  }
-
-  /**
-   * Claim fences outlive their claims by far (a claimer stalled for days is not a concern); kept
-   * a week, pruned at most hourly.
-   */
-  private async pruneFences(): Promise<void> {
-    if (Date.now() - this.prunedAt < FENCE_PRUNE_EVERY_MS) return;
-    this.prunedAt = Date.now();
-    const n = await this.messages.pruneFences(new Date(Date.now() - FENCE_KEEP_MS));
-    if (n) this.log.info({ pruned: n }, 'old claim fences pruned');
   }
 
   start(): void {
@@ -76,19 +63,19 @@ export class SubmitReconciler {
     for (;;) {
       // A run for one workspace filters here, so it reads everything stuck in one page.
       const limit = opts.workspaceId ? 100_000 : 1_000;
-      const page = await this.messages.stuckInSubmitting(new Date(Date.now() - olderThanMs), limit);
+      const page = await this.records.stuckSubmitting(new Date(Date.now() - olderThanMs), limit);
       const stuck = page.filter(
         (m) => !this.dispatcher.holds(m.id) && (!opts.workspaceId || m.workspaceId === opts.workspaceId),
       );
       if (!stuck.length) break;
       const at = new Date();
-      const applied = await this.messages.applyStatuses(
+      const applied = await this.statuses.apply(
         stuck.map((m) => ({
           id: m.id,
           status: 'failed' as const,
           errorCode: 'submit_outcome_unknown',
           detail: 'no answer from the carrier and no receipt; not sent again',
-          event: { claimed_at: m.claimedAt.toISOString() },
+          event: { submitting_at: m.submittingAt.toISOString() },
           at,
         })),
       );
@@ -98,7 +85,6 @@ export class SubmitReconciler {
       if (applied.length === 0 || page.length < limit) break;
     }
     if (total) this.log.warn({ failed: total }, 'submits with unknown outcome failed');
-    await this.pruneFences();
     return total;
   }
 }

@@ -12,7 +12,6 @@ import {
   QueueAsk,
   Take,
 } from './token-bucket';
-import { SendWindow } from './send-window';
 
 /** Largest sum over any closed window [t, t + 1000] ms, windows starting at each event. */
 function peakPerSecond(events: { at: number; n: number }[]): number {
@@ -267,7 +266,7 @@ describe('reserveQueues', () => {
     return { alpha: got[0] / seconds, beta: got[1] / seconds };
   }
 
-  it('gives every queue its own bucket\'s full rate when they share a bucket with room', () => {
+  it("gives every queue its own bucket's full rate when they share a bucket with room", () => {
     const merged = drive(true, 30);
     expect(merged.alpha).toBeGreaterThan(alpha.ratePerSecond * 0.99);
     expect(merged.beta).toBeGreaterThan(beta.ratePerSecond * 0.99);
@@ -285,8 +284,14 @@ describe('reserveQueues', () => {
     let now = 0;
     while (now < 20_000) {
       const qs = [
-        ask(chunkOf('alpha', alpha, false).concat({ key: 'shared', params: shared, cost: 1 }), 1 + Math.floor(random() * 30)),
-        ask(chunkOf('beta', beta, false).concat({ key: 'shared', params: shared, cost: 1 }), 1 + Math.floor(random() * 60)),
+        ask(
+          chunkOf('alpha', alpha, false).concat({ key: 'shared', params: shared, cost: 1 }),
+          1 + Math.floor(random() * 30),
+        ),
+        ask(
+          chunkOf('beta', beta, false).concat({ key: 'shared', params: shared, cost: 1 }),
+          1 + Math.floor(random() * 60),
+        ),
         ask(chunkOf('beta', beta, false), 1 + Math.floor(random() * 60), { priority: [true] }),
       ];
       const r = reserveQueues(store, qs, now, AHEAD);
@@ -320,7 +325,10 @@ describe('reserveQueues', () => {
     const served = [0, 0];
     const got = [0, 0];
     for (let now = 0; now < 10_000; now += 20) {
-      const qs = [ask(one, 20, { weight: 3, served: served[0] }), ask(one, 20, { weight: 1, served: served[1] })];
+      const qs = [
+        ask(one, 20, { weight: 3, served: served[0] }),
+        ask(one, 20, { weight: 1, served: served[1] }),
+      ];
       const g = reserveQueues(s2, qs, now, 100);
       g.sendAt.forEach((t, q) => {
         got[q] += t.length;
@@ -339,16 +347,5 @@ describe('reserveQueues', () => {
     expect(none.sendAt[0]).toEqual([]);
     expect(none.retryInMs).toBeGreaterThan(0);
     expect(reserveQueues(store, [], 0, 100)).toEqual({ sendAt: [], retryInMs: 0 });
-  });
-});
-
-describe('SendWindow', () => {
-  it('makes a late burst wait so its own last second stays within the limit', () => {
-    const w = new SendWindow();
-    for (let t = 0; t < 10; t++) w.add(t * 100, 5); // 50 in [0, 900]
-    expect(w.waitFor(950, 1, 50)).toBe(50); // the send at 0 leaves the window at 1000
-    expect(w.waitFor(950, 6, 50)).toBe(150);
-    expect(w.waitFor(1000, 5, 50)).toBe(0);
-    expect(w.count(1000)).toBe(45);
   });
 });

@@ -194,7 +194,8 @@ export function reserveQueues(
       const c = sendAt[q].length;
       if (c >= queues[q].chunks.length) continue;
       let at = last[q];
-      for (const t of queues[q].chunks[c]) at = Math.max(at, readyAt(store.get(t.key), t.params, t.cost, now));
+      for (const t of queues[q].chunks[c])
+        at = Math.max(at, readyAt(store.get(t.key), t.params, t.cost, now));
       if (best < 0 || at < bestAt - SAME_TIME_MS) {
         best = q;
         bestAt = at;

@@ -130,7 +130,8 @@ export class TokenBucketStore {
     config: ConfigService,
   ) {
     this.prefix = `${config.env.KAFKA_TOPIC_PREFIX}parley:rate:`;
-    if (!(this.redis as any).parleyReserveQueues) this.redis.defineCommand('parleyReserveQueues', { lua: RESERVE });
+    if (!(this.redis as any).parleyReserveQueues)
+      this.redis.defineCommand('parleyReserveQueues', { lua: RESERVE });
   }
 
   /**

@@ -1,7 +1,12 @@
 import { describe, expect, it } from 'vitest';
 import { carrierInboundId } from './inbound-id';
 
-const mo = { connectorId: 'smpp-alpha', from: '+13125550101', to: '+14155550100', carrierMessageId: 'mo-7f3a' };
+const mo = {
+  connectorId: 'smpp-alpha',
+  from: '+13125550101',
+  to: '+14155550100',
+  carrierMessageId: 'mo-7f3a',
+};
 
 describe('carrierInboundId', () => {
   it('gives an MO offered again by the carrier the same id', () => {

@@ -53,6 +53,12 @@ export interface OutboundEnvelope {
   autoReply?: boolean;
   /** The opt-out confirmation is the one message allowed after STOP. */
   optOutConfirmation?: boolean;
+  /**
+   * What the row of a message that has none yet (a campaign's: its row is written when a
+   * dispatcher takes it) carries beside the fields above.
+   */
+  metadata?: Record<string, unknown>;
+  statusCallback?: string;
 }
 
 /** On sms.receipts, keyed by recipient. */

@@ -28,7 +28,9 @@ import {
   presentMessage,
   sendMessageSchema,
 } from './message.dto';
-import { AcceptedRow, MessageRepository } from './message.repository';
+import type { AcceptedRow } from './message-record';
+import { MessageStatusRepository } from './message-status.repository';
+import { MessageRepository } from './message.repository';
 import type { OutboundEnvelope } from './message.types';
 
 export interface Issue {
@@ -74,6 +76,7 @@ export class MessagesService {
 
   constructor(
     private readonly repo: MessageRepository,
+    private readonly statuses: MessageStatusRepository,
     private readonly directory: CarrierDirectory,
     private readonly kafka: KafkaService,
     private readonly config: ConfigService,
@@ -298,8 +301,8 @@ export class MessagesService {
       // Stored but not on the topic: nothing would ever send them. End them visibly (a terminal
       // status the API shows) instead of leaving them accepted forever, and let the caller retry.
       this.log.error({ err, messages: prepared.length }, 'producing accepted messages failed');
-      await this.repo
-        .applyStatuses(
+      await this.statuses
+        .apply(
           prepared.map((p) => ({
             id: p.row.id,
             status: 'failed' as const,

@@ -28,8 +28,12 @@ export interface MessagesTable {
   final_at: Timestamp | null;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
   auto_reply: Generated<boolean>;
-  /** The claim unit it was last claimed in (migrations/20261127T0300-submit-fences.ts). */
-  claim_unit: string | null;
+  /** When the carrier's receipt (or provider) first said it was on its way. */
+  sent_at: Timestamp | null;
+  /** Set by the fence that let it go to its connector; cleared once the answer is stored. */
+  submitting_at: Timestamp | null;
+  /** What decided its final status (the receipt, the refusal), shown with it. */
+  outcome: Json<Record<string, unknown>> | null;
 }
 
 export interface MessagePartsTable {
@@ -56,16 +60,8 @@ export interface MessageEventsTable {
   detail: Json<Record<string, unknown>>;
 }
 
-/** One row per claim unit once it is started (some message may have left) or released. */
-export interface SubmitFencesTable {
-  unit: string;
-  released: boolean;
-  at: ColumnType<Date, Date | string | undefined, Date | string>;
-}
-
 export interface MessageTables {
   messages: MessagesTable;
-  submit_fences: SubmitFencesTable;
   message_parts: MessagePartsTable;
   message_events: MessageEventsTable;
 }

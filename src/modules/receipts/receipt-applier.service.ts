@@ -11,12 +11,8 @@ import { MetricsService } from '../../infra/metrics/metrics.service';
 import { AppLogger } from '../../infra/logging/app-logger';
 import { ConnectorRegistry } from '../carriers/connector-registry.service';
 import { receiptKeyOf } from '../carriers/receipt-id';
-import {
-  AppliedChange,
-  FoundPart,
-  MessageRepository,
-  PartStatusChange,
-} from '../messages/message.repository';
+import type { AppliedChange } from '../messages/message-record';
+import { FoundPart, PartOutcomeRepository, PartStatusChange } from './part-outcome.repository';
 import { MessageStatus, ReceiptEnvelope, isTerminal } from '../messages/message.types';
 import { ParsedReceipt, parseReceipt } from './dlr-parser';
 import {
@@ -78,7 +74,7 @@ export class ReceiptApplier {
   private readonly unmatched;
 
   constructor(
-    private readonly messages: MessageRepository,
+    private readonly messages: PartOutcomeRepository,
     private readonly parked: ParkedReceiptRepository,
     private readonly unapplied: UnappliedReceiptRepository,
     private readonly callbacks: StatusCallbackService,

@@ -6,6 +6,7 @@ import { Global, Module } from '@nestjs/common';
 import { ConnectorStateService } from './connector-state.service';
 import { ConnectorsController } from './connectors.controller';
 import { ParkedReceiptRepository, UnappliedReceiptRepository } from './parked-receipt.repository';
+import { PartOutcomeRepository } from './part-outcome.repository';
 import { ReceiptApplier } from './receipt-applier.service';
 import { ReceiptsConsumer } from './receipts.consumer';
 import { StatusCallbackProcessor } from './status-callback.processor';
@@ -23,6 +24,7 @@ import { WebhooksController } from './webhooks.controller';
   providers: [
     ParkedReceiptRepository,
     UnappliedReceiptRepository,
+    PartOutcomeRepository,
     StatusCallbackRepository,
     WebhookSecretRepository,
     WebhookSecretService,

@@ -5,7 +5,7 @@
 import { InjectQueue } from '@nestjs/bullmq';
 import { Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
-import type { AppliedChange } from '../messages/message.repository';
+import type { AppliedChange } from '../messages/message-record';
 import { NewCallback, StatusCallbackRepository } from './status-callback.repository';
 
 export const CALLBACK_QUEUE = 'status-callbacks';

@@ -1,0 +1,268 @@
+// Where receipts land: a message's parts by the key their connector's receipts are looked up by,
+// and part statuses applied (the state machine per part) then added up into the message's status by
+// the multipart rule, in one transaction per batch. SQL of the receipts role only.
+import { Injectable } from '@nestjs/common';
+import { sql } from 'kysely';
+import { Db } from '../../infra/db/db';
+import { InjectDb } from '../../infra/db/db.module';
+import { AppliedChange, MessagePart, PartRef, StatusChange, roundsByKey } from '../messages/message-record';
+import { MessageStatusRepository, TERMINAL } from '../messages/message-status.repository';
+import type { MessageStatus, MessageType } from '../messages/message.types';
+import {
+  ALLOWED_TRANSITIONS,
+  DEFAULT_MULTIPART_RULE,
+  MultipartRule,
+  aggregateParts,
+  canReaggregate,
+  canTransition,
+} from '../messages/status-machine';
+
+/** What a receipt is looked up by: its connector and the id in that connector's key form. */
+export interface ReceiptKeyRef {
+  connectorId: string;
+  receiptKey: string;
+}
+
+export interface PartStatusChange extends PartRef {
+  status: MessageStatus;
+  errorCode?: string | null;
+  detail?: string | null;
+  event?: Record<string, unknown>;
+  at: Date;
+}
+
+/** A part found by its receipt key, with the message facts a receipt handler needs. */
+export interface FoundPart extends MessagePart {
+  receiptKey: string;
+  messageStatus: MessageStatus;
+  carrierId: string | null;
+  to: string;
+  sender: string;
+  type: MessageType;
+  parts: number;
+}
+
+export interface PartStatusesResult {
+  /** Parts whose status changed. */
+  parts: (MessagePart & { previousStatus: MessageStatus })[];
+  /** Message statuses that changed as the parts add up. */
+  messages: AppliedChange[];
+  /** Changes the state machine refused: their part was already final (another receipt won). */
+  refused: PartRef[];
+}
+
+@Injectable()
+export class PartOutcomeRepository {
+  constructor(
+    @InjectDb() private readonly db: Db,
+    private readonly statuses: MessageStatusRepository,
+  ) {}
+
+  /**
+   * Parts by receipt key (one statement for every connector of a batch), open ones only unless
+   * `open` is false (then final ones only: what a late receipt would have been for), newest first.
+   */
+  async findPartsByReceiptKeys(keys: readonly ReceiptKeyRef[], open = true): Promise<FoundPart[]> {
+    if (keys.length === 0) return [];
+    const openStatuses = ['submitted', 'sent'];
+    const r = await sql<{
+      message_id: string;
+      workspace_id: string;
+      part_index: number;
+      carrier_message_id: string;
+      receipt_key: string;
+      connector_id: string;
+      status: MessageStatus;
+      error_code: string | null;
+      submitted_at: Date;
+      done_at: Date | null;
+      message_status: MessageStatus;
+      carrier_id: string | null;
+      to_e164: string;
+      sender: string;
+      type: MessageType;
+      parts: number;
+    }>`
+      select p.message_id, p.workspace_id, p.part_index, p.carrier_message_id, p.receipt_key, p.connector_id,
+             p.status, p.error_code, p.submitted_at, p.done_at, m.status as message_status, m.carrier_id,
+             m.to_e164, m.sender, m.type,
+             (select count(*) from message_parts q where q.message_id = p.message_id)::int as parts
+      from (select distinct * from unnest(${keys.map((k) => k.connectorId)}::text[], ${keys.map((k) => k.receiptKey)}::text[])
+              as k(connector_id, receipt_key)) k
+      join message_parts p on p.connector_id = k.connector_id and p.receipt_key = k.receipt_key
+      join messages m on m.id = p.message_id
+      where ${open ? sql`p.status = any(${openStatuses}::text[])` : sql`not (p.status = any(${openStatuses}::text[]))`}
+      order by p.submitted_at desc, p.message_id, p.part_index`.execute(this.db);
+    return r.rows.map((x) => ({
+      messageId: x.message_id,
+      workspaceId: x.workspace_id,
+      partIndex: x.part_index,
+      carrierMessageId: x.carrier_message_id,
+      receiptKey: x.receipt_key,
+      connectorId: x.connector_id,
+      status: x.status,
+      errorCode: x.error_code,
+      submittedAt: x.submitted_at,
+      doneAt: x.done_at,
+      messageStatus: x.message_status,
+      carrierId: x.carrier_id,
+      to: x.to_e164,
+      sender: x.sender,
+      type: x.type,
+      parts: Number(x.parts ?? 0),
+    }));
+  }
+
+  /**
+   * Applies carrier outcomes to parts (state machine per part), then gives each touched message
+   * the status its parts add up to under `rule`. The messages are locked (in id order) before their
+   * parts are read, so receipts for two parts of one message racing in two consumers still add up.
+   * Three statements per batch whatever its size (lock, parts, messages), plus a statement per
+   * extra round when one part has two receipts in the batch.
+   */
+  async applyPartStatuses(
+    changes: readonly PartStatusChange[],
+    opts: { rule?: MultipartRule } = {},
+  ): Promise<PartStatusesResult> {
+    const rule = opts.rule ?? DEFAULT_MULTIPART_RULE;
+    if (changes.length === 0) return { parts: [], messages: [], refused: [] };
+    const key = (c: PartRef) => `${c.messageId}#${c.partIndex}`;
+    const refOf = (c: PartRef): PartRef => ({ messageId: c.messageId, partIndex: c.partIndex });
+    return this.db.transaction().execute(async (trx) => {
+      // Locks the touched messages in id order, so two consumers never deadlock; a locked message's
+      // status is re-read after any wait, so `current` is what this transaction may change.
+      const ids = [...new Set(changes.map((c) => c.messageId))].sort();
+      const known = await sql<{ message_id: string; message_status: MessageStatus }>`
+        select id as message_id, status as message_status from messages
+        where id = any(${ids}::uuid[]) order by id for update`.execute(trx);
+      if (known.rows.length === 0) return { parts: [], messages: [], refused: changes.map(refOf) };
+      const current = new Map(known.rows.map((r) => [r.message_id, r.message_status]));
+      const messageIds = [...current.keys()];
+
+      const applicable = changes.filter((c) => current.has(c.messageId));
+      const refused = changes.filter((c) => !current.has(c.messageId)).map(refOf);
+      const parts: PartStatusesResult['parts'] = [];
+      // Every part of the touched messages as it will be after this batch: read in the statement
+      // of the first update (which cannot see its own changes), then overlaid with each update.
+      const byMessage = new Map<string, { status: MessageStatus; error_code: string | null }[]>();
+      let round = 0;
+      for (const changesOfRound of roundsByKey(applicable, key)) {
+        const res = await sql<{
+          kind: 'updated' | 'before';
+          message_id: string;
+          workspace_id: string;
+          part_index: number;
+          carrier_message_id: string;
+          connector_id: string;
+          status: MessageStatus;
+          previous_status: MessageStatus | null;
+          error_code: string | null;
+          submitted_at: Date | null;
+          done_at: Date | null;
+        }>`
+          with u as (
+            select * from unnest(
+              ${changesOfRound.map((c) => c.messageId)}::uuid[], ${changesOfRound.map((c) => c.partIndex)}::int[],
+              ${changesOfRound.map((c) => c.status)}::text[], ${changesOfRound.map((c) => c.errorCode ?? null)}::text[],
+              ${changesOfRound.map((c) => c.at)}::timestamptz[]
+            ) as u(message_id, part_index, status, error_code, at)
+          ),
+          upd as (
+            update message_parts p set
+              status = u.status,
+              error_code = coalesce(u.error_code, p.error_code),
+              done_at = case when u.status = any(${TERMINAL}::text[]) then u.at else p.done_at end,
+              updated_at = now()
+            from u, message_parts old
+            where p.message_id = u.message_id and p.part_index = u.part_index
+              and old.message_id = p.message_id and old.part_index = p.part_index
+              and (p.status || '>' || u.status) = any(${ALLOWED_TRANSITIONS}::text[])
+            returning p.message_id, p.workspace_id, p.part_index, p.carrier_message_id, p.connector_id, p.status,
+              old.status as previous_status, p.error_code, p.submitted_at, p.done_at
+          )
+          select 'updated' as kind, upd.* from upd
+          ${
+            round === 0
+              ? sql`union all
+          select 'before', message_id, workspace_id, part_index, carrier_message_id, connector_id, status,
+            null, error_code, null, null
+          from message_parts where message_id = any(${messageIds}::uuid[])`
+              : sql``
+          }
+          order by kind, message_id, part_index`.execute(trx);
+        round++;
+        const changed = new Set(
+          res.rows
+            .filter((r) => r.kind === 'updated')
+            .map((r) => key({ messageId: r.message_id, partIndex: r.part_index })),
+        );
+        for (const c of changesOfRound) if (!changed.has(key(c))) refused.push(refOf(c));
+        for (const r of res.rows) {
+          if (r.kind === 'before') {
+            const list = byMessage.get(r.message_id) ?? [];
+            list[r.part_index] = { status: r.status, error_code: r.error_code };
+            byMessage.set(r.message_id, list);
+            continue;
+          }
+          const list = byMessage.get(r.message_id);
+          if (list) list[r.part_index] = { status: r.status, error_code: r.error_code };
+          parts.push({
+            messageId: r.message_id,
+            workspaceId: r.workspace_id,
+            partIndex: r.part_index,
+            carrierMessageId: r.carrier_message_id,
+            connectorId: r.connector_id,
+            status: r.status,
+            previousStatus: r.previous_status!,
+            errorCode: r.error_code,
+            submittedAt: r.submitted_at!,
+            doneAt: r.done_at,
+          });
+        }
+      }
+      if (parts.length === 0) return { parts, messages: [], refused };
+
+      // The time of a message's change is that of the latest part change that caused it.
+      const lastAt = new Map<string, Date>();
+      const eventOf = new Map<string, Record<string, unknown>>();
+      const detailOf = new Map<string, string>();
+      for (const c of applicable) {
+        const id = c.messageId;
+        const prev = lastAt.get(id);
+        if (!prev || c.at >= prev) {
+          lastAt.set(id, c.at);
+          if (c.event) eventOf.set(id, c.event);
+          if (c.detail) detailOf.set(id, c.detail);
+        }
+      }
+
+      const touched = [...new Set(parts.map((p) => p.messageId))];
+      const messageChanges: StatusChange[] = [];
+      for (const id of touched) {
+        // Part indexes are dense from 0; filter keeps a gap (never expected) from breaking the sum.
+        const list = (byMessage.get(id) ?? []).filter(Boolean);
+        const from = current.get(id);
+        if (!from || list.length === 0) continue;
+        const to = aggregateParts(
+          list.map((p) => p.status),
+          rule,
+        );
+        if (!canTransition(from, to) && !canReaggregate(from, to)) continue;
+        const deciding = list.find((p) => p.status === to && p.error_code);
+        messageChanges.push({
+          id,
+          status: to,
+          errorCode: deciding?.error_code ?? null,
+          detail: detailOf.get(id) ?? null,
+          event: {
+            ...(eventOf.get(id) ?? {}),
+            ...(list.length > 1 ? { parts: list.map((p) => p.status), rule } : {}),
+          },
+          at: lastAt.get(id)!,
+        });
+      }
+      const messages = await this.statuses.apply(messageChanges, { executor: trx, enforce: false });
+      return { parts, messages, refused };
+    });
+  }
+}
