@@ -37,7 +37,11 @@ export async function createEngine(env: ParleyEnv, opts: { listen?: boolean } = 
   const fastify = adapter.getInstance();
   fastify.addHook('onRequest', (req, reply, done) => {
     void reply.header('x-request-id', req.id);
-    requestContext.run({ reqId: String(req.id) }, done);
+    // Only API calls carry a request id into the logs. The first AsyncLocalStorage run turns on
+    // promise hooks for the whole process, which then cost every promise something: a role that
+    // only answers health checks and scrapes (a dispatcher) must never pay that.
+    if (req.url.startsWith('/v1')) requestContext.run({ reqId: String(req.id) }, done);
+    else done();
   });
   fastify.addContentTypeParser(STREAMED_TYPES, (_req, payload, done) => done(null, payload as Readable));
   // Before Nest adds its routes, so the check covers each of them.

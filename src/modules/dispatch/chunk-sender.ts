@@ -282,7 +282,6 @@ export class ChunkSender {
   }
 
   private async submit(f: Flight, gate: SubmitGate): Promise<void> {
-    const labels = { carrier: f.carrierId, connector: f.connector.id };
     let outcome: SubmitOutcome;
     const started = this.clock.precise();
     try {
@@ -303,7 +302,7 @@ export class ChunkSender {
     } finally {
       gate.release();
     }
-    this.metrics.submitLatency.observe(labels, (this.clock.precise() - started) / 1000);
+    this.metrics.answered(f.carrierId, f.connector.id, (this.clock.precise() - started) / 1000);
     await this.onOutcome(f, outcome).catch((err: unknown) =>
       this.host.warn({ err, id: f.id }, 'recording a submit outcome failed'),
     );
@@ -314,13 +313,17 @@ export class ChunkSender {
     switch (o.kind) {
       case 'accepted': {
         const at = new Date(this.clock.now());
-        const type = f.env.type;
-        this.metrics.submitted.inc({ ...labels, sender_kind: f.sender.kind, type });
-        this.metrics.segments.inc(
-          { ...labels, sender_kind: f.sender.kind, type, encoding: f.env.encoding },
+        this.metrics.accepted(
+          {
+            carrier: f.carrierId,
+            connector: f.connector.id,
+            senderKind: f.sender.kind,
+            type: f.env.type,
+            encoding: f.env.encoding,
+          },
           o.carrierMessageIds.length || f.segments,
+          Math.max(0, at.getTime() - f.env.acceptedAt) / 1000,
         );
-        this.metrics.acceptToSubmit.observe({ type }, Math.max(0, at.getTime() - f.env.acceptedAt) / 1000);
         const keys = o.carrierMessageIds.map((id) => storedReceiptKey(f.connector.receiptIdFormat, id));
         await this.host.submitted(f, o.carrierMessageIds, keys, at);
         return;

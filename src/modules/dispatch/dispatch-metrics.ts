@@ -2,6 +2,7 @@
 // and type; submit latency; accept-to-submit time; local and carrier throttling; retries; messages
 // it ended itself (suppressed, expired, …) and the configured caps. One place, so every part counts
 // the same way.
+import { ChildCache } from '../../infra/metrics/child-cache';
 import { METRICS } from '../../infra/metrics/metric-names';
 import type { MetricsService } from '../../infra/metrics/metrics.service';
 import type { AppliedChange } from '../messages/message-record';
@@ -16,6 +17,12 @@ export class DispatchMetrics {
   readonly suppressed;
   readonly cap;
   readonly final;
+  private readonly sentChildren: ChildCache<{
+    submitted: { inc(n?: number): void };
+    segments: { inc(n?: number): void };
+    acceptToSubmit: { observe(v: number): void };
+  }>;
+  private readonly latencyChildren: ChildCache<{ observe(v: number): void }>;
 
   constructor(metrics: MetricsService) {
     const M = METRICS;
@@ -66,6 +73,41 @@ export class DispatchMetrics {
       'Messages reaching a final status.',
       M.messagesFinal.labels,
     );
+    this.sentChildren = new ChildCache((l) => {
+      const { encoding: _encoding, ...perMessage } = l;
+      return {
+        submitted: this.submitted.labels(perMessage),
+        segments: this.segments.labels(l),
+        acceptToSubmit: this.acceptToSubmit.labels({ type: l.type }),
+      };
+    });
+    this.latencyChildren = new ChildCache((l) => this.submitLatency.labels(l));
+  }
+
+  /** A message the carrier took, with its segments and how long it waited since it was accepted. */
+  accepted(
+    m: { carrier: string; connector: string; senderKind: string; type: string; encoding: string },
+    segments: number,
+    acceptToSubmitSeconds: number,
+  ): void {
+    const c = this.sentChildren.get(
+      `${m.carrier}|${m.connector}|${m.senderKind}|${m.type}|${m.encoding}`,
+      () => ({
+        carrier: m.carrier,
+        connector: m.connector,
+        sender_kind: m.senderKind,
+        type: m.type,
+        encoding: m.encoding,
+      }),
+    );
+    c.submitted.inc();
+    c.segments.inc(segments);
+    c.acceptToSubmit.observe(acceptToSubmitSeconds);
+  }
+
+  /** How long one submit waited for the carrier's answer. */
+  answered(carrier: string, connector: string, seconds: number): void {
+    this.latencyChildren.get(`${carrier}|${connector}`, () => ({ carrier, connector })).observe(seconds);
   }
 
   /** Statuses the dispatcher wrote: final ones are counted, and those it ended itself by reason. */

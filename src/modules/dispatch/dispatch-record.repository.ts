@@ -7,6 +7,7 @@ import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
+import { intArray, textArray } from '../../infra/db/pg-array';
 import type {
   AcceptedRow,
   AppliedChange,
@@ -58,27 +59,74 @@ export class DispatchRecordRepository {
    */
   async take(groupId: string, items: readonly TakeItem[]): Promise<Set<string>> {
     if (!items.length) return new Set();
-    const col = <T>(f: (m: TakeItem) => T) => items.map(f);
-    const r = await sql<{ id: string }>`
-      with lease as (
+    // A campaign message has no row until its take; every other message (the API's, an
+    // auto-reply) was stored when it was accepted, and its take only moves it.
+    const fresh = items.filter((m) => m.campaignId);
+    const stored = items.filter((m) => !m.campaignId);
+    const [a, b] = await Promise.all([this.takeFresh(groupId, fresh), this.takeStored(groupId, stored)]);
+    return new Set([...a, ...b]);
+  }
+
+  /** The leases the items were read under that are still current (share-locked until commit). */
+  private leaseOf(groupId: string, items: readonly TakeItem[]) {
+    return sql`lease as (
         select l.topic, l.partition
           from partition_leases l
-          join (select distinct * from unnest(${col((m) => m.topic)}::text[], ${col((m) => m.partition)}::int[],
-                                              ${col((m) => m.epoch)}::bigint[]) as e(topic, partition, epoch)) e
+          join (select distinct * from unnest(${textArray(items.map((m) => m.topic))}::text[],
+                                              ${intArray(items.map((m) => m.partition))}::int[],
+                                              ${textArray(items.map((m) => m.epoch))}::bigint[]) as e(topic, partition, epoch)) e
             on l.topic = e.topic and l.partition = e.partition and l.epoch = e.epoch
          where l.group_id = ${groupId}
          for share of l
+      )`;
+  }
+
+  private async takeStored(groupId: string, items: readonly TakeItem[]): Promise<string[]> {
+    if (!items.length) return [];
+    const col = (f: (m: TakeItem) => string | null) => textArray(items.map(f));
+    const r = await sql<{ id: string }>`
+      with ${this.leaseOf(groupId, items)},
+      x as (
+        select * from unnest(${col((m) => m.id)}::uuid[], ${col((m) => m.topic)}::text[],
+                             ${intArray(items.map((m) => m.partition))}::int[], ${col((m) => m.carrierId)}::text[],
+                             ${col((m) => m.connectorId)}::text[])
+          as x(id, topic, partition, carrier_id, connector_id)
       ),
+      -- Rows locked in id order: two takes of overlapping messages never deadlock.
+      locked as (
+        select m.id from messages m
+          join x on x.id = m.id
+          join lease on lease.topic = x.topic and lease.partition = x.partition
+         where m.status in ('accepted', 'queued')
+         order by m.id
+         for update of m
+      )
+      update messages m set
+        status = 'submitting', submitting_at = now(), carrier_id = x.carrier_id,
+        connector_id = x.connector_id, updated_at = now()
+      from x
+      where m.id = x.id and m.id in (select id from locked) and m.status in ('accepted', 'queued')
+      returning m.id`.execute(this.db);
+    return r.rows.map((x) => x.id);
+  }
+
+  private async takeFresh(groupId: string, items: readonly TakeItem[]): Promise<string[]> {
+    if (!items.length) return [];
+    const col = (f: (m: TakeItem) => string | null | undefined) => textArray(items.map(f));
+    const r = await sql<{ id: string }>`
+      with ${this.leaseOf(groupId, items)},
       x as (
         select * from unnest(
           ${col((m) => m.id)}::uuid[], ${col((m) => m.workspaceId)}::uuid[],
-          ${col((m) => m.campaignId ?? null)}::uuid[], ${col((m) => m.type)}::text[],
+          ${col((m) => m.campaignId)}::uuid[], ${col((m) => m.type)}::text[],
           ${col((m) => m.to)}::text[], ${col((m) => m.sender)}::text[],
           ${col((m) => m.carrierId)}::text[], ${col((m) => m.connectorId)}::text[],
-          ${col((m) => m.body)}::text[], ${col((m) => m.encoding)}::text[], ${col((m) => m.segments)}::int[],
-          ${col((m) => JSON.stringify(m.metadata ?? {}))}::jsonb[], ${col((m) => m.statusCallback ?? null)}::text[],
-          ${col((m) => m.validUntil ?? null)}::timestamptz[], ${col((m) => m.acceptedAt ?? new Date())}::timestamptz[],
-          ${col((m) => m.autoReply ?? false)}::boolean[], ${col((m) => m.topic)}::text[], ${col((m) => m.partition)}::int[]
+          ${col((m) => m.body)}::text[], ${col((m) => m.encoding)}::text[], ${intArray(items.map((m) => m.segments))}::int[],
+          ${col((m) => JSON.stringify(m.metadata ?? {}))}::jsonb[], ${col((m) => m.statusCallback)}::text[],
+          ${col((m) => m.validUntil?.toISOString())}::timestamptz[],
+          ${col((m) => (m.acceptedAt ?? new Date()).toISOString())}::timestamptz[],
+          ${col((m) => (m.autoReply ? 't' : 'f'))}::boolean[], ${col((m) => m.topic)}::text[],
+          ${intArray(items.map((m) => m.partition))}::int[]
         ) as x(id, workspace_id, campaign_id, type, to_e164, sender, carrier_id, connector_id, body, encoding,
                segments, metadata, status_callback, valid_until, accepted_at, auto_reply, topic, partition)
       )
@@ -95,7 +143,7 @@ export class DispatchRecordRepository {
         connector_id = excluded.connector_id, updated_at = now()
         where m.status in ('accepted', 'queued')
       returning m.id`.execute(this.db);
-    return new Set(r.rows.map((x) => x.id));
+    return r.rows.map((x) => x.id);
   }
 
   /**

@@ -1,6 +1,7 @@
 // The delivery receipt an SMSC sends back, in the de-facto format of SMPP 3.4 Appendix B:
 // `id:… sub:001 dlvrd:001 submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DELIVRD err:000 text:…`
 // plus the message_state values that travel in the TLV of the same name.
+import { utcMinuteDigits } from '../smpp/smpp-wire';
 
 export type ReceiptOutcome = 'delivered' | 'undelivered' | 'expired' | 'rejected';
 
@@ -13,16 +14,7 @@ export const RECEIPT_STATES: Record<ReceiptOutcome, { stat: string; messageState
 };
 
 /** YYMMDDhhmm in UTC, the receipt's date format. */
-export function receiptDate(d: Date): string {
-  const p = (n: number) => String(n).padStart(2, '0');
-  return (
-    p(d.getUTCFullYear() % 100) +
-    p(d.getUTCMonth() + 1) +
-    p(d.getUTCDate()) +
-    p(d.getUTCHours()) +
-    p(d.getUTCMinutes())
-  );
-}
+export const receiptDate = utcMinuteDigits;
 
 export function receiptText(r: {
   id: string;

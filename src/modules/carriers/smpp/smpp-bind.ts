@@ -5,6 +5,7 @@
 import type { PDU, Session } from 'smpp';
 import { coalesceWrites, smpp } from './smpp-lib';
 import { ESME_ROK, isBackoffStatus, statusName } from './smpp-pdu';
+import { SubmitFields, decodeHot, submitSmPdu } from './smpp-wire';
 
 export interface SmppBindOptions {
   connectorId: string;
@@ -111,7 +112,7 @@ export class SmppBind {
   }
 
   /** Sends one submit_sm in a slot taken by `reserve` (at its send time) and waits for its answer. */
-  async submit(fields: Record<string, unknown>, at: number): Promise<PartResult> {
+  async submit(fields: SubmitFields, at: number): Promise<PartResult> {
     try {
       const wait = at - Date.now();
       if (wait > 0) await sleep(wait);
@@ -123,7 +124,7 @@ export class SmppBind {
     }
   }
 
-  private send(fields: Record<string, unknown>): Promise<PartResult> {
+  private send(fields: SubmitFields): Promise<PartResult> {
     const session = this.session;
     if (this.state !== 'bound' || !session) return Promise.resolve({ kind: 'not_sent' });
     if (!session.socket.writable) {
@@ -133,7 +134,7 @@ export class SmppBind {
       return Promise.resolve({ kind: 'not_sent' });
     }
     return new Promise<PartResult>((resolve) => {
-      const pdu = new smpp.PDU('submit_sm', fields);
+      const pdu = submitSmPdu(fields) as unknown as PDU;
       const wait: { timer?: NodeJS.Timeout } = {};
       let seq = 0;
       const settle = (r: PartResult) => {
@@ -202,6 +203,7 @@ export class SmppBind {
     const o = this.opts;
     const session = smpp.connect({ host: o.host, port: o.port });
     coalesceWrites(session.socket, 'tick');
+    readHotPdus(session);
     this.session = session;
     const bindTimer = setTimeout(() => {
       this.hooks.log.warn({ bind: o.index }, 'smpp bind: no bind_transceiver_resp in time');
@@ -356,3 +358,59 @@ export class SmppBind {
 }
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+/** What the package's Session keeps while it reads (not in its typings). */
+type ReadingSession = Session & {
+  _busy: boolean;
+  _command_length: number | null;
+  _callbacks: Record<number, (pdu: PDU) => void>;
+  paused: boolean;
+};
+
+const MAX_PDU_LENGTH = 16_384;
+
+/**
+ * Reads the session's socket as the package does (length, then the PDU; events `pdu` and its
+ * command; response callbacks by sequence number), but decodes submit_sm_resp, generic_nack and
+ * deliver_sm with smpp-wire.ts; every other command still goes through the package.
+ */
+function readHotPdus(session: Session): void {
+  const s = session as ReadingSession;
+  const socket = session.socket;
+  socket.removeAllListeners('readable');
+  socket.on('readable', () => {
+    if (s._busy) return;
+    s._busy = true;
+    try {
+      while (!s.paused) {
+        if (!s._command_length) {
+          const head = socket.read(4) as Buffer | null;
+          if (!head) break;
+          const length = head.readUInt32BE(0);
+          if (length < 16 || length > MAX_PDU_LENGTH) throw new Error(`PDU length ${length} out of range`);
+          s._command_length = length;
+        }
+        const length = s._command_length;
+        const body = socket.read(length - 4) as Buffer | null;
+        if (!body) break;
+        s._command_length = null;
+        const buffer = Buffer.allocUnsafe(length);
+        buffer.writeUInt32BE(length, 0);
+        body.copy(buffer, 4);
+        const hot = decodeHot(buffer);
+        const pdu = (hot ?? new smpp.PDU(buffer)) as unknown as PDU;
+        session.emit('pdu', pdu);
+        session.emit(pdu.command, pdu);
+        const cb = pdu.isResponse() ? s._callbacks[pdu.sequence_number] : undefined;
+        if (cb) {
+          delete s._callbacks[pdu.sequence_number];
+          cb(pdu);
+        }
+      }
+    } catch (err) {
+      session.emit('error', err);
+    } finally {
+      s._busy = false;
+    }
+  });
+}

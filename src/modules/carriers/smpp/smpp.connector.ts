@@ -14,6 +14,8 @@ import type {
   SubmitRequest,
 } from '../connector';
 import { SmppBind, SmppBindHooks } from './smpp-bind';
+import { PARLEY_MESSAGE_ID_TLV } from './smpp-lib';
+import type { SubmitFields } from './smpp-wire';
 import {
   ConcatAssembler,
   DATA_CODING,
@@ -165,8 +167,7 @@ export class SmppConnector implements Connector {
     const ids: string[] = [];
     for (let i = 0; i < parts.length; i++) {
       const text = encodeText(parts[i], req.encoding);
-      const fields: Record<string, unknown> = {
-        service_type: '',
+      const fields: SubmitFields = {
         source_addr_ton: src.ton,
         source_addr_npi: src.npi,
         source_addr: src.addr,
@@ -177,7 +178,7 @@ export class SmppConnector implements Connector {
         registered_delivery: 1,
         data_coding: DATA_CODING[req.encoding],
         short_message: multipart ? Buffer.concat([concatUdh(reference, parts.length, i + 1), text]) : text,
-        parley_message_id: req.messageId,
+        vendorTlv: { tag: PARLEY_MESSAGE_ID_TLV, value: req.messageId },
       };
       if (req.validUntil) fields.validity_period = req.validUntil;
       // The first part may be refused and retried as a whole; once a part is in, the rest must
@@ -291,10 +292,10 @@ export class SmppConnector implements Connector {
     const { text, udh } = messageOf(pdu);
     try {
       if (RECEIPT_TYPES.has(esm & ESM_CLASS_TYPE_MASK)) {
-        const fromText = /\bid:\s*([^\s]+)/i.exec(text)?.[1];
+        const tlvId = pdu.receipted_message_id ? String(pdu.receipted_message_id) : '';
         const receipt: RawReceipt = {
           connectorId: this.id,
-          carrierMessageId: String(pdu.receipted_message_id || fromText || ''),
+          carrierMessageId: tlvId || (/\bid:\s*([^\s]+)/i.exec(text)?.[1] ?? ''),
           recipient: fromSmppAddress(String(pdu.source_addr ?? ''), pdu.source_addr_ton),
           sender: fromSmppAddress(String(pdu.destination_addr ?? ''), pdu.dest_addr_ton),
           raw: text,
