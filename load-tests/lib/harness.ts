@@ -15,7 +15,11 @@ import { sql } from 'kysely';
 import { createDb, Db } from '../../src/infra/db/db';
 import { migrateToLatest } from '../../src/infra/db/migrator';
 import { CarriersFile, carriersFileSchema } from '../../src/modules/carriers/carriers.config';
-import { CarrierSimulator, SimulatedMessage, SimulatorStats } from '../../src/modules/carriers/simulator/carrier-simulator';
+import {
+  CarrierSimulator,
+  SimulatedMessage,
+  SimulatorStats,
+} from '../../src/modules/carriers/simulator/carrier-simulator';
 import { SimulatorProcess, keepTail, spawnSimulator } from '../../src/cli/simulator-process';
 import type { ScenarioInput } from '../../src/modules/carriers/simulator/scenario';
 import { WorkspaceRepository } from '../../src/modules/workspaces/workspace.repository';
@@ -28,7 +32,15 @@ export const BENCH_DATABASE_URL =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/parley_bench';
 export const DEFAULT_BROKERS = process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:9092';
 export const SENDER = '+14155550100';
-export const TERMINAL = ['delivered', 'undelivered', 'failed', 'expired', 'suppressed', 'rejected', 'canceled'];
+export const TERMINAL = [
+  'delivered',
+  'undelivered',
+  'failed',
+  'expired',
+  'suppressed',
+  'rejected',
+  'canceled',
+];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const now = () => performance.now();
@@ -40,7 +52,10 @@ export function log(...args: unknown[]) {
 /** The machine as RESULTS.md describes it: cores, memory, load at the time. */
 export function machine(): string {
   const gib = Math.round(os.totalmem() / 2 ** 30);
-  const load = os.loadavg().map((l) => l.toFixed(1)).join(' ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(1))
+    .join(' ');
   return `${os.cpus().length} cores, ${gib} GiB, Node ${process.version}, all services on this host; load average ${load}`;
 }
 
@@ -57,7 +72,9 @@ export interface ResultRow {
 
 /** The line `npm run bench` reads from each scenario's output (one JSON object). */
 export function emitResults(scenario: string, rows: ResultRow[], details: string[]) {
-  console.log(`BENCH_RESULT ${JSON.stringify({ scenario, rows, details, machine: machine(), at: new Date().toISOString() })}`);
+  console.log(
+    `BENCH_RESULT ${JSON.stringify({ scenario, rows, details, machine: machine(), at: new Date().toISOString() })}`,
+  );
 }
 
 export function pct(values: number[], p: number): number {
@@ -67,7 +84,9 @@ export function pct(values: number[], p: number): number {
 }
 
 export const fmt = (n: number, digits = 0) =>
-  Number.isFinite(n) ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits }) : String(n);
+  Number.isFinite(n)
+    ? n.toLocaleString('en-US', { maximumFractionDigits: digits, minimumFractionDigits: digits })
+    : String(n);
 
 /** Polls `check` until truthy or the deadline; returns the last value (falsy on timeout). */
 export async function waitFor<T>(check: () => Promise<T>, timeoutMs: number, everyMs = 250): Promise<T> {
@@ -89,9 +108,13 @@ export async function benchDb(poolSize = 4, url = BENCH_DATABASE_URL): Promise<D
   const name = u.pathname.slice(1);
   const admin = new URL(url);
   admin.pathname = '/postgres';
-  const exists = execFileSync('psql', [admin.toString(), '-tAc', `select 1 from pg_database where datname = '${name}'`], {
-    encoding: 'utf8',
-  }).trim();
+  const exists = execFileSync(
+    'psql',
+    [admin.toString(), '-tAc', `select 1 from pg_database where datname = '${name}'`],
+    {
+      encoding: 'utf8',
+    },
+  ).trim();
   if (exists !== '1') execFileSync('psql', [admin.toString(), '-qc', `create database "${name}"`]);
   const db = createDb(url, poolSize);
   if (!migrated.has(url)) {
@@ -101,18 +124,29 @@ export async function benchDb(poolSize = 4, url = BENCH_DATABASE_URL): Promise<D
   return db;
 }
 
-export async function createWorkspace(db: Db, prefix: string): Promise<{ workspaceId: string; name: string; key: string }> {
+export async function createWorkspace(
+  db: Db,
+  prefix: string,
+): Promise<{ workspaceId: string; name: string; key: string }> {
   const name = `${prefix}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
   const { workspace, key } = await new WorkspaceService(new WorkspaceRepository(db)).createKey(name);
   return { workspaceId: workspace.id, name: workspace.name, key };
 }
 
-export async function statusCounts(db: Db, workspaceId: string, campaignId?: string): Promise<Record<string, number>> {
+export async function statusCounts(
+  db: Db,
+  workspaceId: string,
+  campaignId?: string,
+): Promise<Record<string, number>> {
   const r = campaignId
     ? await sql<{ status: string; n: number }>`
-    select status, count(*)::int as n from messages where workspace_id = ${workspaceId} and campaign_id = ${campaignId} group by status`.execute(db)
+    select status, count(*)::int as n from messages where workspace_id = ${workspaceId} and campaign_id = ${campaignId} group by status`.execute(
+        db,
+      )
     : await sql<{ status: string; n: number }>`
-    select status, count(*)::int as n from messages where workspace_id = ${workspaceId} group by status`.execute(db);
+    select status, count(*)::int as n from messages where workspace_id = ${workspaceId} group by status`.execute(
+        db,
+      );
   return Object.fromEntries(r.rows.map((x) => [x.status, x.n]));
 }
 
@@ -148,6 +182,60 @@ export async function waitAllTerminal(
   return { ok, counts, doneAt: now() };
 }
 
+/** Terminal messages the engines counted (parley_messages_final_total summed over the processes). */
+export async function finalsCounted(
+  engines: EngineProc[],
+  type?: 'transactional' | 'marketing',
+): Promise<number> {
+  let n = 0;
+  for (const e of engines) {
+    const text = await fetch(`${e.url}/metrics`, { signal: AbortSignal.timeout(5_000) })
+      .then((r) => r.text())
+      .catch(() => '');
+    for (const m of text.matchAll(/^parley_messages_final_total\{([^}]*)\} (\S+)$/gm))
+      if (!type || m[1].includes(`type="${type}"`)) n += Number(m[2]);
+  }
+  return n;
+}
+
+/**
+ * Until every message is terminal in PostgreSQL. Counting statuses in the database four times a
+ * second scans all of the run's messages each time (85 ms at 100,000, a core's worth at 500,000),
+ * taking from the engine the PostgreSQL it measures; the engines' own count of final statuses
+ * (incremented after the commit) is polled instead, and the database confirms once at the end
+ * (at least `expected` in the workspace, every one terminal).
+ */
+export async function waitTerminal(
+  engines: EngineProc[],
+  db: Db,
+  workspaceId: string,
+  expected: number,
+  timeoutMs: number,
+  /** Final statuses the engines had counted before these messages (an earlier phase of the run). */
+  countedBefore = 0,
+) {
+  let lastLog = Date.now();
+  const countedAt = await waitFor(
+    async () => {
+      if (Date.now() - lastLog > 5_000) {
+        lastLog = Date.now();
+        log('  statuses', JSON.stringify(await statusCounts(db, workspaceId)));
+      }
+      return (await finalsCounted(engines)) >= countedBefore + expected ? now() : 0;
+    },
+    timeoutMs,
+    250,
+  );
+  const counts = await statusCounts(db, workspaceId);
+  const total = sumOf(counts);
+  if (countedAt && total >= expected && sumOf(counts, TERMINAL) === total)
+    return { ok: true, counts, doneAt: countedAt };
+  log('  the engines counted all final, the database not yet (or the wait timed out); polling the database');
+  return waitAllTerminal(db, workspaceId, expected, countedAt ? 60_000 : 1_000, (c) =>
+    log('  statuses', JSON.stringify(c)),
+  );
+}
+
 // ------------------------------------------------------------------------------------ simulator
 
 export interface Sim {
@@ -161,7 +249,13 @@ export interface Sim {
 }
 
 /** Two carriers (+1202 alpha, +1303 beta) and one sender on one SMPP connector, all caps given. */
-export function benchCarriers(opts: { alpha: number; beta: number; sender?: number; binds?: number; window?: number }): CarriersFile {
+export function benchCarriers(opts: {
+  alpha: number;
+  beta: number;
+  sender?: number;
+  binds?: number;
+  window?: number;
+}): CarriersFile {
   return carriersFileSchema.parse({
     connectors: [
       {
@@ -181,7 +275,15 @@ export function benchCarriers(opts: { alpha: number; beta: number; sender?: numb
       { id: 'alpha', prefixes: ['+1202'], segments_per_second: opts.alpha },
       { id: 'beta', prefixes: ['+1303'], segments_per_second: opts.beta },
     ],
-    senders: [{ address: SENDER, kind: 'long_code', segments_per_second: opts.sender ?? 1_000_000, connector: 'smpp', pool: 'bench' }],
+    senders: [
+      {
+        address: SENDER,
+        kind: 'long_code',
+        segments_per_second: opts.sender ?? 1_000_000,
+        connector: 'smpp',
+        pool: 'bench',
+      },
+    ],
     default_from: 'bench',
   });
 }
@@ -247,7 +349,9 @@ export async function startSimProcess(
  * one-second window ≤ cap per carrier. The accepted peak cannot exceed a cap (the simulator answers
  * the excess "throttled"), so only the offered peak shows a dispatcher going over.
  */
-export function capViolations(sim: CarrierSimulator | SimulatorStats): { carrier: string; peak: number; cap: number }[] {
+export function capViolations(
+  sim: CarrierSimulator | SimulatorStats,
+): { carrier: string; peak: number; cap: number }[] {
   const s = sim instanceof CarrierSimulator ? sim.stats() : sim;
   return Object.entries(s.carriers)
     .filter(([, c]) => c.peak_offered > c.cap)
@@ -280,7 +384,10 @@ export function freePort(): number {
 
 export function benchEnv(extra: Record<string, string>): Record<string, string> {
   return {
-    ...Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<string, string>,
+    ...(Object.fromEntries(Object.entries(process.env).filter(([, v]) => v !== undefined)) as Record<
+      string,
+      string
+    >),
     NODE_ENV: 'development',
     DATABASE_URL: BENCH_DATABASE_URL,
     PARLEY_MIGRATE_ON_START: 'false',
@@ -307,7 +414,11 @@ export function dispatcherSpecs(kind: string | undefined): EngineSpec[] {
   if (kind === 'all') return [{ roles: 'dispatcher', name: 'dispatcher' }];
   if (kind !== 'split') throw new Error(`--engines: all or split, not ${kind}`);
   return [
-    { roles: 'dispatcher', name: 'dispatcher', env: { PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: BULK_NICE } },
+    {
+      roles: 'dispatcher',
+      name: 'dispatcher',
+      env: { PARLEY_DISPATCH_TOPICS: 'bulk', PARLEY_NICE: BULK_NICE },
+    },
     { roles: 'dispatcher', name: 'dispatcher-priority', env: { PARLEY_DISPATCH_TOPICS: 'priority' } },
   ];
 }
@@ -357,12 +468,18 @@ export async function spawnEngine(
   // BENCH_ENGINE_NODE_ARGS (e.g. "--cpu-prof --cpu-prof-dir=/tmp/prof") profiles the engines.
   const nodeArgs = (process.env.BENCH_ENGINE_NODE_ARGS ?? '').split(' ').filter(Boolean);
   const proc = spawn(process.execPath, [...nodeArgs, MAIN_JS], {
-    env: benchEnv({ ...env, PARLEY_ROLES: roles, PORT: String(port), PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}` }),
+    env: benchEnv({
+      ...env,
+      PARLEY_ROLES: roles,
+      PORT: String(port),
+      PARLEY_PUBLIC_URL: `http://127.0.0.1:${port}`,
+    }),
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   const name = opts.name ?? roles;
   const tail = keepTail(proc, (line) => {
-    if (process.env.BENCH_ENGINE_LOGS) console.log(`  [${name}] ${line.slice(0, Number(process.env.BENCH_ENGINE_LOG_CHARS ?? 400))}`);
+    if (process.env.BENCH_ENGINE_LOGS)
+      console.log(`  [${name}] ${line.slice(0, Number(process.env.BENCH_ENGINE_LOG_CHARS ?? 400))}`);
   });
   const exited = new Promise<number | null>((r) => proc.once('exit', (code) => r(code)));
   // An engine that dies on its own (not through kill below or a scenario's signal) says so, with
@@ -370,7 +487,9 @@ export async function spawnEngine(
   let stopping = false;
   proc.once('exit', (code, signal) => {
     if (signal || stopping) return;
-    console.log(`[${name}] engine exited on its own (code ${code}); last output:\n${tail.join('\n').slice(-4000)}`);
+    console.log(
+      `[${name}] engine exited on its own (code ${code}); last output:\n${tail.join('\n').slice(-4000)}`,
+    );
   });
   const url = `http://127.0.0.1:${port}`;
   const ready = await waitFor(
@@ -388,7 +507,9 @@ export async function spawnEngine(
   );
   if (ready !== 'ok') {
     proc.kill('SIGKILL');
-    throw new Error(`engine (${name}) did not become ready (${ready || 'timeout'}); last output:\n${tail.join('\n')}`);
+    throw new Error(
+      `engine (${name}) did not become ready (${ready || 'timeout'}); last output:\n${tail.join('\n')}`,
+    );
   }
   return {
     proc,
@@ -485,7 +606,9 @@ export class CpuMeter {
     const host = hostCpu();
     return {
       processes: Object.fromEntries(Object.keys(own).map((k) => [k, own[k] - this.own0[k]])),
-      services: Object.fromEntries(Object.keys(host.services).map((k) => [k, host.services[k] - this.host0.services[k]])),
+      services: Object.fromEntries(
+        Object.keys(host.services).map((k) => [k, host.services[k] - this.host0.services[k]]),
+      ),
       busy: host.busy - this.host0.busy,
     };
   }
@@ -494,14 +617,19 @@ export class CpuMeter {
   perMessage(n: number): { parts: string; busyUs: number } {
     const d = this.since();
     const us = (s: number) => Math.round((s * 1e6) / n);
-    const parts = [...Object.entries(d.processes), ...Object.entries(d.services)].map(([k, v]) => `${k} ${us(v)} µs`);
+    const parts = [...Object.entries(d.processes), ...Object.entries(d.services)].map(
+      ([k, v]) => `${k} ${us(v)} µs`,
+    );
     const busyUs = us(d.busy);
     return { parts: `${parts.join(', ')}; host busy ${busyUs} µs`, busyUs };
   }
 
   private own(): Record<string, number> {
     return Object.fromEntries(
-      Object.entries(this.processes).map(([k, pid]) => [k, pid === 'self' ? selfCpuSeconds() : cpuSecondsOf(pid)]),
+      Object.entries(this.processes).map(([k, pid]) => [
+        k,
+        pid === 'self' ? selfCpuSeconds() : cpuSecondsOf(pid),
+      ]),
     );
   }
 }
@@ -519,14 +647,24 @@ export class Api {
     readonly key: string,
   ) {}
 
-  async req<T = any>(method: string, p: string, body?: unknown, headers: Record<string, string> = {}): Promise<{ status: number; body: T }> {
+  async req<T = any>(
+    method: string,
+    p: string,
+    body?: unknown,
+    headers: Record<string, string> = {},
+  ): Promise<{ status: number; body: T }> {
     const h: Record<string, string> = { authorization: `Bearer ${this.key}`, ...headers };
     let payload: string | undefined;
     if (body !== undefined) {
       payload = typeof body === 'string' ? body : JSON.stringify(body);
       h['content-type'] ??= 'application/json';
     }
-    const res = await fetch(`${this.url}${p}`, { method, headers: h, body: payload, signal: AbortSignal.timeout(60_000) });
+    const res = await fetch(`${this.url}${p}`, {
+      method,
+      headers: h,
+      body: payload,
+      signal: AbortSignal.timeout(60_000),
+    });
     const text = await res.text();
     let parsed: any = text;
     try {
@@ -542,9 +680,15 @@ export class Api {
   post<T = any>(p: string, body: unknown = {}, headers?: Record<string, string>) {
     return this.req<T>('POST', p, body, headers);
   }
-  async must<T = any>(method: string, p: string, body?: unknown, headers?: Record<string, string>): Promise<T> {
+  async must<T = any>(
+    method: string,
+    p: string,
+    body?: unknown,
+    headers?: Record<string, string>,
+  ): Promise<T> {
     const r = await this.req<T>(method, p, body, headers);
-    if (r.status >= 300) throw new Error(`${method} ${p} → ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
+    if (r.status >= 300)
+      throw new Error(`${method} ${p} → ${r.status} ${JSON.stringify(r.body).slice(0, 500)}`);
     return r.body;
   }
 }
@@ -567,7 +711,10 @@ export async function sendBatches(
       next = to;
       const messages = [];
       for (let i = from; i < to; i++) messages.push(make(i));
-      const r = await api.post<{ results: { status: string; id?: string; error?: unknown }[] }>('/v1/messages/batch', { messages });
+      const r = await api.post<{ results: { status: string; id?: string; error?: unknown }[] }>(
+        '/v1/messages/batch',
+        { messages },
+      );
       if (r.status !== 200) {
         errors.push(`${r.status} ${JSON.stringify(r.body).slice(0, 300)}`);
         continue;
@@ -594,13 +741,19 @@ export function topicPrefix(name: string): string {
 /** Deletes the topics a bench run created under its prefix (never any other topic). */
 export async function deleteTopics(prefix: string, brokers = DEFAULT_BROKERS): Promise<void> {
   if (!prefix.startsWith('bench')) return;
-  const kafka = new Kafka({ clientId: 'parley-bench-cleanup', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: 'parley-bench-cleanup',
+    brokers: brokers.split(','),
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   try {
     await admin.connect();
     const topics = (await admin.listTopics()).filter((t) => t.startsWith(prefix));
     if (topics.length) await admin.deleteTopics({ topics, timeout: 10_000 });
-    const groups = (await admin.listGroups()).groups.map((g) => g.groupId).filter((g) => g.startsWith(prefix));
+    const groups = (await admin.listGroups()).groups
+      .map((g) => g.groupId)
+      .filter((g) => g.startsWith(prefix));
     if (groups.length) await admin.deleteGroups(groups).catch(() => undefined);
   } catch {
     /* best effort */
@@ -611,9 +764,26 @@ export async function deleteTopics(prefix: string, brokers = DEFAULT_BROKERS): P
 
 /** Picks an IANA zone whose local time is now well inside 08:00-21:00 (quiet hours never hold). */
 export function daytimeZone(): string {
-  const zones = ['UTC', 'Europe/London', 'Europe/Berlin', 'America/New_York', 'America/Chicago', 'America/Los_Angeles', 'Pacific/Honolulu', 'Asia/Tokyo', 'Asia/Kolkata', 'Australia/Sydney', 'Pacific/Auckland'];
+  const zones = [
+    'UTC',
+    'Europe/London',
+    'Europe/Berlin',
+    'America/New_York',
+    'America/Chicago',
+    'America/Los_Angeles',
+    'Pacific/Honolulu',
+    'Asia/Tokyo',
+    'Asia/Kolkata',
+    'Australia/Sydney',
+    'Pacific/Auckland',
+  ];
   const hourIn = (tz: string) => {
-    const p = new Intl.DateTimeFormat('en-GB', { timeZone: tz, hour: '2-digit', minute: '2-digit', hour12: false }).format(new Date());
+    const p = new Intl.DateTimeFormat('en-GB', {
+      timeZone: tz,
+      hour: '2-digit',
+      minute: '2-digit',
+      hour12: false,
+    }).format(new Date());
     const [h, m] = p.split(':').map(Number);
     return h + m / 60;
   };

@@ -14,7 +14,6 @@
 import os from 'node:os';
 import { parseArgs } from 'node:util';
 import { Kafka, logLevel } from 'kafkajs';
-import type { Db } from '../../src/infra/db/db';
 import { SmppConnector } from '../../src/modules/carriers/smpp/smpp.connector';
 import {
   Api,
@@ -26,10 +25,8 @@ import {
   deleteTopics,
   DEFAULT_BROKERS,
   EngineProc,
-  TERMINAL,
   CpuMeter,
   pidsByName,
-  sumOf,
   emitResults,
   fmt,
   log,
@@ -44,6 +41,7 @@ import {
   sleep,
   topicPrefix,
   waitAllTerminal,
+  waitTerminal,
   waitFor,
   watchdog,
 } from '../lib/harness';
@@ -95,17 +93,33 @@ async function endToEnd(): Promise<number | undefined> {
     // The path works end to end before timing starts (also joins the consumer groups).
     const warm = await api.must('POST', '/v1/messages', { to: numberAt('+1202', N + 1), body: 'warm up' });
     const warmed = await waitAllTerminal(db, ws.workspaceId, 1, 60_000);
-    if (!warmed.ok) throw new Error(`warm-up message ${warm.id} did not reach a terminal status in 60 s: ${JSON.stringify(warmed.counts)}`);
+    if (!warmed.ok)
+      throw new Error(
+        `warm-up message ${warm.id} did not reach a terminal status in 60 s: ${JSON.stringify(warmed.counts)}`,
+      );
     await sim.reset();
 
     log(`end to end: sending ${fmt(N)} messages through POST /v1/messages/batch`);
     const meter = new CpuMeter({ ...pidsByName(ENGINES, engines), bench: 'self', simulator: sim.pid });
     const t0 = now();
-    const sent = await sendBatches(api, (i) => ({ to: numberAt(i % 2 ? '+1303' : '+1202', i), body: bodyOf(i) }), N, 3);
+    const sent = await sendBatches(
+      api,
+      (i) => ({ to: numberAt(i % 2 ? '+1303' : '+1202', i), body: bodyOf(i) }),
+      N,
+      3,
+    );
     const tAccepted = now();
-    log(`accepted ${fmt(sent.accepted.length)} (invalid ${sent.invalid}) in ${((tAccepted - t0) / 1000).toFixed(1)} s: ${fmt((sent.accepted.length * 1000) / (tAccepted - t0))} msgs/s accepted`);
+    log(
+      `accepted ${fmt(sent.accepted.length)} (invalid ${sent.invalid}) in ${((tAccepted - t0) / 1000).toFixed(1)} s: ${fmt((sent.accepted.length * 1000) / (tAccepted - t0))} msgs/s accepted`,
+    );
     if (sent.errors.length) log('errors:', sent.errors.slice(0, 3));
-    const done = await waitTerminal(engines, db, ws.workspaceId, sent.accepted.length + 1, Math.max(180_000, N * 20));
+    const done = await waitTerminal(
+      engines,
+      db,
+      ws.workspaceId,
+      sent.accepted.length + 1,
+      Math.max(180_000, N * 20),
+    );
     const secs = (done.doneAt - t0) / 1000;
     const rate = sent.accepted.length / secs;
     // CPU per message of each process: steadier than the rate on a machine shared with others.
@@ -113,8 +127,12 @@ async function endToEnd(): Promise<number | undefined> {
     e2eBusyUs = cpu.busyUs;
     log(`CPU per message: ${cpu.parts}`);
     const st = await sim.stats();
-    log(`all terminal: ${done.ok}; ${JSON.stringify(done.counts)}; ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s end to end`);
-    log(`simulator: accepted ${st.accepted}, duplicates ${st.duplicates}, throttled ${st.throttled}, receipts ${st.receipts_sent}`);
+    log(
+      `all terminal: ${done.ok}; ${JSON.stringify(done.counts)}; ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s end to end`,
+    );
+    log(
+      `simulator: accepted ${st.accepted}, duplicates ${st.duplicates}, throttled ${st.throttled}, receipts ${st.receipts_sent}`,
+    );
     details.push(
       `end to end: ${fmt(sent.accepted.length)} accepted in ${((tAccepted - t0) / 1000).toFixed(1)} s; all terminal after ${secs.toFixed(1)} s (${done.ok ? 'yes' : 'NO, timed out'}): **${fmt(rate)} msgs/s**; statuses ${JSON.stringify(done.counts)}; simulator duplicates ${st.duplicates}, throttled ${st.throttled}`,
       `end to end, CPU per message (accept to receipt persisted): ${cpu.parts}`,
@@ -136,65 +154,41 @@ async function endToEnd(): Promise<number | undefined> {
   }
 }
 
-/** Terminal messages the engines counted (parley_messages_final_total summed over the processes). */
-async function finalsCounted(engines: EngineProc[]): Promise<number> {
-  let n = 0;
-  for (const e of engines) {
-    const text = await fetch(`${e.url}/metrics`, { signal: AbortSignal.timeout(5_000) })
-      .then((r) => r.text())
-      .catch(() => '');
-    for (const m of text.matchAll(/^parley_messages_final_total\{[^}]*\} (\S+)$/gm)) n += Number(m[1]);
-  }
-  return n;
-}
-
-/**
- * Until every message is terminal in PostgreSQL. Counting statuses in the database four times a
- * second scans all of the run's messages each time (85 ms at 100,000, a core's worth at 500,000),
- * taking from the engine the PostgreSQL it measures; the engines' own count of final statuses
- * (incremented after the commit) is polled instead, and the database confirms once at the end.
- */
-async function waitTerminal(engines: EngineProc[], db: Db, workspaceId: string, expected: number, timeoutMs: number) {
-  let lastLog = Date.now();
-  const countedAt = await waitFor(
-    async () => {
-      if (Date.now() - lastLog > 5_000) {
-        lastLog = Date.now();
-        log('  statuses', JSON.stringify(await statusCounts(db, workspaceId)));
-      }
-      return (await finalsCounted(engines)) >= expected ? now() : 0;
-    },
-    timeoutMs,
-    250,
-  );
-  const counts = await statusCounts(db, workspaceId);
-  const total = sumOf(counts);
-  if (countedAt && total >= expected && sumOf(counts, TERMINAL) === total) return { ok: true, counts, doneAt: countedAt };
-  log('  the engines counted all final, the database not yet (or the wait timed out); polling the database');
-  return waitAllTerminal(db, workspaceId, expected, countedAt ? 60_000 : 1_000, (c) => log('  statuses', JSON.stringify(c)));
-}
-
 /** kafkajs produce + consume + SmppConnector.submit to the simulator; no engine logic. */
 async function rawPipe(): Promise<number | undefined> {
   const prefix = topicPrefix('raw');
   const topic = `${prefix}raw`;
-  const sim = await startSimProcess(benchCarriers({ alpha: HIGH, beta: HIGH }), { seed: 12, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
+  const sim = await startSimProcess(benchCarriers({ alpha: HIGH, beta: HIGH }), {
+    seed: 12,
+    receipt_delay_ms: { min: 5, max: 40 },
+    outcomes: { delivered: 1 },
+  });
   const conn = sim.carriers.connectors[0];
   if (conn.kind !== 'smpp') throw new Error('expected an SMPP connector');
   const connector = new SmppConnector(conn);
-  const kafka = new Kafka({ clientId: 'parley-bench-raw', brokers: DEFAULT_BROKERS.split(','), logLevel: logLevel.NOTHING });
+  const kafka = new Kafka({
+    clientId: 'parley-bench-raw',
+    brokers: DEFAULT_BROKERS.split(','),
+    logLevel: logLevel.NOTHING,
+  });
   const admin = kafka.admin();
   const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
   const consumer = kafka.consumer({ groupId: `${prefix}raw`, maxBytesPerPartition: 1 << 20 });
   try {
     await connector.start();
     await admin.connect();
-    await admin.createTopics({ topics: [{ topic, numPartitions: 12, replicationFactor: 1 }], waitForLeaders: false });
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 12, replicationFactor: 1 }],
+      waitForLeaders: false,
+    });
     const leaders = await waitFor(
       () =>
         admin
           .fetchTopicMetadata({ topics: [topic] })
-          .then((m) => m.topics[0]?.partitions.length === 12 && m.topics[0].partitions.every((p) => p.leader >= 0))
+          .then(
+            (m) =>
+              m.topics[0]?.partitions.length === 12 && m.topics[0].partitions.every((p) => p.leader >= 0),
+          )
           .catch(() => false),
       30_000,
       250,
@@ -213,7 +207,15 @@ async function rawPipe(): Promise<number | undefined> {
         await Promise.all(
           batch.messages.map(async (m) => {
             const e = JSON.parse(m.value!.toString());
-            const r = await connector.submit({ messageId: e.id, from: SENDER, senderKind: 'long_code', to: e.to, body: e.body, encoding: 'GSM-7', parts: [e.body] });
+            const r = await connector.submit({
+              messageId: e.id,
+              from: SENDER,
+              senderKind: 'long_code',
+              to: e.to,
+              body: e.body,
+              encoding: 'GSM-7',
+              parts: [e.body],
+            });
             if (r.kind === 'accepted') submitted++;
             else failed++;
           }),
@@ -243,8 +245,12 @@ async function rawPipe(): Promise<number | undefined> {
     await sleep(1_000);
     const cpu = meter.perMessage(submitted + failed);
     rawBusyUs = cpu.busyUs;
-    log(`raw pipe: ${fmt(submitted)} accepted, ${failed} not, in ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s; CPU per message: ${cpu.parts}`);
-    details.push(`raw pipe (kafkajs produce + consume + SmppConnector submit, no engine): ${fmt(submitted)} accepted in ${secs.toFixed(1)} s: **${fmt(rate)} msgs/s**${tEnd ? '' : ' (timed out)'}`);
+    log(
+      `raw pipe: ${fmt(submitted)} accepted, ${failed} not, in ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s; CPU per message: ${cpu.parts}`,
+    );
+    details.push(
+      `raw pipe (kafkajs produce + consume + SmppConnector submit, no engine): ${fmt(submitted)} accepted in ${secs.toFixed(1)} s: **${fmt(rate)} msgs/s**${tEnd ? '' : ' (timed out)'}`,
+    );
     details.push(`raw pipe, CPU per message: ${cpu.parts}`);
     return tEnd ? rate : undefined;
   } finally {
@@ -262,7 +268,11 @@ async function caps() {
   const prefix = topicPrefix('caps');
   const CAPS = { alpha: 50, beta: 200 };
   // The carrier in a process of its own: its one-second windows are counted on its own clock.
-  const sim = await startSimProcess(benchCarriers({ ...CAPS, sender: 5_000 }), { seed: 13, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
+  const sim = await startSimProcess(benchCarriers({ ...CAPS, sender: 5_000 }), {
+    seed: 13,
+    receipt_delay_ms: { min: 5, max: 40 },
+    outcomes: { delivered: 1 },
+  });
   let engines: EngineProc[] = [];
   try {
     // Laid out as deploy/ runs it (and as --engines says).
@@ -272,18 +282,30 @@ async function caps() {
     const ws = await createWorkspace(db, 'bench-caps');
     const api = new Api(engines[0].url, ws.key);
     await api.must('POST', '/v1/messages', { to: numberAt('+1202', 9_999_000), body: 'warm up' });
-    if (!(await waitAllTerminal(db, ws.workspaceId, 1, 60_000)).ok) throw new Error('cap run: warm-up message not terminal in 60 s');
+    if (!(await waitAllTerminal(db, ws.workspaceId, 1, 60_000)).ok)
+      throw new Error('cap run: warm-up message not terminal in 60 s');
     await sim.reset();
     const only = values['cap-only'];
     const nAlpha = only === 'beta' ? 0 : CAPS.alpha * CAP_SECONDS;
     const nBeta = only === 'alpha' ? 0 : CAPS.beta * CAP_SECONDS;
     const specs = [
-      ...Array.from({ length: nAlpha }, (_, i) => ({ to: numberAt('+1202', 5_000_000 + i), body: `cap alpha ${i}` })),
-      ...Array.from({ length: nBeta }, (_, i) => ({ to: numberAt('+1303', 6_000_000 + i), body: `cap beta ${i}` })),
+      ...Array.from({ length: nAlpha }, (_, i) => ({
+        to: numberAt('+1202', 5_000_000 + i),
+        body: `cap alpha ${i}`,
+      })),
+      ...Array.from({ length: nBeta }, (_, i) => ({
+        to: numberAt('+1303', 6_000_000 + i),
+        body: `cap beta ${i}`,
+      })),
     ].sort(() => Math.random() - 0.5);
     log(`caps: ${nAlpha} messages to alpha (50/s) and ${nBeta} to beta (200/s), interleaved`);
     const sent = await sendBatches(api, (i) => specs[i], specs.length, 2);
-    const done = await waitAllTerminal(db, ws.workspaceId, sent.accepted.length + 1, CAP_SECONDS * 4_000 + 60_000);
+    const done = await waitAllTerminal(
+      db,
+      ws.workspaceId,
+      sent.accepted.length + 1,
+      CAP_SECONDS * 4_000 + 60_000,
+    );
     const st = await sim.stats();
     for (const [carrier, cap] of Object.entries(CAPS)) {
       if (only && only !== carrier) continue;
@@ -294,7 +316,9 @@ async function caps() {
       const rate = span > 0 ? ((c.segments - 1) * 1000) / span : 0;
       log(`caps: ${carrier} accepted per second: ${c.per_second.join(' ')}`);
       const ok = done.ok && rate >= 0.95 * cap && c.peak <= cap && c.throttled === 0;
-      log(`caps: ${carrier} cap ${cap}: ${c.segments} msgs at ${rate.toFixed(1)}/s (${((rate / cap) * 100).toFixed(1)}%), peak ${c.peak}, throttled ${c.throttled}`);
+      log(
+        `caps: ${carrier} cap ${cap}: ${c.segments} msgs at ${rate.toFixed(1)}/s (${((rate / cap) * 100).toFixed(1)}%), peak ${c.peak}, throttled ${c.throttled}`,
+      );
       details.push(
         `cap ${carrier} ${cap} seg/s: ${c.segments} msgs at **${rate.toFixed(1)} seg/s (${((rate / cap) * 100).toFixed(1)}% of cap)**, simulator peak in any 1 s window ${c.peak}, throttled ${c.throttled}, all terminal ${done.ok}; per second ${c.per_second.join(' ')}`,
       );
@@ -324,21 +348,43 @@ async function main() {
       e2e = await endToEnd();
     } catch (err) {
       log('end to end failed:', err);
-      rows.push({ scenario: 'send e2e', size: SIZE, rate: '-', target: '≥ 5,000 msg/s', verdict: 'FAIL', notes: String(err).slice(0, 200) });
+      rows.push({
+        scenario: 'send e2e',
+        size: SIZE,
+        rate: '-',
+        target: '≥ 5,000 msg/s',
+        verdict: 'FAIL',
+        notes: String(err).slice(0, 200),
+      });
     }
   }
   if (!values['skip-raw']) {
     try {
       raw = await rawPipe();
-      rows.push({ scenario: 'send raw pipe', size: SIZE, rate: raw ? `${fmt(raw)} msg/s` : '-', target: 'baseline', verdict: raw ? 'info' : 'FAIL' });
+      rows.push({
+        scenario: 'send raw pipe',
+        size: SIZE,
+        rate: raw ? `${fmt(raw)} msg/s` : '-',
+        target: 'baseline',
+        verdict: raw ? 'info' : 'FAIL',
+      });
     } catch (err) {
       log('raw pipe failed:', err);
-      rows.push({ scenario: 'send raw pipe', size: SIZE, rate: '-', target: 'baseline', verdict: 'FAIL', notes: String(err).slice(0, 200) });
+      rows.push({
+        scenario: 'send raw pipe',
+        size: SIZE,
+        rate: '-',
+        target: 'baseline',
+        verdict: 'FAIL',
+        notes: String(err).slice(0, 200),
+      });
     }
   }
   if (e2e && raw) {
     log(`our rate is ${(e2e / raw).toFixed(2)} of the raw pipe`);
-    details.push(`our end-to-end rate is **${(e2e / raw).toFixed(2)} of the raw pipe** (the raw pipe stops at submit; ours includes receipts persisted)`);
+    details.push(
+      `our end-to-end rate is **${(e2e / raw).toFixed(2)} of the raw pipe** (the raw pipe stops at submit; ours includes receipts persisted)`,
+    );
     const r = rows.find((x) => x.scenario === 'send e2e');
     if (r) r.notes = `${r.notes ?? ''}; ${(e2e / raw).toFixed(2)} of raw pipe`;
   }
@@ -356,7 +402,14 @@ async function main() {
       await caps();
     } catch (err) {
       log('cap run failed:', err);
-      rows.push({ scenario: 'send caps', size: '-', rate: '-', target: '≥ 95% of cap', verdict: 'FAIL', notes: String(err).slice(0, 200) });
+      rows.push({
+        scenario: 'send caps',
+        size: '-',
+        rate: '-',
+        target: '≥ 95% of cap',
+        verdict: 'FAIL',
+        notes: String(err).slice(0, 200),
+      });
     }
   }
   emitResults('send', rows, details);

@@ -44,6 +44,12 @@ export interface ConsumerSpec {
   sessionTimeout?: number;
   maxBytesPerPartition?: number;
   /**
+   * Let the broker gather records before answering a fetch: it holds the fetch until `minBytes`
+   * are there or `maxWaitMs` passed. For consumers whose records tolerate that delay (receipts):
+   * at a trickle every record otherwise costs a fetch, a batch and its statements of its own.
+   */
+  gather?: { minBytes: number; maxWaitMs: number };
+  /**
    * The handler keeps records past the end of its batch (the dispatcher's lanes) and commits with
    * `consumer.commitOffsets` itself once their outcomes are durable. kafkajs fetches a partition
    * from its last *resolved* offset, so a handler that resolves late has every unfinished record
@@ -139,7 +145,8 @@ export class ConsumerHost implements BeforeApplicationShutdown {
       // they arrive, so this only sets how often an idle consumer asks (and wakes the broker).
       // 100 ms made the idle engine spend 2–5 % of the host on empty fetches; a second keeps a
       // rebalance noticed within a second more than before.
-      maxWaitTimeInMs: 1_000,
+      maxWaitTimeInMs: spec.gather?.maxWaitMs ?? 1_000,
+      minBytes: spec.gather?.minBytes ?? 1,
       allowAutoTopicCreation: false,
       retry: { retries: 10 },
     });

@@ -89,9 +89,13 @@ export class PartOutcomeRepository {
              (select count(*) from message_parts q where q.message_id = p.message_id)::int as parts
       from (select distinct * from unnest(${keys.map((k) => k.connectorId)}::text[], ${keys.map((k) => k.receiptKey)}::text[])
               as k(connector_id, receipt_key)) k
-      join message_parts p on p.connector_id = k.connector_id and p.receipt_key = k.receipt_key
+      -- One index lookup per key whatever the statistics say (see applyPartStatuses).
+      cross join lateral (
+        select * from message_parts p
+         where p.connector_id = k.connector_id and p.receipt_key = k.receipt_key
+           and ${open ? sql`p.status = any(${openStatuses}::text[])` : sql`not (p.status = any(${openStatuses}::text[]))`}
+        offset 0) p
       join messages m on m.id = p.message_id
-      where ${open ? sql`p.status = any(${openStatuses}::text[])` : sql`not (p.status = any(${openStatuses}::text[]))`}
       order by p.submitted_at desc, p.message_id, p.part_index`.execute(this.db);
     return r.rows.map((x) => ({
       messageId: x.message_id,
@@ -184,9 +188,13 @@ export class PartOutcomeRepository {
           ${
             round === 0
               ? sql`union all
-          select 'before', message_id, workspace_id, part_index, carrier_message_id, connector_id, status,
-            null, error_code, null, null
-          from message_parts where message_id = any(${messageIds}::uuid[])`
+          select 'before', q.message_id, q.workspace_id, q.part_index, q.carrier_message_id, q.connector_id,
+            q.status, null, q.error_code, null, null
+          -- A lookup per message by the key's leading column, whatever the statistics say: written
+          -- as message_id = any(…) or a plain join, a table never analyzed (autovacuum off) is read
+          -- whole per batch; offset 0 keeps the planner from turning the lookup into that join.
+          from unnest(${messageIds}::uuid[]) as k(id),
+               lateral (select * from message_parts q where q.message_id = k.id offset 0) q`
               : sql``
           }
           order by kind, message_id, part_index`.execute(trx);
