@@ -155,31 +155,33 @@ export class CampaignExpander {
       sendable.map((v) => v.recipient.e164),
     );
     const envelopes: Built['envelopes'] = [];
+    // What every envelope of the campaign shares, serialized once: each envelope is that prefix
+    // and its own fields (JSON.stringify of the whole object per recipient was a fifth of the
+    // expansion's CPU). Same fields and encoding as the OutboundEnvelope type below describes.
+    const shared: Omit<OutboundEnvelope, 'id' | 'to' | 'from' | 'body' | 'encoding' | 'segments'> = {
+      workspaceId: c.workspace_id,
+      type: c.type,
+      campaignId: c.id,
+      ...(c.max_segments_per_second ? { campaignMaxSegmentsPerSecond: c.max_segments_per_second } : {}),
+      ...(c.weight !== 1 ? { campaignWeight: c.weight } : {}),
+      acceptedAt: acceptedMs,
+      ...(validUntil ? { validUntil: validUntil.getTime() } : {}),
+      ...(c.status_callback ? { statusCallback: c.status_callback } : {}),
+    };
+    const head = JSON.stringify(shared).slice(0, -1);
     for (const v of sendable) {
       if (!v.ok) continue;
       const { recipient: r, message: m } = v;
       const sender = senders.get(r.e164);
       if (!sender) continue;
       const id = deterministicId('campaign', c.id, String(r.id));
-      const envelope: OutboundEnvelope = {
-        id,
-        workspaceId: c.workspace_id,
-        to: r.e164,
-        from: sender.address,
-        body: m.text,
-        encoding: m.encoding,
-        segments: m.segments,
-        type: c.type,
-        campaignId: c.id,
-        ...(c.max_segments_per_second ? { campaignMaxSegmentsPerSecond: c.max_segments_per_second } : {}),
-        ...(c.weight !== 1 ? { campaignWeight: c.weight } : {}),
-        acceptedAt: acceptedMs,
-        ...(validUntil ? { validUntil: validUntil.getTime() } : {}),
-        ...(m.timezone && m.window ? { quietHours: { ...m.window, timezone: m.timezone } } : {}),
-        metadata: { contact_id: r.id },
-        ...(c.status_callback ? { statusCallback: c.status_callback } : {}),
-      };
-      envelopes.push({ key: r.e164, value: JSON.stringify(envelope) });
+      const quietHours = m.timezone && m.window ? { ...m.window, timezone: m.timezone } : undefined;
+      const value =
+        `${head},"id":"${id}","to":${JSON.stringify(r.e164)},"from":${JSON.stringify(sender.address)}` +
+        `,"body":${JSON.stringify(m.text)},"encoding":"${m.encoding}","segments":${m.segments}` +
+        `${quietHours ? `,"quietHours":${JSON.stringify(quietHours)}` : ''}` +
+        `,"metadata":{"contact_id":${JSON.stringify(r.id)}}}`;
+      envelopes.push({ key: r.e164, value });
     }
     return { page, envelopes };
   }
