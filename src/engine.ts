@@ -24,7 +24,7 @@ export interface Engine {
 export const STREAMED_TYPES = ['text/csv', 'application/x-ndjson', 'application/ndjson', 'text/plain'];
 
 export async function createEngine(env: ParleyEnv, opts: { listen?: boolean } = {}): Promise<Engine> {
-  const pino = createPino(env.PARLEY_LOG_LEVEL, env.PARLEY_ROLES.join(','));
+  const pino = createPino(env.PARLEY_LOG_LEVEL, env.PARLEY_ROLES.join(','), env.PARLEY_LOG_FILE);
   const logger = new AppLogger(pino);
   const adapter = new FastifyAdapter({
     loggerInstance: pino,
@@ -78,6 +78,7 @@ export async function createEngine(env: ParleyEnv, opts: { listen?: boolean } = 
     app,
     url,
     logger,
-    close: () => (closing ??= app.close()),
+    // The log file's last lines are written before close resolves.
+    close: () => (closing ??= app.close().finally(() => new Promise<void>((r) => pino.flush(() => r())))),
   };
 }

@@ -38,6 +38,8 @@ export const envSchema = z.object({
   PORT: int(0, 65535).default(3000),
   PARLEY_MIGRATE_ON_START: bool.prefault('true'),
   PARLEY_LOG_LEVEL: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  /** Logs to this file (appended, directories made) instead of stdout. */
+  PARLEY_LOG_FILE: z.string().min(1).optional(),
   DATABASE_URL: z
     .string()
     .regex(/^postgres(ql)?:\/\//, 'must be a postgres:// URL')

@@ -6,16 +6,20 @@ import pino, { Logger } from 'pino';
 
 export const requestContext = new AsyncLocalStorage<{ reqId: string }>();
 
-export function createPino(level: string, role = 'all'): Logger {
-  return pino({
-    level,
-    base: { service: 'parley', role, pid: process.pid },
-    timestamp: pino.stdTimeFunctions.isoTime,
-    mixin() {
-      const ctx = requestContext.getStore();
-      return ctx ? { reqId: ctx.reqId } : {};
+/** The engine's logger: JSON lines to stdout, or appended to `file` when one is given. */
+export function createPino(level: string, role = 'all', file?: string): Logger {
+  return pino(
+    {
+      level,
+      base: { service: 'parley', role, pid: process.pid },
+      timestamp: pino.stdTimeFunctions.isoTime,
+      mixin() {
+        const ctx = requestContext.getStore();
+        return ctx ? { reqId: ctx.reqId } : {};
+      },
     },
-  });
+    file ? pino.destination({ dest: file, mkdir: true, sync: false }) : undefined,
+  );
 }
 
 @Injectable()

@@ -25,6 +25,8 @@ import { compileTemplate } from './template';
 export const EXPAND_PAGE = 5_000;
 /** Pages stored and produced at once (the page after them is already being read). */
 export const EXPAND_IN_FLIGHT = 3;
+/** The first page is small: its messages start sending while the full-size pages are built. */
+export const EXPAND_FIRST_PAGE = 500;
 
 interface Built {
   page: RecipientPage;
@@ -103,7 +105,12 @@ export class CampaignExpander {
       await onProgress?.(n);
       return status === 'running';
     };
-    const pages = this.repo.recipientPages(selection, Number(checkpoint ?? 0), this.pageSize);
+    const pages = this.repo.recipientPages(
+      selection,
+      Number(checkpoint ?? 0),
+      this.pageSize,
+      EXPAND_FIRST_PAGE,
+    );
     try {
       while (true) {
         let t = Date.now();

@@ -27,7 +27,10 @@ export interface CarrierPlan {
   recipients: number;
   segments: number;
   cap_segments_per_second: number;
-  /** The rate this campaign gets on the carrier: the carrier's cap, or the campaign's cap if lower. */
+  /**
+   * The rate this campaign gets on the carrier: the carrier's cap, or the campaign's cap if lower,
+   * as the dispatcher paces it (a few percent under the cap, the share left for the trip's jitter).
+   */
   effective_segments_per_second: number;
   seconds_at_cap: number;
 }
@@ -84,12 +87,19 @@ export class PlanAccumulator {
    * Each carrier drains in parallel at min(carrier cap, campaign cap); the campaign's own cap is
    * shared across carriers, so the total can never beat segments / campaign cap either.
    */
-  finish(caps: CarrierCap[], startsAt: Date, campaignCap?: number | null, now = new Date()): LaunchPlan {
+  finish(
+    caps: CarrierCap[],
+    startsAt: Date,
+    campaignCap?: number | null,
+    now = new Date(),
+    /** The rate the dispatcher actually sends at under a cap (identity: at the cap). */
+    paced: (cap: number) => number = (cap) => cap,
+  ): LaunchPlan {
     const capOf = new Map(caps.map((c) => [c.id, c.segmentsPerSecond]));
     const carriers: CarrierPlan[] = [...this.perCarrier]
       .map(([carrier, c]) => {
         const cap = capOf.get(carrier) ?? 0;
-        const effective = campaignCap ? Math.min(cap, campaignCap) : cap;
+        const effective = round(paced(campaignCap ? Math.min(cap, campaignCap) : cap));
         return {
           carrier,
           recipients: c.recipients,
@@ -101,7 +111,7 @@ export class PlanAccumulator {
       })
       .sort((a, b) => b.segments - a.segments);
     const slowest = carriers.reduce((m, c) => Math.max(m, c.seconds_at_cap), 0);
-    const overall = campaignCap ? Math.max(slowest, this.segments / campaignCap) : slowest;
+    const overall = campaignCap ? Math.max(slowest, this.segments / paced(campaignCap)) : slowest;
     const seconds = round(overall);
     const excludedTotal = Object.values(this.excluded).reduce((a, b) => a + b, 0);
     return {

@@ -273,10 +273,15 @@ export class CampaignRepository {
 
   /**
    * Every page of the selection after `afterId`; the next page is read while the caller works on
-   * the current one.
+   * the current one. The first page is `firstPageSize` long (a small one reaches the dispatcher sooner).
    */
-  async *recipientPages(sel: RecipientSelection, afterId: number, pageSize: number): AsyncGenerator<RecipientPage> {
-    let next = this.recipientPage(sel, afterId, pageSize);
+  async *recipientPages(
+    sel: RecipientSelection,
+    afterId: number,
+    pageSize: number,
+    firstPageSize = pageSize,
+  ): AsyncGenerator<RecipientPage> {
+    let next = this.recipientPage(sel, afterId, Math.min(firstPageSize, pageSize));
     try {
       while (true) {
         const page = await next;

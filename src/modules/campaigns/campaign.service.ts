@@ -5,7 +5,9 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { ApiError } from '../../infra/http/api-error';
+import { ConfigService } from '../../config/config.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
+import { pacedRate } from '../dispatch/token-bucket';
 import { CampaignStatusCount, MessageRepository } from '../messages/message.repository';
 import { parseFilter } from '../audiences/segment-filter';
 import { RepliesRepository } from '../replies/replies.repository';
@@ -33,6 +35,7 @@ export class CampaignService {
   constructor(
     private readonly repo: CampaignRepository,
     private readonly directory: CarrierDirectory,
+    private readonly config: ConfigService,
     private readonly messages: MessageRepository,
     private readonly replies: RepliesRepository,
     @InjectQueue(EXPAND_QUEUE) private readonly queue: Queue<ExpandJob>,
@@ -112,6 +115,8 @@ export class CampaignService {
       this.directory.carriers().map((c) => ({ id: c.id, segmentsPerSecond: c.segments_per_second })),
       startsAt,
       input.max_segments_per_second,
+      undefined,
+      (cap) => pacedRate(cap, this.config.env.PARLEY_CARRIER_JITTER_MS),
     );
     const row = await this.repo.insert({
       workspaceId: ws.id,

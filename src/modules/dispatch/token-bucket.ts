@@ -70,6 +70,11 @@ export function bucketParamsFor(
   return { capacity, ratePerSecond };
 }
 
+/** The rate a cap is sent at, in segments per second: the bucket's refill rate under it. */
+export function pacedRate(capPerSecond: number, jitterMs = DEFAULT_RATE_TUNING.jitterMs): number {
+  return bucketParamsFor(capPerSecond, { ...DEFAULT_RATE_TUNING, jitterMs }).ratePerSecond;
+}
+
 /** The bucket at time `t` (never before its last take): refilled since, never above capacity. */
 export function refill(state: BucketState | undefined, p: BucketParams, t: number): BucketState {
   if (!state) return { tokens: p.capacity, at: t };
