@@ -3,6 +3,7 @@
 // hours at a scheduled start), templates with fallbacks and the 400 for missing variables, launch
 // to delivered, pause / resume / cancel, a STOP mid-campaign, reply handlers (YES as confirmation),
 // and deterministic ids with an ordered checkpoint (a page re-run after a crash sends nothing twice).
+import { TERMINAL_STATUSES } from '../src/modules/messages/message.types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignExpander } from '../src/modules/campaigns/campaign-expander';
 import { CampaignRepository } from '../src/modules/campaigns/campaign.repository';
@@ -17,7 +18,7 @@ const run = String(Math.floor(Math.random() * 800) + 200);
 let seq = 0;
 /** Unique valid US numbers: Chicago (carrier us-alpha) or San Francisco (us-beta). */
 const number = (area = '312') => `+1${area}${run}${String(++seq).padStart(4, '0')}`;
-const TERMINAL = ['delivered', 'undelivered', 'failed', 'expired', 'suppressed', 'rejected', 'canceled'];
+const TERMINAL: readonly string[] = TERMINAL_STATUSES;
 
 // Zones where it is daytime now, so quiet hours never hold these tests' marketing messages.
 function daytimeZone(): string {

@@ -3,130 +3,22 @@
 // held (simulator peak ≤ cap, zero throttles) while a fast carrier's messages on the same
 // partitions pass the slow ones; a carrier answering "throttled" does not hold up another; order
 // per number across retries; STOP committed before dispatch suppresses (the confirmation still
-// goes); expiry, no route, malformed records; quiet hours hold and release; and a dispatcher
-// process killed with SIGKILL mid-run: every message ends terminal, none reaches the carrier twice.
-import type { ChildProcess } from 'node:child_process';
-import { randomUUID } from 'node:crypto';
+// goes); expiry, no route, malformed records; quiet hours hold and release. Dispatchers killed with
+// SIGKILL: dispatcher-crash.test.ts.
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { FAST, MID, SLOW, Spec, carriersFile, numberUnder, send } from './support/dispatch-fixtures';
 import { createDb, Db } from '../src/infra/db/db';
 import { KafkaService } from '../src/infra/kafka/kafka.service';
-import { CarriersFile, carriersFileSchema } from '../src/modules/carriers/carriers.config';
 import { CarrierSimulator } from '../src/modules/carriers/simulator/carrier-simulator';
 import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
 import { DispatchConsumer } from '../src/modules/dispatch/dispatch.consumer';
 import { HeldMessages } from '../src/modules/dispatch/held-messages.service';
-import { SubmitReconciler } from '../src/modules/dispatch/submit-reconciler.service';
-import { analyzeText } from '../src/modules/encoding';
-import { MessageRepository } from '../src/modules/messages/message.repository';
-import type { MessageType, OutboundEnvelope } from '../src/modules/messages/message.types';
 import { TestEngine, eventually, startEngine } from './support/engine';
-import { spawnDispatcher } from './support/engine-process';
 import { TEST_DATABASE_URL } from './support/env';
-
-const SENDER = '+14155550100';
-// Carriers by prefix: two capped ones (the issue's 50 and 200 segments/s) and a fast one.
-const SLOW = '+1202'; // alpha, 50
-const MID = '+1303'; // beta, 200
-const FAST = '+44'; // gamma, 1000
-
-function carriersFile(smppPort: number): CarriersFile {
-  return carriersFileSchema.parse({
-    connectors: [
-      {
-        id: 'smpp',
-        kind: 'smpp',
-        host: '127.0.0.1',
-        port: smppPort,
-        system_id: 'parley',
-        password: 'secret',
-        binds: 2,
-        window: 100,
-        enquire_link_seconds: 5,
-        response_timeout_ms: 3_000,
-      },
-    ],
-    carriers: [
-      { id: 'alpha', prefixes: [SLOW], segments_per_second: 50 },
-      { id: 'beta', prefixes: [MID], segments_per_second: 200 },
-      { id: 'gamma', prefixes: [FAST], segments_per_second: 1000 },
-    ],
-    // Sender caps well above the carriers' so the carrier caps are what is measured.
-    senders: [{ address: SENDER, kind: 'long_code', segments_per_second: 5000, connector: 'smpp' }],
-  });
-}
-
-let seq = 0;
-const run = Math.floor(Math.random() * 900) + 100;
-/** A fresh number under a prefix (11 digits for +1, 12 otherwise), unique within a run. */
-const numberUnder = (prefix: string) => {
-  const digits = (prefix.startsWith('+1') ? 12 : 13) - prefix.length;
-  return `${prefix}${String(run * 10_000 + ++seq)
-    .padStart(digits, '0')
-    .slice(-digits)}`;
-};
-
-interface Spec {
-  to: string;
-  body?: string;
-  type?: MessageType;
-  topic?: 'sms.outbound' | 'sms.outbound.priority';
-  validUntil?: number;
-  quietHours?: OutboundEnvelope['quietHours'];
-  optOutConfirmation?: boolean;
-}
-
-/** Stores messages as the API would (accepted) and produces their envelopes, in order. */
-async function send(engine: TestEngine, workspaceId: string, specs: Spec[]): Promise<OutboundEnvelope[]> {
-  const envs = specs.map((s, i) => {
-    const body = s.body ?? `Your parcel ${i} is on its way`;
-    const a = analyzeText(body);
-    const env: OutboundEnvelope = {
-      id: randomUUID(),
-      workspaceId,
-      to: s.to,
-      from: SENDER,
-      body,
-      encoding: a.encoding,
-      segments: a.segments,
-      type: s.type ?? 'transactional',
-      acceptedAt: Date.now(),
-      ...(s.validUntil !== undefined ? { validUntil: s.validUntil } : {}),
-      ...(s.quietHours ? { quietHours: s.quietHours } : {}),
-      ...(s.optOutConfirmation ? { optOutConfirmation: true } : {}),
-    };
-    return env;
-  });
-  await engine.app.get(MessageRepository).insertAccepted(
-    envs.map((e) => ({
-      id: e.id,
-      workspaceId,
-      type: e.type,
-      to: e.to,
-      sender: e.from,
-      body: e.body,
-      encoding: e.encoding,
-      segments: e.segments,
-      acceptedAt: new Date(e.acceptedAt),
-      validUntil: e.validUntil ? new Date(e.validUntil) : null,
-    })),
-  );
-  const kafka = engine.app.get(KafkaService);
-  const byTopic = new Map<string, OutboundEnvelope[]>();
-  specs.forEach((s, i) => {
-    const t = s.topic ?? 'sms.outbound.priority';
-    byTopic.set(t, [...(byTopic.get(t) ?? []), envs[i]]);
-  });
-  for (const [topic, list] of byTopic)
-    await kafka.produce(
-      topic as 'sms.outbound',
-      list.map((e) => ({ key: e.to, value: JSON.stringify(e) })),
-    );
-  return envs;
-}
 
 async function statuses(db: Db, ids: string[]) {
   const r = await sql<{ id: string; status: string; error_code: string | null; submitted_at: Date | null }>`
@@ -381,122 +273,4 @@ describe('dispatcher (in-process engine, SMPP simulator)', () => {
     );
     expect(await engine.app.get(HeldMessages).count()).toBe(0);
   }, 90_000);
-});
-
-describe('dispatcher process killed mid-run', () => {
-  let sim: CarrierSimulator;
-  let engine: TestEngine;
-  let db: Db;
-  let file: string;
-  const children: ChildProcess[] = [];
-
-  beforeAll(async () => {
-    sim = new CarrierSimulator({
-      smppPort: 0,
-      httpPort: 0,
-      carriers: carriersFile(2775),
-      // Receipts come after the submit is recorded (a receipt ahead of it is parked and retried
-      // later, which is the receipts consumer's business, not this test's).
-      scenario: { seed: 11, receipt_delay_ms: { min: 400, max: 900 }, outcomes: { delivered: 1 } },
-    });
-    await sim.start();
-    const dir = mkdtempSync(path.join(tmpdir(), 'parley-dispatch-kill-'));
-    file = path.join(dir, 'carriers.json');
-    writeFileSync(file, JSON.stringify(carriersFile(sim.smppPort)));
-    // This engine only applies receipts; the dispatchers are separate processes.
-    engine = await startEngine({ PARLEY_CARRIERS_FILE: file, PARLEY_ROLES: 'receipts' });
-    db = createDb(TEST_DATABASE_URL, 2);
-  });
-
-  afterAll(async () => {
-    for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
-    await engine?.close();
-    await db?.destroy();
-    await sim?.stop();
-  });
-
-  function dispatcherProcess() {
-    const d = spawnDispatcher(engine.env, file);
-    children.push(d.child);
-    return d;
-  }
-
-  it('loses nothing and sends nothing twice across a SIGKILL and a restart', async () => {
-    const ws = (await engine.workspace()).workspaceId;
-    const specs: Spec[] = [];
-    for (let i = 0; i < 1500; i++) specs.push({ to: numberUnder(i % 3 ? MID : FAST), topic: 'sms.outbound' });
-    const envs = await send(engine, ws, specs);
-    const ids = envs.map((e) => e.id);
-
-    const first = dispatcherProcess();
-    // Kill it mid-run: once some but not all messages reached the carrier.
-    await eventually(async () => sim.stats().accepted >= 300, 30_000, 20);
-    first.child.kill('SIGKILL');
-    await first.exited;
-    const sentBeforeKill = sim.stats().accepted;
-    expect(sentBeforeKill).toBeLessThan(1500);
-
-    const second = dispatcherProcess();
-    try {
-      // Everything leaves `accepted`: the new dispatcher takes (and sends) whatever the killed one
-      // had not fenced. Only what the killed process fenced right before its end may stay
-      // `submitting` (it may be at the carrier).
-      await eventually(
-        async () => {
-          const r = await sql<{ n: number }>`
-            select count(*)::int as n from messages m where id = any(${ids}::uuid[])
-              and status in ('accepted', 'queued')`.execute(db);
-          return r.rows[0].n === 0;
-        },
-        90_000,
-        250,
-      );
-      // Receipts of what was submitted arrive; then the reconciler fails what has no outcome.
-      const pendingReceipts = async () => {
-        const r = await sql<{ n: number; partless: number }>`
-          select count(*)::int as n,
-                 count(*) filter (where not exists (select 1 from message_parts p where p.message_id = m.id))::int as partless
-          from messages m where m.id = any(${ids}::uuid[]) and m.status in ('submitted', 'sent')`.execute(db);
-        return r.rows[0];
-      };
-      await eventually(async () => (await pendingReceipts()).n === 0, 45_000, 250).catch(() => undefined);
-      const waiting = await pendingReceipts();
-      const reconciled = await engine.app.get(SubmitReconciler).reconcile(0, { workspaceId: ws });
-      const final = await sql<{ status: string; error_code: string | null; n: number }>`
-        select status, error_code, count(*)::int as n from messages where id = any(${ids}::uuid[])
-        group by status, error_code order by status`.execute(db);
-      const st = sim.stats();
-      console.log(
-        `kill test: ${sentBeforeKill} accepted by the carrier before SIGKILL, ${st.accepted} in all, ` +
-          `${st.duplicates} duplicates; reconciled ${reconciled}; still awaiting a receipt ${waiting.n} ` +
-          `(${waiting.partless} without parts); final ${JSON.stringify(final.rows)}`,
-      );
-      expect(st.duplicates).toBe(0);
-      // `submitted` without parts can never match a receipt: the status and the parts must be
-      // recorded together (MessageRepository.markSubmitted), even when the process dies between.
-      expect(waiting.partless, 'submitted messages without parts').toBe(0);
-      expect(waiting.n).toBe(0);
-      expect(final.rows.every((r) => ['delivered', 'failed'].includes(r.status))).toBe(true);
-      expect(
-        final.rows
-          .filter((r) => r.status === 'failed')
-          .every((r) => r.error_code === 'submit_outcome_unknown'),
-      ).toBe(true);
-      expect(final.rows.reduce((s, r) => s + r.n, 0)).toBe(1500);
-      // Every message reached the carrier at most once; the delivered ones exactly once.
-      const delivered = final.rows.find((r) => r.status === 'delivered')?.n ?? 0;
-      expect(st.accepted).toBeGreaterThanOrEqual(delivered);
-      expect(st.accepted).toBeLessThanOrEqual(1500);
-      // Nothing the killed process had not fenced is lost: the new dispatcher takes and sends it.
-      // What never reached the carrier is at most what was on its way (the connector's window:
-      // 2 binds × 100, cut off with the process) and the chunks fenced a lead ahead of their send
-      // time, a few per lane (two lanes here), not the reserved look-ahead.
-      expect(1500 - st.accepted, 'messages that never reached the carrier').toBeLessThanOrEqual(
-        2 * 100 + 2 * 32,
-      );
-    } finally {
-      second.child.kill('SIGTERM');
-      await second.exited;
-    }
-  }, 180_000);
 });

@@ -4,6 +4,7 @@
 // percentiles, and the machine-readable result line `npm run bench` collects.
 //
 // Everything talks to 127.0.0.1 only; every wait has a deadline; every script ends by itself.
+import { TERMINAL_STATUSES } from '../../src/modules/messages/message.types';
 import { ChildProcess, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
@@ -32,15 +33,7 @@ export const BENCH_DATABASE_URL =
   process.env.BENCH_DATABASE_URL ?? 'postgres://postgres@127.0.0.1:5432/parley_bench';
 export const DEFAULT_BROKERS = process.env.BENCH_KAFKA_BROKERS ?? '127.0.0.1:9092';
 export const SENDER = '+14155550100';
-export const TERMINAL = [
-  'delivered',
-  'undelivered',
-  'failed',
-  'expired',
-  'suppressed',
-  'rejected',
-  'canceled',
-];
+export const TERMINAL: string[] = [...TERMINAL_STATUSES];
 
 export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 export const now = () => performance.now();

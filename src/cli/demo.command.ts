@@ -230,6 +230,7 @@ export const demoCommand: CliCommand = {
         ['failed', stats.failed],
         ['expired', stats.expired],
         ['suppressed', stats.suppressed],
+        ['unknown', stats.unknown],
         ['replies', stats.replies],
         ...Object.entries(stats.replies_by_intent as Record<string, number>).map(
           ([k, v]) => [`  ${k}`, v] as [string, number],

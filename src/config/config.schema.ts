@@ -77,8 +77,15 @@ export const envSchema = z.object({
     .regex(/^https?:\/\/[^/\s]+$/, 'must be http(s)://host[:port] without a path')
     .default('http://127.0.0.1:3000'),
   // How a multipart message's parts add up to one status (see messages/status-machine.ts).
-  // A submit that got no answer ends as failed (never resent) if no receipt came within this time.
+  // A submit whose answer was lost (a crash, a dropped connection) ends as `unknown` (never resent)
+  // if no receipt could be tied to it within this window. Longer: fewer `unknown` for carriers with
+  // slow receipts, but campaigns and callers wait that long for the last outcomes.
   PARLEY_SUBMIT_UNKNOWN_AFTER_SECONDS: int(10, 7 * 24 * 3600).default(600),
+  // A message fenced this long ago with no carrier answer stored was left open by a crash or a lost
+  // connection: a receipt whose id matches nothing may be tied to it by connector, handset and time
+  // when exactly one such message fits. Must exceed the longest a live dispatcher takes to store
+  // an answer (response timeout plus throttle retries, about 20 s by default).
+  PARLEY_RECEIPT_ORPHAN_AFTER_SECONDS: int(1, 24 * 3600).default(60),
   // How much the time a submit takes to reach its carrier may vary (ms): the rate limits leave that
   // much of every cap unused so no carrier second sees more than its cap (see token-bucket.ts).
   PARLEY_CARRIER_JITTER_MS: int(0, 1_000).default(40),

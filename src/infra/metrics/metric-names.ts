@@ -26,6 +26,7 @@ export const METRICS = {
   receiptLatency: { name: 'parley_receipt_latency_seconds', labels: ['carrier', 'connector'] },
   receiptStage: { name: 'parley_receipt_stage_seconds', labels: ['stage'] },
   parkedReceipts: { name: 'parley_parked_receipts', labels: [] },
+  unknownResolved: { name: 'parley_unknown_outcomes_resolved_total', labels: ['status'] },
   callbacks: { name: 'parley_callback_deliveries_total', labels: ['outcome'] },
   // replies
   inbound: { name: 'parley_inbound_messages_total', labels: ['connector'] },

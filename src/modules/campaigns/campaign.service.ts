@@ -271,6 +271,8 @@ export class CampaignService {
       suppressed: count('suppressed'),
       canceled: count('canceled') + (canceled ? onTopic : 0),
       rejected: count('rejected'),
+      // The carrier may have them: their submit answer was lost and no receipt could be tied.
+      unknown: count('unknown'),
       replies: replies.replies,
       replies_by_intent: replies.by_intent,
       opt_outs: replies.opt_outs,

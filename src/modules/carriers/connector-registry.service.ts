@@ -75,6 +75,15 @@ export class ConnectorRegistry implements BeforeApplicationShutdown {
     return this.connectors.get(id)?.receiptIdFormat ?? 'as_is';
   }
 
+  /**
+   * How many carrier ids (and receipts) one message of `segments` gets from a connector: an SMPP
+   * submit per segment, one provider message (one sid) however long over HTTP. Unknown connectors
+   * are taken as SMPP.
+   */
+  partsPerMessage(id: string, segments: number): number {
+    return this.connectors.get(id)?.kind === 'twilio' ? 1 : Math.max(1, segments);
+  }
+
   all(): Connector[] {
     return [...this.connectors.values()];
   }

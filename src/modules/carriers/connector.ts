@@ -44,6 +44,11 @@ export interface RawReceipt {
   /** SMPP message_state TLV or provider status word, when present (wins over the text). */
   messageState?: number | string;
   receivedAt: number;
+  /**
+   * Our message id, where the protocol carried it back (a provider's status callback URL names
+   * it): ties a receipt to its message when the carrier id was never stored (a crash).
+   */
+  parleyMessageId?: string;
 }
 
 /** A customer's message to one of our senders (SMPP deliver_sm MO, provider webhook). */

@@ -17,7 +17,7 @@ import { TokenBucketStore } from './token-buckets.service';
     {
       provide: DISPATCH_TUNING,
       inject: [ConfigService],
-      // How long a submit with no answer waits for a receipt before it is reconciled as failed.
+      // How long a submit with no answer waits for a receipt before it ends as unknown.
       useFactory: (c: ConfigService) => ({
         ...DEFAULT_DISPATCH_TUNING,
         rate: { ...DEFAULT_DISPATCH_TUNING.rate, jitterMs: c.env.PARLEY_CARRIER_JITTER_MS },

@@ -35,7 +35,7 @@ export interface DispatchTuning {
   maxAttempts: number;
   retryBaseMs: number;
   retryMaxMs: number;
-  /** How long a message may stay `submitting` with no outcome before the reconciler fails it. */
+  /** How long a message may stay `submitting` with no outcome before the reconciler ends it `unknown`. */
   unknownOutcomeAfterMs: number;
   reconcileEveryMs: number;
   /** Status writes: linger, batch size, and writes in progress at once. */

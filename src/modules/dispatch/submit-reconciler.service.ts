@@ -1,7 +1,8 @@
 // Messages left `submitting` with no outcome: the connector timed out or lost its connection after
 // sending, or a dispatcher died between a chunk's fence and the carrier's answer. They are never
-// sent again (the carrier may have them); a receipt resolves them if it comes, and after
-// `unknownOutcomeAfterMs` with none they fail with `submit_outcome_unknown`. Runs in every
+// sent again (the carrier may have them); a receipt resolves them if it comes (by its id, or tied
+// by connector, handset and time: receipts/orphan-match.ts), and after `unknownOutcomeAfterMs` with
+// none they end `unknown` with `submit_outcome_unknown` (a later receipt still moves them). Runs in every
 // dispatcher; the state machine makes concurrent runs harmless. Messages this process still holds
 // (waiting to retry) are skipped.
 import { Inject, Injectable, Optional } from '@nestjs/common';
@@ -52,7 +53,7 @@ export class SubmitReconciler {
   }
 
   /**
-   * Fails messages claimed longer ago than `olderThanMs` with no outcome. Returns how many.
+   * Ends as `unknown` messages fenced longer ago than `olderThanMs` with no outcome. Returns how many.
    * `workspaceId` limits a run to one workspace (tests, an operator's targeted run).
    */
   async reconcile(
@@ -72,9 +73,9 @@ export class SubmitReconciler {
       const applied = await this.statuses.apply(
         stuck.map((m) => ({
           id: m.id,
-          status: 'failed' as const,
+          status: 'unknown' as const,
           errorCode: 'submit_outcome_unknown',
-          detail: 'no answer from the carrier and no receipt; not sent again',
+          detail: 'the carrier may have it: its answer was lost and no receipt came; not sent again',
           event: { submitting_at: m.submittingAt.toISOString() },
           at,
         })),
@@ -84,7 +85,7 @@ export class SubmitReconciler {
       total += applied.length;
       if (applied.length === 0 || page.length < limit) break;
     }
-    if (total) this.log.warn({ failed: total }, 'submits with unknown outcome failed');
+    if (total) this.log.warn({ unknown: total }, 'submits whose outcome stays unknown');
     return total;
   }
 }

@@ -62,13 +62,20 @@ export class MessageStatusRepository {
         )
         update messages m set
           status = u.status,
-          error_code = coalesce(u.error_code, m.error_code),
-          error_detail = coalesce(u.error_detail, m.error_detail),
+          -- An unknown message a receipt resolves takes the receipt's outcome whole; what it was
+          -- before stays in its outcome as \`was_unknown\`.
+          error_code = case when m.status = 'unknown' then u.error_code else coalesce(u.error_code, m.error_code) end,
+          error_detail = case when m.status = 'unknown' then u.error_detail else coalesce(u.error_detail, m.error_detail) end,
           queued_at = case when u.status = 'queued' then u.at else m.queued_at end,
           sent_at = case when u.status = 'sent' then coalesce(m.sent_at, u.at) else m.sent_at end,
           final_at = case when u.status = any(${TERMINAL}::text[]) then u.at else m.final_at end,
-          outcome = case when u.status = any(${TERMINAL}::text[]) then u.outcome else m.outcome end,
-          submitting_at = case when u.status = any(${TERMINAL}::text[]) then null else m.submitting_at end,
+          outcome = case when u.status <> all(${TERMINAL}::text[]) then m.outcome
+                         when m.status = 'unknown'
+                         then u.outcome || jsonb_build_object('was_unknown', jsonb_build_object('at', m.final_at, 'outcome', m.outcome))
+                         else u.outcome end,
+          -- Kept on an unknown message: the time a late receipt is tied to it by (orphan-match.ts).
+          submitting_at = case when u.status = any(${TERMINAL}::text[]) and u.status <> 'unknown'
+                               then null else m.submitting_at end,
           updated_at = now()
         from u, messages old
         where m.id = u.id and old.id = m.id and ${guard}

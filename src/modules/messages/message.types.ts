@@ -10,6 +10,10 @@ export const TERMINAL_STATUSES = [
   'suppressed',
   'rejected',
   'canceled',
+  // The carrier may have it: its answer was lost (a crash, a dropped connection) and no receipt
+  // could be tied to it within the window. Never sent again; a receipt that fits it later still
+  // records the real outcome.
+  'unknown',
 ] as const;
 export const STATUSES = [
   'accepted',

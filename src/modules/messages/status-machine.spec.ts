@@ -22,6 +22,7 @@ const EXPECTED: Record<MessageStatus, MessageStatus[]> = {
     'expired',
     'suppressed',
     'rejected',
+    'unknown',
   ],
   submitted: ['sent', 'delivered', 'undelivered', 'failed', 'expired', 'rejected', 'canceled'],
   sent: ['delivered', 'undelivered', 'failed', 'expired', 'rejected', 'canceled'],
@@ -32,6 +33,7 @@ const EXPECTED: Record<MessageStatus, MessageStatus[]> = {
   suppressed: [],
   rejected: [],
   canceled: [],
+  unknown: ['delivered', 'undelivered', 'failed', 'expired', 'rejected'],
 };
 
 describe('canTransition', () => {
@@ -47,12 +49,29 @@ describe('canTransition', () => {
 
   it('never moves a message backwards', () => {
     for (const from of STATUSES)
-      for (const to of STATUSES) if (canTransition(from, to)) expect(rank(to)).toBeGreaterThan(rank(from));
+      for (const to of STATUSES)
+        if (canTransition(from, to) && from !== 'unknown') expect(rank(to)).toBeGreaterThan(rank(from));
   });
 
   it('keeps terminal statuses: a late ENROUTE/ACCEPTD (sent) never overwrites delivered', () => {
-    for (const t of TERMINAL_STATUSES) for (const to of STATUSES) expect(canTransition(t, to)).toBe(false);
+    for (const t of TERMINAL_STATUSES)
+      for (const to of STATUSES) if (t !== 'unknown') expect(canTransition(t, to)).toBe(false);
     expect(canTransition('delivered', 'sent')).toBe(false);
+  });
+
+  it('moves unknown only to an outcome a carrier reports, never back into sending', () => {
+    for (const to of [
+      'accepted',
+      'queued',
+      'submitting',
+      'submitted',
+      'sent',
+      'suppressed',
+      'canceled',
+    ] as const)
+      expect(canTransition('unknown', to)).toBe(false);
+    expect(canTransition('unknown', 'delivered')).toBe(true);
+    expect(canTransition('submitted', 'unknown')).toBe(false);
   });
 
   it('does not cancel a message the dispatcher has already claimed', () => {

@@ -20,6 +20,7 @@ const RANK: Record<MessageStatus, number> = {
   suppressed: 5,
   rejected: 5,
   canceled: 5,
+  unknown: 5,
 };
 
 export const rank = (s: MessageStatus): number => RANK[s];
@@ -42,6 +43,7 @@ const NEXT: Record<MessageStatus, readonly MessageStatus[]> = {
     'expired',
     'suppressed',
     'rejected',
+    'unknown',
   ],
   submitted: ['sent', 'delivered', 'undelivered', 'failed', 'expired', 'rejected', 'canceled'],
   sent: ['delivered', 'undelivered', 'failed', 'expired', 'rejected', 'canceled'],
@@ -52,6 +54,8 @@ const NEXT: Record<MessageStatus, readonly MessageStatus[]> = {
   suppressed: [],
   rejected: [],
   canceled: [],
+  // A receipt tied to it later (by connector, recipient and time) still tells what happened.
+  unknown: ['delivered', 'undelivered', 'failed', 'expired', 'rejected'],
 };
 
 /** Every allowed change as `from>to`, for SQL (`m.status || '>' || new = any(...)`). */
@@ -87,6 +91,7 @@ const SEVERITY: Record<TerminalStatus, number> = {
   expired: 2,
   canceled: 1,
   suppressed: 1,
+  unknown: 1,
   delivered: 0,
 };
 

@@ -79,7 +79,7 @@ export class ParkedReceiptRepository {
   }
 
   /** Marks parked receipts matched, recording the workspace they turned out to belong to. */
-  async markMatched(matches: { id: number; workspaceId: string }[]): Promise<void> {
+  async markMatched(matches: { id: number; workspaceId: string | null }[]): Promise<void> {
     if (!matches.length) return;
     await sql`
       update parked_receipts p set matched_at = now(), workspace_id = m.workspace_id
@@ -136,10 +136,11 @@ export class ParkedReceiptRepository {
 /**
  * Why a receipt changed no status: `no_match` (no part ever had its id), `no_open_part` (only final
  * parts have it: a late or repeated receipt, or one for a message reconciled without it),
- * `part_final` (its part went final first), `no_id`, `unknown_state`, `unreadable` (not a receipt).
+ * `part_final` (its part went final first), `no_id`, `unknown_state`, `unreadable` (not a receipt),
+ * `ambiguous` (its id matches nothing and several messages whose answer was lost fit it).
  */
 export type UnappliedReason =
-  'no_match' | 'no_open_part' | 'part_final' | 'no_id' | 'unknown_state' | 'unreadable';
+  'no_match' | 'no_open_part' | 'part_final' | 'no_id' | 'unknown_state' | 'unreadable' | 'ambiguous';
 
 export interface UnappliedReceipt {
   workspaceId: string | null;

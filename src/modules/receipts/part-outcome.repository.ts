@@ -7,7 +7,9 @@ import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import { AppliedChange, MessagePart, PartRef, StatusChange, roundsByKey } from '../messages/message-record';
 import { MessageStatusRepository, TERMINAL } from '../messages/message-status.repository';
+import { isTerminal } from '../messages/message.types';
 import type { MessageStatus, MessageType } from '../messages/message.types';
+import type { OrphanCandidate } from './orphan-match';
 import {
   ALLOWED_TRANSITIONS,
   DEFAULT_MULTIPART_RULE,
@@ -25,6 +27,11 @@ export interface ReceiptKeyRef {
 
 export interface PartStatusChange extends PartRef {
   status: MessageStatus;
+  /**
+   * Parts the message will have: set for a part added from a receipt (orphan-match.ts), whose
+   * siblings may not be known yet and count as open until their receipts come.
+   */
+  expectedParts?: number;
   errorCode?: string | null;
   detail?: string | null;
   event?: Record<string, unknown>;
@@ -115,6 +122,90 @@ export class PartOutcomeRepository {
       type: x.type,
       parts: Number(x.parts ?? 0),
     }));
+  }
+
+  /**
+   * Messages whose carrier answer was lost that could be each receipt's (orphan-match.ts): same
+   * connector and handset (or the message the receipt names), fenced before the receipt came and
+   * at most `maxAgeMs` before it, `unknown` or `submitting` for longer than `graceMs`. One index
+   * lookup per receipt and address.
+   */
+  async findOrphanCandidates(
+    lookups: readonly {
+      i: number;
+      connectorId: string;
+      to: string | null;
+      messageId: string | null;
+      at: Date;
+    }[],
+    graceMs: number,
+    maxAgeMs: number,
+  ): Promise<(OrphanCandidate & { i: number })[]> {
+    if (!lookups.length) return [];
+    const col = <T>(f: (l: (typeof lookups)[number]) => T) => lookups.map(f);
+    const open = sql`m.status in ('submitting', 'unknown') and m.submitting_at <= k.at
+          and m.submitting_at > k.at - ${maxAgeMs}::bigint * interval '1 millisecond'
+          and (m.status = 'unknown' or m.submitting_at < now() - ${graceMs}::bigint * interval '1 millisecond')
+          and m.connector_id = k.connector_id`;
+    const r = await sql<{
+      i: number;
+      id: string;
+      workspace_id: string;
+      to_e164: string;
+      sender: string;
+      segments: number;
+      submitting_at: Date;
+      parts: number;
+    }>`
+      select k.i, m.id, m.workspace_id, m.to_e164, m.sender, m.segments, m.submitting_at,
+             (select count(*) from message_parts q where q.message_id = m.id)::int as parts
+        from unnest(${col((l) => l.i)}::int[], ${col((l) => l.connectorId)}::text[], ${col((l) => l.to)}::text[],
+                    ${col((l) => l.messageId)}::uuid[], ${col((l) => l.at)}::timestamptz[])
+             as k(i, connector_id, to_e164, message_id, at)
+        cross join lateral (
+          select m.* from messages m where k.message_id is null and m.to_e164 = k.to_e164 and ${open}
+          union all
+          select m.* from messages m where k.message_id is not null and m.id = k.message_id and ${open}
+          offset 0) m`.execute(this.db);
+    return r.rows.map((x) => ({
+      i: x.i,
+      messageId: x.id,
+      workspaceId: x.workspace_id,
+      to: x.to_e164,
+      sender: x.sender,
+      segments: x.segments,
+      parts: Number(x.parts),
+      submittingAt: x.submitting_at,
+    }));
+  }
+
+  /**
+   * Records parts learned from receipts (their carrier ids were lost with a submit's answer).
+   * Returns the `messageId#partIndex` of those added; one another process added first is not.
+   */
+  async addOrphanParts(
+    parts: readonly {
+      workspaceId: string;
+      messageId: string;
+      partIndex: number;
+      carrierMessageId: string;
+      receiptKey: string;
+      connectorId: string;
+      submittedAt: Date;
+    }[],
+  ): Promise<Set<string>> {
+    if (!parts.length) return new Set();
+    const col = <T>(f: (p: (typeof parts)[number]) => T) => parts.map(f);
+    const r = await sql<{ message_id: string; part_index: number }>`
+      insert into message_parts (workspace_id, message_id, part_index, carrier_message_id, receipt_key,
+                                 connector_id, status, submitted_at)
+      select * from unnest(${col((p) => p.workspaceId)}::uuid[], ${col((p) => p.messageId)}::uuid[],
+                           ${col((p) => p.partIndex)}::int[], ${col((p) => p.carrierMessageId)}::text[],
+                           ${col((p) => p.receiptKey)}::text[], ${col((p) => p.connectorId)}::text[],
+                           ${col(() => 'submitted')}::text[], ${col((p) => p.submittedAt)}::timestamptz[])
+      on conflict do nothing
+      returning message_id, part_index`.execute(this.db);
+    return new Set(r.rows.map((x) => `${x.message_id}#${x.part_index}`));
   }
 
   /**
@@ -244,11 +335,19 @@ export class PartOutcomeRepository {
         }
       }
 
+      const expectedOf = new Map<string, number>();
+      for (const c of applicable)
+        if (c.expectedParts)
+          expectedOf.set(c.messageId, Math.max(c.expectedParts, expectedOf.get(c.messageId) ?? 0));
       const touched = [...new Set(parts.map((p) => p.messageId))];
       const messageChanges: StatusChange[] = [];
       for (const id of touched) {
         // Part indexes are dense from 0; filter keeps a gap (never expected) from breaking the sum.
         const list = (byMessage.get(id) ?? []).filter(Boolean);
+        // Parts learned from receipts: the siblings not heard of yet are still open.
+        const expected = expectedOf.get(id) ?? 0;
+        const known = list.length;
+        while (list.length && list.length < expected) list.push({ status: 'submitted', error_code: null });
         const from = current.get(id);
         if (!from || list.length === 0) continue;
         const to = aggregateParts(
@@ -256,6 +355,9 @@ export class PartOutcomeRepository {
           rule,
         );
         if (!canTransition(from, to) && !canReaggregate(from, to)) continue;
+        // Until its last part is heard of, a message tied to receipts keeps its status (`submitting`
+        // or `unknown`), so the receipts still to come find it as they found the first.
+        if (known < expected && !isTerminal(to)) continue;
         const deciding = list.find((p) => p.status === to && p.error_code);
         messageChanges.push({
           id,

@@ -22,6 +22,7 @@ import {
   UnappliedReceiptRepository,
 } from './parked-receipt.repository';
 import { indexParts, pickPart } from './receipt-match';
+import { OrphanReceipt, e164Forms, tieOrphans } from './orphan-match';
 import { StatusCallbackService } from './status-callback.service';
 
 export interface ReceiptInput {
@@ -34,13 +35,17 @@ export interface ApplyOutcome {
   applied: number;
   parked: number;
   unapplied: number;
-  /** Parked receipts (by parked id) that matched now, with their workspace. */
-  matchedParked: { id: number; workspaceId: string }[];
+  /** Parked receipts (by parked id) settled now (matched, or kept as ambiguous), with their workspace. */
+  matchedParked: { id: number; workspaceId: string | null }[];
   messages: AppliedChange[];
 }
 
 /** First retry of a parked receipt: soon, since the submit_sm_resp is usually milliseconds behind. */
 export const PARK_RETRY_MS = 1_000;
+/** A receipt is tied to a message whose answer was lost only if it came at most this long after. */
+export const ORPHAN_MAX_AGE_MS = 72 * 3600_000;
+
+const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Error codes come from carriers; keep the label short and printable so a bad SMSC cannot blow up
 // the series count or the exposition format.
@@ -65,6 +70,33 @@ function withoutNul(e: ReceiptEnvelope): ReceiptEnvelope {
   };
 }
 
+/** The change a receipt makes to its part, with the event that records it. */
+function partChange(
+  receipt: ParsedReceipt,
+  connectorId: string,
+  part: FoundPart,
+  extra: Record<string, unknown> = {},
+): Omit<PartStatusChange, 'at'> {
+  return {
+    messageId: part.messageId,
+    partIndex: part.partIndex,
+    status: receipt.status as MessageStatus,
+    errorCode: receipt.isError ? receipt.errorCode : null,
+    detail: receipt.isError ? `carrier ${receipt.stat ?? 'status'} err:${receipt.errorCode}` : null,
+    event: {
+      source: 'receipt',
+      ...extra,
+      connector: connectorId,
+      carrier_message_id: part.carrierMessageId,
+      stat: receipt.stat,
+      ...(receipt.errorCode ? { err: receipt.errorCode } : {}),
+      ...(receipt.doneAt ? { done_at: receipt.doneAt.toISOString() } : {}),
+      part: part.partIndex,
+      raw: receipt.raw.slice(0, 500),
+    },
+  };
+}
+
 @Injectable()
 export class ReceiptApplier {
   private readonly receipts;
@@ -72,6 +104,7 @@ export class ReceiptApplier {
   private readonly finals;
   private readonly stageSeconds;
   private readonly unmatched;
+  private readonly unknownResolved;
 
   constructor(
     private readonly messages: PartOutcomeRepository,
@@ -103,6 +136,11 @@ export class ReceiptApplier {
       METRICS.receiptsUnmatched.name,
       'Receipts kept without changing a status, by connector and reason (no_match, no_open_part, part_final, no_id, unknown_state, unreadable).',
       METRICS.receiptsUnmatched.labels,
+    );
+    this.unknownResolved = metrics.counter(
+      METRICS.unknownResolved.name,
+      'Messages that had ended unknown (their submit answer lost) whose real outcome a receipt told later, by that outcome.',
+      METRICS.unknownResolved.labels,
     );
     this.stageSeconds = metrics.histogram(
       METRICS.receiptStage.name,
@@ -149,6 +187,7 @@ export class ReceiptApplier {
     const counted: { part: FoundPart; receipt: ParsedReceipt; connectorId: string }[] = [];
     const toPark: ReceiptInput[] = [];
     const keep: UnappliedReceipt[] = [];
+    const orphans: typeof parsed = [];
     for (const p of parsed) {
       const { envelope, receipt } = p;
       const at = new Date(envelope.receivedAt || Date.now());
@@ -159,6 +198,7 @@ export class ReceiptApplier {
       const part = partOf(p);
       if (!part) {
         if (p.parkedId === undefined) toPark.push(p);
+        else if (receipt.status !== 'unknown') orphans.push(p);
         continue;
       }
       if (p.parkedId !== undefined) out.matchedParked.push({ id: p.parkedId, workspaceId: part.workspaceId });
@@ -170,23 +210,16 @@ export class ReceiptApplier {
       changes.push({
         input: p,
         part,
-        messageId: part.messageId,
-        partIndex: part.partIndex,
-        status: receipt.status as MessageStatus,
-        errorCode: receipt.isError ? receipt.errorCode : null,
-        detail: receipt.isError ? `carrier ${receipt.stat ?? 'status'} err:${receipt.errorCode}` : null,
-        event: {
-          source: 'receipt',
-          connector: envelope.connectorId,
-          carrier_message_id: part.carrierMessageId,
-          stat: receipt.stat,
-          ...(receipt.errorCode ? { err: receipt.errorCode } : {}),
-          ...(receipt.doneAt ? { done_at: receipt.doneAt.toISOString() } : {}),
-          part: part.partIndex,
-          raw: receipt.raw.slice(0, 500),
-        },
+        ...partChange(receipt, envelope.connectorId, part),
         at,
       });
+    }
+
+    if (orphans.length) {
+      const tied = await this.tieOrphans(orphans);
+      changes.push(...tied.changes);
+      keep.push(...tied.keep);
+      out.matchedParked.push(...tied.settled);
     }
 
     const rule = this.config.env.PARLEY_MULTIPART_RULE;
@@ -232,7 +265,9 @@ export class ReceiptApplier {
     }
     for (const m of result.messages) {
       if (!isTerminal(m.status)) continue;
-      this.finals.inc({ status: m.status, type: m.type });
+      // A message that was `unknown` was counted final then; its real outcome is counted apart.
+      if (m.previousStatus === 'unknown') this.unknownResolved.inc({ status: m.status });
+      else this.finals.inc({ status: m.status, type: m.type });
       if (m.submittedAt) {
         const seconds = (m.at.getTime() - m.submittedAt.getTime()) / 1000;
         if (seconds >= 0)
@@ -249,6 +284,110 @@ export class ReceiptApplier {
     out.unapplied = keep.length + (again?.unapplied ?? 0);
     out.messages = again ? [...result.messages, ...again.messages] : result.messages;
     return out;
+  }
+
+  /**
+   * Parked receipts whose id matches no part, tied to the one message whose carrier answer was lost
+   * that fits each (orphan-match.ts): the part is recorded from the receipt, and the change is
+   * applied with the rest of the batch. Several fitting: kept as `ambiguous`, nothing guessed.
+   * None: left parked (the message may not be past its grace yet).
+   */
+  private async tieOrphans(
+    orphans: (ReceiptInput & { receipt: ParsedReceipt; key: string | undefined })[],
+  ): Promise<{
+    changes: (PartStatusChange & { input: (typeof orphans)[number]; part: FoundPart })[];
+    keep: UnappliedReceipt[];
+    settled: { id: number; workspaceId: string | null }[];
+  }> {
+    const receipts: OrphanReceipt[] = orphans.map((p) => ({
+      connectorId: p.envelope.connectorId,
+      addresses: addressesOf(p.envelope),
+      messageId:
+        typeof p.envelope.parleyMessageId === 'string' && UUID.test(p.envelope.parleyMessageId)
+          ? p.envelope.parleyMessageId
+          : undefined,
+    }));
+    type Lookup = { i: number; connectorId: string; to: string | null; messageId: string | null; at: Date };
+    const lookups = receipts.flatMap((r, i): Lookup[] => {
+      const at = new Date(orphans[i].envelope.receivedAt || Date.now());
+      if (r.messageId) return [{ i, connectorId: r.connectorId, to: null, messageId: r.messageId, at }];
+      const forms = [...new Set(r.addresses.flatMap(e164Forms))];
+      return forms.map((to) => ({ i, connectorId: r.connectorId, to, messageId: null, at }));
+    });
+    const found = await this.messages.findOrphanCandidates(
+      lookups,
+      this.config.env.PARLEY_RECEIPT_ORPHAN_AFTER_SECONDS * 1000,
+      ORPHAN_MAX_AGE_MS,
+    );
+    const byReceipt = new Map<number, typeof found>();
+    for (const c of found) byReceipt.set(c.i, [...(byReceipt.get(c.i) ?? []), c]);
+    const verdicts = tieOrphans(
+      receipts,
+      (i) => byReceipt.get(i) ?? [],
+      (connectorId, segments) => this.connectors.partsPerMessage(connectorId, segments),
+    );
+    const keep: UnappliedReceipt[] = [];
+    const settled: { id: number; workspaceId: string | null }[] = [];
+    const tied: { p: (typeof orphans)[number]; part: FoundPart; expected: number }[] = [];
+    verdicts.forEach((v, i) => {
+      const p = orphans[i];
+      const at = new Date(p.envelope.receivedAt || Date.now());
+      if (v.kind === 'ambiguous') {
+        const row = this.unappliedOf(p, 'ambiguous', undefined, at);
+        keep.push({
+          ...row,
+          raw: `${row.raw} [fits ${v.messageIds.length} messages: ${v.messageIds.join(' ')}]`,
+        });
+        settled.push({ id: p.parkedId!, workspaceId: null });
+      } else if (v.kind === 'match') {
+        const c = v.candidate;
+        tied.push({
+          p,
+          expected: this.connectors.partsPerMessage(p.envelope.connectorId, c.segments),
+          part: {
+            messageId: c.messageId,
+            workspaceId: c.workspaceId,
+            partIndex: v.partIndex,
+            carrierMessageId: p.envelope.carrierMessageId,
+            receiptKey: p.key!,
+            connectorId: p.envelope.connectorId,
+            status: 'submitted',
+            errorCode: null,
+            submittedAt: c.submittingAt,
+            doneAt: null,
+            messageStatus: 'submitting',
+            carrierId: null,
+            to: c.to,
+            sender: c.sender,
+            type: 'transactional',
+            parts: c.parts + 1,
+          },
+        });
+      }
+    });
+    const added = await this.messages.addOrphanParts(tied.map((t) => t.part));
+    const changes = tied
+      .filter((t) => added.has(`${t.part.messageId}#${t.part.partIndex}`))
+      .map(({ p, part, expected }) => {
+        settled.push({ id: p.parkedId!, workspaceId: part.workspaceId });
+        const { receipt, envelope } = p;
+        return {
+          input: p,
+          part,
+          expectedParts: expected,
+          // Its carrier id was never stored: tied by what the fence recorded.
+          ...partChange(receipt, envelope.connectorId, part, {
+            matched_by: receipts[orphans.indexOf(p)].messageId ? 'message_id' : 'connector_recipient_time',
+          }),
+          at: new Date(envelope.receivedAt || Date.now()),
+        };
+      });
+    if (changes.length || keep.length)
+      this.log.info(
+        { tied: changes.length, ambiguous: keep.length },
+        'receipts tied to messages whose submit answer was lost',
+      );
+    return { changes, keep, settled };
   }
 
   /**

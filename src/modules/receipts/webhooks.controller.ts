@@ -52,6 +52,11 @@ export class WebhooksController {
       raw: new URLSearchParams(Object.entries(params).sort(([a], [b]) => (a < b ? -1 : 1))).toString(),
       messageState: state,
       receivedAt: Date.now(),
+      // The callback URL we gave the provider names our message (twilio.connector.ts): it ties the
+      // receipt to its message even when the sid was never stored.
+      ...(typeof (req.query as Record<string, unknown>)?.message_id === 'string'
+        ? { parleyMessageId: (req.query as Record<string, string>).message_id.slice(0, 64) }
+        : {}),
     };
     await this.kafka.produce('sms.receipts', [
       { key: receipt.recipient ?? sid, value: JSON.stringify(receipt) },
