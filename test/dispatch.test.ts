@@ -13,7 +13,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { FAST, MID, SLOW, Spec, carriersFile, numberUnder, send } from './support/dispatch-fixtures';
 import { createDb, Db } from '../src/infra/db/db';
 import { KafkaService } from '../src/infra/kafka/kafka.service';
-import { CarrierSimulator } from '../src/modules/carriers/simulator/carrier-simulator';
+import { CarrierSimulator } from '../src/simulator/carrier-simulator';
 import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
 import { DispatchConsumer } from '../src/modules/dispatch/dispatch.consumer';
 import { HeldMessages } from '../src/modules/dispatch/held-messages.service';

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { sql } from 'kysely';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDb, Db } from '../src/infra/db/db';
-import { CarrierSimulator } from '../src/modules/carriers/simulator/carrier-simulator';
+import { CarrierSimulator } from '../src/simulator/carrier-simulator';
 import { SubmitReconciler } from '../src/modules/dispatch/submit-reconciler.service';
 import type { MessageStatus } from '../src/modules/messages/message.types';
 import { aggregateParts } from '../src/modules/messages/status-machine';

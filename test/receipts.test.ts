@@ -17,7 +17,7 @@ import { KafkaService } from '../src/infra/kafka/kafka.service';
 import { defaultCarriersFile } from '../src/modules/carriers/carriers.config';
 import { ConnectorRegistry } from '../src/modules/carriers/connector-registry.service';
 import { storedReceiptKey } from '../src/modules/carriers/receipt-id';
-import { CarrierSimulator } from '../src/modules/carriers/simulator/carrier-simulator';
+import { CarrierSimulator } from '../src/simulator/carrier-simulator';
 import { twilioSignature } from '../src/modules/carriers/twilio/twilio-signature';
 import { TwilioConnector, TwilioConnectorConfig } from '../src/modules/carriers/twilio/twilio.connector';
 import {

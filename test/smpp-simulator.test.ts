@@ -23,7 +23,7 @@ import { CarriersFile, defaultCarriersFile } from '../src/modules/carriers/carri
 import type { RawInbound, RawReceipt, SubmitRequest } from '../src/modules/carriers/connector';
 import { ConnectorRegistry } from '../src/modules/carriers/connector-registry.service';
 import { ConnectorsModule } from '../src/modules/carriers/connectors.module';
-import { CarrierSimulator } from '../src/modules/carriers/simulator/carrier-simulator';
+import { CarrierSimulator } from '../src/simulator/carrier-simulator';
 import { smpp } from '../src/modules/carriers/smpp/smpp-lib';
 import { SmppConnector, SmppConnectorConfig } from '../src/modules/carriers/smpp/smpp.connector';
 import { twilioSignature } from '../src/modules/carriers/twilio/twilio-signature';

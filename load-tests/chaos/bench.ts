@@ -49,7 +49,7 @@ import {
   waitFor,
   watchdog,
 } from '../lib/harness';
-import type { SimulatedOffer } from '../../src/modules/carriers/simulator/carrier-simulator';
+import type { SimulatedOffer } from '../../src/simulator/carrier-simulator';
 import { importAudience, launchCampaign } from '../lib/campaign';
 import { PrivateService, startPrivatePostgres, startPrivateRedis } from '../lib/private-services';
 import type { Db } from '../../src/infra/db/db';

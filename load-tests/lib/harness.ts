@@ -20,9 +20,9 @@ import {
   CarrierSimulator,
   SimulatedMessage,
   SimulatorStats,
-} from '../../src/modules/carriers/simulator/carrier-simulator';
+} from '../../src/simulator/carrier-simulator';
 import { SimulatorProcess, keepTail, spawnSimulator } from '../../src/cli/simulator-process';
-import type { ScenarioInput } from '../../src/modules/carriers/simulator/scenario';
+import type { ScenarioInput } from '../../src/simulator/scenario';
 import { WorkspaceRepository } from '../../src/modules/workspaces/workspace.repository';
 import { WorkspaceService } from '../../src/modules/workspaces/workspace.service';
 

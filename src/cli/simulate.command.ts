@@ -1,6 +1,6 @@
 import { readFileSync } from 'node:fs';
 import { SIMULATOR_HTTP_PORT, SIMULATOR_SMPP_PORT } from '../modules/carriers/carriers.config';
-import { CarrierSimulator } from '../modules/carriers/simulator/carrier-simulator';
+import { CarrierSimulator } from '../simulator/carrier-simulator';
 import { CliCommand, UsageError, options } from './command';
 
 function port(name: string, value: string | undefined, fallback: number): number {

@@ -6,7 +6,7 @@ import { ChildProcess, spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import type { SimulatedMessage, SimulatedOffer, SimulatorStats } from '../modules/carriers/simulator/carrier-simulator';
+import type { SimulatedMessage, SimulatedOffer, SimulatorStats } from '../simulator/carrier-simulator';
 
 export interface SimulatorProcess {
   httpUrl: string;

@@ -9,8 +9,8 @@ import {
   carriersFileSchema,
   defaultCarriersFile,
 } from '../../src/modules/carriers/carriers.config';
-import { CarrierSimulator } from '../../src/modules/carriers/simulator/carrier-simulator';
-import type { ScenarioInput } from '../../src/modules/carriers/simulator/scenario';
+import { CarrierSimulator } from '../../src/simulator/carrier-simulator';
+import type { ScenarioInput } from '../../src/simulator/scenario';
 import { TestEngine, startEngine } from './engine';
 
 export interface SimulatedEngine {

@@ -1,7 +1,7 @@
 // The delivery receipt an SMSC sends back, in the de-facto format of SMPP 3.4 Appendix B:
 // `id:… sub:001 dlvrd:001 submit date:YYMMDDhhmm done date:YYMMDDhhmm stat:DELIVRD err:000 text:…`
 // plus the message_state values that travel in the TLV of the same name.
-import { utcMinuteDigits } from '../smpp/smpp-wire';
+import { utcMinuteDigits } from '../modules/carriers/smpp/smpp-wire';
 
 export type ReceiptOutcome = 'delivered' | 'undelivered' | 'expired' | 'rejected';
 

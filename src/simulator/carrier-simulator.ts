@@ -7,15 +7,15 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import type { PDU, Server, Session } from 'smpp';
-import { analyzeText } from '../../encoding';
+import { analyzeText } from '../modules/encoding';
 import {
   CarrierConfig,
   CarriersFile,
   SIMULATOR_HTTP_PORT,
   SIMULATOR_SMPP_PORT,
   loadCarriersFile,
-} from '../carriers.config';
-import { coalesceWrites, smpp } from '../smpp/smpp-lib';
+} from '../modules/carriers/carriers.config';
+import { coalesceWrites, smpp } from '../modules/carriers/smpp/smpp-lib';
 import {
   ConcatAssembler,
   ConcatInfo,
@@ -31,7 +31,7 @@ import {
   messageOf,
   statusCode,
   toSmppAddress,
-} from '../smpp/smpp-pdu';
+} from '../modules/carriers/smpp/smpp-pdu';
 import { RECEIPT_STATES, ReceiptOutcome, receiptText } from './receipt-text';
 import {
   Scenario,
