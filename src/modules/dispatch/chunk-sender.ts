@@ -128,20 +128,26 @@ export class ChunkSender {
       held = items.length;
       for (const f of items) moveTo(f, 'fencing');
       const fresh = items.filter((f) => !f.taken);
-      const [taken, look] = await Promise.all([
+      // Both answers are awaited before either failure counts: a take that committed while the
+      // look failed (the database restarting between them) must be remembered, or the retry would
+      // find its rows `submitting`, take them for another dispatcher's and never send them.
+      const [taken, looked] = await Promise.allSettled([
         this.takes[cls].check(fresh),
         this.looks[cls].check(items.filter((f) => !f.env.optOutConfirmation)),
       ]);
+      if (taken.status === 'rejected') throw taken.reason;
+      for (const f of fresh) if (taken.value.found.has(f.id)) f.taken = true;
+      if (looked.status === 'rejected') throw looked.reason;
+      const look = looked.value;
       const wait = at - this.clock.precise();
       if (wait >= 1) await this.clock.sleep(wait);
       const go: Flight[] = [];
       for (const f of items) {
-        if (!f.taken && !taken.found.has(f.id)) {
+        if (!f.taken) {
           // Past submit already, final, or its partition is another dispatcher's now.
           this.host.finish(f);
           continue;
         }
-        f.taken = true;
         if (look.found.has(f.id)) {
           void this.host.end(f, OPTED_OUT);
           continue;
