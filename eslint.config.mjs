@@ -17,4 +17,22 @@ export default tseslint.config(
       'no-constant-condition': ['error', { checkLoops: false }],
     },
   },
+  {
+    // The carrier simulator is a test and demo tool: the engine never imports it.
+    files: ['src/modules/**/*.ts', 'src/infra/**/*.ts'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['**/simulator', '**/simulator/*'],
+              message:
+                'src/simulator is a test and demo tool; the engine (src/modules, src/infra) must not import it.',
+            },
+          ],
+        },
+      ],
+    },
+  },
 );

@@ -1,4 +1,4 @@
-// The segment buckets' Redis script against the pure rules it implements (token-bucket.ts
+// The segment buckets' Redis script against the pure rules it implements (rates/token-bucket.ts
 // reserveQueues), on the real Redis:
 // - the same queues asked of fresh buckets get the same schedule from both (send times relative
 //   to the first, grants per queue, the priority and weight tie-breaks);
@@ -15,7 +15,7 @@ import {
   Take,
   bucketParamsFor,
   reserveQueues,
-} from '../src/modules/dispatch/token-bucket';
+} from '../src/modules/rates/token-bucket';
 import { QueueCosts, TokenBucketStore } from '../src/modules/dispatch/token-buckets.service';
 import { SharedSendWindow } from '../src/modules/dispatch/shared-window.service';
 import { testEnv } from './support/env';

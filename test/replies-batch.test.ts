@@ -9,7 +9,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../src/infra/db/db';
 import { DB } from '../src/infra/db/db.module';
 import { OptOutLedger } from '../src/modules/consent/opt-out-ledger.service';
-import type { InboundEnvelope } from '../src/modules/messages/message.types';
+import type { InboundEnvelope } from '../src/modules/carriers/inbound-envelope';
 import { ReplyRouter } from '../src/modules/replies/reply-router.consumer';
 import { ApiClient, eventually } from './support/engine';
 import { SimulatedEngine, startSimulatedEngine } from './support/simulated';

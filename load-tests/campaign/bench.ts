@@ -27,8 +27,6 @@ import {
   CpuMeter,
   pidsByName,
   createWorkspace,
-  deleteTopics,
-  emitResults,
   fmt,
   log,
   now,
@@ -49,11 +47,11 @@ import {
 } from '../lib/harness';
 import type { Db } from '../../src/infra/db/db';
 import { importAudience, launchCampaign, watchExpansion } from '../lib/campaign';
+import { SIZE_OPTIONS, allDelivered, failedRow, runEnv, runScenario, stopRun } from '../lib/bench-run';
 
 const { values } = parseArgs({
   options: {
-    full: { type: 'boolean', default: false },
-    n: { type: 'string' },
+    ...SIZE_OPTIONS,
     engines: { type: 'string', default: 'split' },
     'expansion-alone': { type: 'boolean', default: false },
     /** Transactional messages per second sent while the campaign drains (0: none). */
@@ -77,14 +75,10 @@ watchdog((values.full ? 120 : 12) * 60_000);
 async function main() {
   const db = await benchDb();
   const prefix = topicPrefix('camp');
-  const sim = await startSimProcess(benchCarriers({ alpha: 1_000_000, beta: 1_000_000 }), {
-    seed: 21,
-    receipt_delay_ms: { min: 5, max: 40 },
-    outcomes: { delivered: 1 },
-  });
+  const sim = await startSimProcess(benchCarriers({ alpha: 1_000_000, beta: 1_000_000 }), allDelivered(21));
   let engines: EngineProc[] = [];
   try {
-    const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '20' };
+    const env = runEnv(sim, prefix, { DATABASE_POOL_SIZE: '20' });
     engines = await spawnEngines(ENGINES, env);
     log(`engines ${ENGINES.map((e) => e.name).join(' | ')}, simulator in its own process`);
     const ws = await createWorkspace(db, 'bench-campaign');
@@ -192,7 +186,9 @@ async function main() {
     const ms = lat.rows.filter((r) => r.ms !== null).map((r) => Number(r.ms));
     const p50 = pct(ms, 50);
     const p99 = pct(ms, 99);
-    const apiPath = !values['skip-api-path'] ? await apiPathRate(api, engines, db, ws.workspaceId, N) : undefined;
+    const apiPath = !values['skip-api-path']
+      ? await apiPathRate(api, engines, db, ws.workspaceId, N)
+      : undefined;
     log(
       `transactional probe: ${probeIds.length} sent at ${PROBE_RATE}/s (${probeErrors} errors), ${ms.length} submitted; accept→submitted p50 ${p50?.toFixed(0)} ms, p99 ${p99?.toFixed(0)} ms, max ${Math.max(...ms).toFixed(0)} ms`,
     );
@@ -250,10 +246,7 @@ async function main() {
         `API path on the same engines right after (POST /v1/messages/batch, ${fmt(N)} messages, no probe): **${fmt(apiPath.rate)} msgs/s**; campaign / API path ${(campRate / apiPath.rate).toFixed(2)}; CPU per message ${apiPath.cpu}`,
       );
   } finally {
-    for (const e of engines.reverse()) await e.kill('SIGTERM');
-    await sim.stop();
-    await db.destroy();
-    await deleteTopics(prefix);
+    await stopRun({ engines, sim, db, prefix });
   }
 }
 
@@ -289,22 +282,8 @@ async function apiPathRate(api: Api, engines: EngineProc[], db: Db, workspaceId:
   return { rate, cpu };
 }
 
-main().then(
-  () => {
-    emitResults('campaign', rows, details);
-    process.exit(rows.some((r) => r.verdict === 'FAIL') ? 1 : 0);
-  },
-  (err) => {
-    console.error(err);
-    rows.push({
-      scenario: 'campaign',
-      size: SIZE,
-      rate: '-',
-      target: '-',
-      verdict: 'FAIL',
-      notes: String(err).slice(0, 200),
-    });
-    emitResults('campaign', rows, details);
-    process.exit(1);
-  },
-);
+runScenario(main, rows, {
+  name: 'campaign',
+  details,
+  failed: (err) => failedRow('campaign', SIZE, '-', err),
+});

@@ -7,7 +7,21 @@
 //   npx tsc -p tsconfig.build.json && node dist/load-tests/campaign/plan.js [--n 20000,100000]
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
-import { Api, ResultRow, SENDER, benchCarriers, benchDb, createWorkspace, emitResults, fmt, log, now, spawnEngine, startSim, watchdog } from '../lib/harness';
+import {
+  Api,
+  ResultRow,
+  SENDER,
+  benchCarriers,
+  benchDb,
+  createWorkspace,
+  fmt,
+  log,
+  now,
+  spawnEngine,
+  startSim,
+  watchdog,
+} from '../lib/harness';
+import { failedRow, runScenario } from '../lib/bench-run';
 
 const { values } = parseArgs({ options: { n: { type: 'string', default: '20000,100000' } } });
 const SIZES = values.n!.split(',').map(Number);
@@ -23,7 +37,9 @@ async function main() {
     for (const n of SIZES) {
       const ws = await createWorkspace(db, 'bench-plan');
       const aud = await sql<{ id: string }>`
-        insert into audiences (workspace_id, name) values (${ws.workspaceId}, ${`plan ${n}`}) returning id`.execute(db);
+        insert into audiences (workspace_id, name) values (${ws.workspaceId}, ${`plan ${n}`}) returning id`.execute(
+        db,
+      );
       const audienceId = aud.rows[0].id;
       const t0 = now();
       await sql`
@@ -38,12 +54,16 @@ async function main() {
           insert into audience_members (workspace_id, audience_id, contact_id) select ${ws.workspaceId}::uuid, ${audienceId}::uuid, id from c
         )
         insert into consent_state (workspace_id, e164, sender_address, status, source, occurred_at)
-        select ${ws.workspaceId}::uuid, e164, '', case when id % 50 = 0 then 'opted_out' else 'opted_in' end, 'bench', now() from c`.execute(db);
+        select ${ws.workspaceId}::uuid, e164, '', case when id % 50 = 0 then 'opted_out' else 'opted_in' end, 'bench', now() from c`.execute(
+        db,
+      );
       log(`${fmt(n)} contacts written in ${((now() - t0) / 1000).toFixed(1)} s`);
       const api = new Api(engine.url, ws.key);
       for (const run of ['first', 'second']) {
         const t = now();
-        const res = await api.post<{ plan: { recipients: number; excluded: { total: number }; segments_total: number } }>('/v1/campaigns', {
+        const res = await api.post<{
+          plan: { recipients: number; excluded: { total: number }; segments_total: number };
+        }>('/v1/campaigns', {
           name: `plan ${n} ${run}`,
           audience_id: audienceId,
           from: SENDER,
@@ -51,11 +71,24 @@ async function main() {
           body: 'Hi {{first_name|there}}, this week only: 20% off everything. Reply STOP to opt out.',
         });
         const secs = (now() - t) / 1000;
-        if (res.status !== 201) throw new Error(`POST /v1/campaigns → ${res.status} ${JSON.stringify(res.body)}`);
+        if (res.status !== 201)
+          throw new Error(`POST /v1/campaigns → ${res.status} ${JSON.stringify(res.body)}`);
         const p = res.body.plan;
-        log(`plan of ${fmt(n)} (${run} run): ${secs.toFixed(2)} s → ${fmt(n / secs)} recipients/s; recipients ${p.recipients}, excluded ${p.excluded.total}, segments ${p.segments_total}`);
-        details.push(`plan (POST /v1/campaigns) of ${fmt(n)} contacts, ${run} run: ${secs.toFixed(2)} s (${fmt(n / secs)} recipients/s)`);
-        if (run === 'first') rows.push({ scenario: 'campaign plan', size: `${fmt(n)} recipients`, rate: `${secs.toFixed(2)} s`, target: '-', verdict: 'pass', notes: `${fmt(n / secs)} recipients/s` });
+        log(
+          `plan of ${fmt(n)} (${run} run): ${secs.toFixed(2)} s → ${fmt(n / secs)} recipients/s; recipients ${p.recipients}, excluded ${p.excluded.total}, segments ${p.segments_total}`,
+        );
+        details.push(
+          `plan (POST /v1/campaigns) of ${fmt(n)} contacts, ${run} run: ${secs.toFixed(2)} s (${fmt(n / secs)} recipients/s)`,
+        );
+        if (run === 'first')
+          rows.push({
+            scenario: 'campaign plan',
+            size: `${fmt(n)} recipients`,
+            rate: `${secs.toFixed(2)} s`,
+            target: '-',
+            verdict: 'pass',
+            notes: `${fmt(n / secs)} recipients/s`,
+          });
       }
     }
   } finally {
@@ -65,15 +98,8 @@ async function main() {
   }
 }
 
-main().then(
-  () => {
-    emitResults('campaign-plan', rows, details);
-    process.exit(0);
-  },
-  (err) => {
-    console.error(err);
-    rows.push({ scenario: 'campaign plan', size: SIZES.join(','), rate: '-', target: '-', verdict: 'FAIL', notes: String(err).slice(0, 200) });
-    emitResults('campaign-plan', rows, details);
-    process.exit(1);
-  },
-);
+runScenario(main, rows, {
+  name: 'campaign-plan',
+  details,
+  failed: (err) => failedRow('campaign plan', SIZES.join(','), '-', err),
+});

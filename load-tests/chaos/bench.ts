@@ -15,9 +15,6 @@
 //
 //   npx tsc -p tsconfig.build.json && node dist/load-tests/chaos/bench.js [--only a,b,c,d,e] [--full | --n 10000]
 //   --keep-cluster           leave the three-broker cluster running after e
-import { execFile, spawnSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { parseArgs } from 'node:util';
 import { sql } from 'kysely';
@@ -52,12 +49,20 @@ import {
 import type { SimulatedOffer } from '../../src/simulator/carrier-simulator';
 import { importAudience, launchCampaign } from '../lib/campaign';
 import { PrivateService, startPrivatePostgres, startPrivateRedis } from '../lib/private-services';
+import { SIZE_OPTIONS, failedRow, runScenario } from '../lib/bench-run';
+import {
+  CLUSTER_BROKERS,
+  CLUSTER_PORT,
+  brokerPid,
+  clusterDown,
+  clusterUp,
+  portOpen,
+} from '../lib/kafka-cluster';
 import type { Db } from '../../src/infra/db/db';
 
 const { values } = parseArgs({
   options: {
-    full: { type: 'boolean', default: false },
-    n: { type: 'string' },
+    ...SIZE_OPTIONS,
     only: { type: 'string' },
     'keep-cluster': { type: 'boolean', default: false },
     stops: { type: 'string', default: '40' },
@@ -69,8 +74,6 @@ const [BULK_DISPATCHER, ...OTHER_DISPATCHERS] = dispatcherSpecs(values.engines);
 const N = sizeOf(values, 10_000, 100_000);
 const STOPS = Number(values.stops);
 const CAPS = { alpha: 200, beta: 200 };
-const CLUSTER_PORT = 19092;
-const CLUSTER_BROKERS = '127.0.0.1:19092,127.0.0.1:19102,127.0.0.1:19112';
 const ALL = ['a', 'b', 'c', 'd', 'e'];
 const NAMES: Record<string, string> = {
   a: 'dispatcher kill -9 + restart',
@@ -82,59 +85,6 @@ const NAMES: Record<string, string> = {
 const rows: ResultRow[] = [];
 const details: string[] = [];
 watchdog((values.full ? 150 : 50) * 60_000);
-
-function sh(cmd: string, args: string[], env: Record<string, string> = {}): string {
-  const r = spawnSync(cmd, args, {
-    cwd: ROOT,
-    encoding: 'utf8',
-    env: { ...process.env, ...env },
-    timeout: 180_000,
-  });
-  return `${r.stdout ?? ''}${r.stderr ?? ''}`.trim() + (r.status ? ` (exit ${r.status})` : '');
-}
-
-async function portOpen(port: number): Promise<boolean> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-    s.setTimeout(1_000, () => (s.destroy(), resolve(false)));
-  });
-}
-
-// ---------------------------------------------------------------------------- faults
-
-function brokerPid(id: number): number {
-  return Number(
-    readFileSync(
-      path.join(ROOT, '.cache', 'kafka', `port-${CLUSTER_PORT}`, `broker-${id}`, 'broker.pid'),
-      'utf8',
-    ).trim(),
-  );
-}
-
-/**
- * Not spawnSync: the simulator lives in this process, and a broker takes tens of seconds to start;
- * a blocked event loop left every submit_sm and enquire_link unanswered meanwhile (chaos e then
- * measured the frozen simulator, not the Kafka fault).
- */
-async function clusterUp(): Promise<string> {
-  return new Promise((resolve) => {
-    execFile(
-      'node',
-      ['scripts/stack.mjs', 'up', '--brokers', '3'],
-      {
-        cwd: ROOT,
-        encoding: 'utf8',
-        env: { ...process.env, PARLEY_KAFKA_PORT: String(CLUSTER_PORT) },
-        timeout: 180_000,
-      },
-      (err, stdout, stderr) =>
-        resolve(`${stdout ?? ''}${stderr ?? ''}`.trim() + (err ? ` (${err.code ?? err.message})` : '')),
-    );
-  });
-}
 
 // ---------------------------------------------------------------------------- one scenario
 
@@ -495,27 +445,14 @@ async function main() {
     } catch (err) {
       log(`${name}: FAIL (could not complete):`, err);
       details.push(`**${name}: FAIL** — the scenario could not complete: ${String(err).slice(0, 300)}`);
-      rows.push({
-        scenario: `chaos ${id}`,
-        size: `${fmt(N)} rcpt`,
-        rate: '-',
-        target: 'invariants hold',
-        verdict: 'FAIL',
-        notes: String(err).slice(0, 200),
-      });
+      rows.push(failedRow(`chaos ${id}`, `${fmt(N)} rcpt`, 'invariants hold', err));
     }
   }
   if (clusterStarted && !values['keep-cluster']) {
     log('stopping the three-broker cluster');
-    log(sh('node', ['scripts/stack.mjs', 'down'], { PARLEY_KAFKA_PORT: String(CLUSTER_PORT) }));
+    log(clusterDown());
   }
   emitResults('chaos', rows, details);
 }
 
-main().then(
-  () => process.exit(rows.some((r) => r.verdict === 'FAIL') ? 1 : 0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runScenario(main, rows);

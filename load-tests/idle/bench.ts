@@ -12,7 +12,6 @@ import {
   EngineProc,
   ResultRow,
   benchCarriers,
-  deleteTopics,
   emitResults,
   engineLayout,
   log,
@@ -23,6 +22,7 @@ import {
   topicPrefix,
   watchdog,
 } from '../lib/harness';
+import { runEnv, runScenario, stopRun } from '../lib/bench-run';
 
 const { values } = parseArgs({
   options: {
@@ -71,7 +71,7 @@ async function main() {
     const sim = await startSimProcess(benchCarriers({ alpha: 100, beta: 100 }), { seed: 5 });
     let engines: EngineProc[] = [];
     try {
-      engines = await spawnEngines(layout, { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix });
+      engines = await spawnEngines(layout, runEnv(sim, prefix));
       log(`${kind}: ${layout.map((l) => l.name).join(' | ')} started; warming up ${WARMUP} s`);
       await sleep(WARMUP * 1000);
       const m = await measure({ ...pidsByName(layout, engines), simulator: sim.pid }, SECONDS);
@@ -98,18 +98,10 @@ async function main() {
         notes: `engine ${share(engineCores)} + services above idle ${share(extraCores)}`,
       });
     } finally {
-      await Promise.all(engines.map((e) => e.kill('SIGTERM')));
-      await sim.stop();
-      await deleteTopics(prefix);
+      await stopRun({ engines, sim, prefix });
     }
   }
   emitResults('idle', rows, details);
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runScenario(main);

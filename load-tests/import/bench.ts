@@ -17,6 +17,7 @@ import path from 'node:path';
 import { Readable } from 'node:stream';
 import { parseArgs } from 'node:util';
 import { normalizePhone } from '../../src/modules/carriers/phone-number';
+import { mulberry32 } from '../../src/cli/demo-contacts';
 import {
   BENCH_DATABASE_URL,
   MAIN_JS,
@@ -45,14 +46,8 @@ const { values } = parseArgs({
 const ROWS = Number(values.rows);
 const CONSENT = Number(values.consent);
 
-// A seeded generator (mulberry32) so every run imports the same file.
-let seed = 42;
-const rand = () => {
-  seed = (seed + 0x6d2b79f5) | 0;
-  let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
-  t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
-  return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
-};
+// A seeded generator so every run imports the same file.
+const rand = mulberry32(42);
 const pick = <T>(xs: readonly T[]) => xs[Math.floor(rand() * xs.length)];
 const digits = (n: number) => Array.from({ length: n }, () => Math.floor(rand() * 10)).join('');
 

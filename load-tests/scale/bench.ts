@@ -13,7 +13,6 @@ import {
   benchDb,
   capViolations,
   createWorkspace,
-  deleteTopics,
   emitResults,
   fmt,
   log,
@@ -27,8 +26,9 @@ import {
   waitAllTerminal,
   watchdog,
 } from '../lib/harness';
+import { SIZE_OPTIONS, allDelivered, failedRow, runEnv, runScenario, stopRun } from '../lib/bench-run';
 
-const { values } = parseArgs({ options: { full: { type: 'boolean', default: false }, n: { type: 'string' } } });
+const { values } = parseArgs({ options: SIZE_OPTIONS });
 const N = sizeOf(values, 10_000, 200_000);
 const rows: ResultRow[] = [];
 const details: string[] = [];
@@ -37,28 +37,49 @@ watchdog((values.full ? 90 : 15) * 60_000);
 async function run(dispatchers: number): Promise<number | undefined> {
   const db = await benchDb();
   const prefix = topicPrefix(`scale${dispatchers}`);
-  const sim = await startSim(benchCarriers({ alpha: 1_000_000, beta: 1_000_000 }), { seed: 41, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
+  const sim = await startSim(benchCarriers({ alpha: 1_000_000, beta: 1_000_000 }), allDelivered(41));
   const procs: EngineProc[] = [];
-  const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '10' };
+  const env = runEnv(sim, prefix, { DATABASE_POOL_SIZE: '10' });
   try {
     const main = await spawnEngine('api,receipts,router,scheduler', env, { name: 'api+' });
     procs.push(main);
-    for (let d = 0; d < dispatchers; d++) procs.push(await spawnEngine('dispatcher', env, { name: `dispatcher-${d + 1}` }));
+    for (let d = 0; d < dispatchers; d++)
+      procs.push(await spawnEngine('dispatcher', env, { name: `dispatcher-${d + 1}` }));
     const ws = await createWorkspace(db, `bench-scale${dispatchers}`);
     const api = new Api(main.url, ws.key);
-    await api.must('POST', '/v1/messages', { to: numberAt('+1202', 9_990_000 + dispatchers), body: 'warm up' });
-    if (!(await waitAllTerminal(db, ws.workspaceId, 1, 90_000)).ok) throw new Error('warm-up message not terminal in 90 s');
+    await api.must('POST', '/v1/messages', {
+      to: numberAt('+1202', 9_990_000 + dispatchers),
+      body: 'warm up',
+    });
+    if (!(await waitAllTerminal(db, ws.workspaceId, 1, 90_000)).ok)
+      throw new Error('warm-up message not terminal in 90 s');
     sim.sim.resetStats();
     sim.sent.length = 0;
     log(`${dispatchers} dispatcher process(es): sending ${fmt(N)} messages`);
     const t0 = now();
-    const sent = await sendBatches(api, (i) => ({ to: numberAt(i % 2 ? '+1303' : '+1202', i), body: `Scale test ${i}: your parcel is on its way` }), N, 3);
-    const done = await waitAllTerminal(db, ws.workspaceId, sent.accepted.length + 1, Math.max(300_000, N * 30), (c) => log('  statuses', JSON.stringify(c)));
+    const sent = await sendBatches(
+      api,
+      (i) => ({
+        to: numberAt(i % 2 ? '+1303' : '+1202', i),
+        body: `Scale test ${i}: your parcel is on its way`,
+      }),
+      N,
+      3,
+    );
+    const done = await waitAllTerminal(
+      db,
+      ws.workspaceId,
+      sent.accepted.length + 1,
+      Math.max(300_000, N * 30),
+      (c) => log('  statuses', JSON.stringify(c)),
+    );
     const secs = (done.doneAt - t0) / 1000;
     const rate = sent.accepted.length / secs;
     const st = sim.sim.stats();
     const caps = capViolations(sim.sim);
-    log(`${dispatchers} dispatcher(s): ${fmt(sent.accepted.length)} all terminal=${done.ok} in ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s; duplicates ${st.duplicates}; binds ${st.binds}`);
+    log(
+      `${dispatchers} dispatcher(s): ${fmt(sent.accepted.length)} all terminal=${done.ok} in ${secs.toFixed(1)} s → ${fmt(rate)} msgs/s; duplicates ${st.duplicates}; binds ${st.binds}`,
+    );
     details.push(
       `${dispatchers} dispatcher process(es): ${fmt(sent.accepted.length)} messages all terminal ${done.ok ? 'yes' : 'NO'} in ${secs.toFixed(1)} s: **${fmt(rate)} msgs/s**; simulator duplicates ${st.duplicates}, SMPP binds ${st.binds}, cap violations ${caps.length}; statuses ${JSON.stringify(done.counts)}`,
     );
@@ -72,10 +93,7 @@ async function run(dispatchers: number): Promise<number | undefined> {
     });
     return rate;
   } finally {
-    for (const p of procs.reverse()) await p.kill('SIGTERM');
-    await sim.stop();
-    await db.destroy();
-    await deleteTopics(prefix);
+    await stopRun({ engines: procs, sim, db, prefix });
   }
 }
 
@@ -89,17 +107,11 @@ async function main() {
       else two = r;
     } catch (err) {
       log(`${d} dispatcher run failed:`, err);
-      rows.push({ scenario: `scale ${d} dispatcher`, size: `${fmt(N)} msgs`, rate: '-', target: '0 duplicates', verdict: 'FAIL', notes: String(err).slice(0, 200) });
+      rows.push(failedRow(`scale ${d} dispatcher`, `${fmt(N)} msgs`, '0 duplicates', err));
     }
   }
   if (one && two) details.push(`two dispatchers / one: **${(two / one).toFixed(2)}×**`);
   emitResults('scale', rows, details);
 }
 
-main().then(
-  () => process.exit(rows.some((r) => r.verdict === 'FAIL') ? 1 : 0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runScenario(main, rows);

@@ -45,11 +45,11 @@ import {
   waitFor,
   watchdog,
 } from '../lib/harness';
+import { SIZE_OPTIONS, allDelivered, failedRow, runEnv, runScenario, stopRun } from '../lib/bench-run';
 
 const { values } = parseArgs({
   options: {
-    full: { type: 'boolean', default: false },
-    n: { type: 'string' },
+    ...SIZE_OPTIONS,
     'cap-seconds': { type: 'string' },
     'skip-raw': { type: 'boolean', default: false },
     'skip-caps': { type: 'boolean', default: false },
@@ -77,14 +77,10 @@ const bodyOf = (i: number) => `Your parcel ${i} is out for delivery today, track
 async function endToEnd(): Promise<number | undefined> {
   const db = await benchDb();
   const prefix = topicPrefix('send');
-  const sim = await startSimProcess(benchCarriers({ alpha: HIGH, beta: HIGH }), {
-    seed: 11,
-    receipt_delay_ms: { min: 5, max: 40 },
-    outcomes: { delivered: 1 },
-  });
+  const sim = await startSimProcess(benchCarriers({ alpha: HIGH, beta: HIGH }), allDelivered(11));
   let engines: EngineProc[] = [];
   try {
-    const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix, DATABASE_POOL_SIZE: '20' };
+    const env = runEnv(sim, prefix, { DATABASE_POOL_SIZE: '20' });
     engines = await spawnEngines(ENGINES, env);
     const engine = engines[0];
     log(`end to end: engines ${ENGINES.map((e) => e.name).join(' | ')}`);
@@ -147,10 +143,7 @@ async function endToEnd(): Promise<number | undefined> {
     });
     return done.ok ? rate : undefined;
   } finally {
-    await Promise.all(engines.map((e) => e.kill('SIGTERM')));
-    await sim.stop();
-    await db.destroy();
-    await deleteTopics(prefix);
+    await stopRun({ engines, sim, db, prefix });
   }
 }
 
@@ -158,11 +151,7 @@ async function endToEnd(): Promise<number | undefined> {
 async function rawPipe(): Promise<number | undefined> {
   const prefix = topicPrefix('raw');
   const topic = `${prefix}raw`;
-  const sim = await startSimProcess(benchCarriers({ alpha: HIGH, beta: HIGH }), {
-    seed: 12,
-    receipt_delay_ms: { min: 5, max: 40 },
-    outcomes: { delivered: 1 },
-  });
+  const sim = await startSimProcess(benchCarriers({ alpha: HIGH, beta: HIGH }), allDelivered(12));
   const conn = sim.carriers.connectors[0];
   if (conn.kind !== 'smpp') throw new Error('expected an SMPP connector');
   const connector = new SmppConnector(conn);
@@ -268,15 +257,11 @@ async function caps() {
   const prefix = topicPrefix('caps');
   const CAPS = { alpha: 50, beta: 200 };
   // The carrier in a process of its own: its one-second windows are counted on its own clock.
-  const sim = await startSimProcess(benchCarriers({ ...CAPS, sender: 5_000 }), {
-    seed: 13,
-    receipt_delay_ms: { min: 5, max: 40 },
-    outcomes: { delivered: 1 },
-  });
+  const sim = await startSimProcess(benchCarriers({ ...CAPS, sender: 5_000 }), allDelivered(13));
   let engines: EngineProc[] = [];
   try {
     // Laid out as deploy/ runs it (and as --engines says).
-    const env = { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix };
+    const env = runEnv(sim, prefix);
     engines = await spawnEngines(ENGINES, env, '-caps');
     log(`caps: engines ${ENGINES.map((e) => e.name).join(' | ')}, simulator in its own process`);
     const ws = await createWorkspace(db, 'bench-caps');
@@ -333,10 +318,7 @@ async function caps() {
     }
     if (!done.ok) log('caps: not all terminal', JSON.stringify(await statusCounts(db, ws.workspaceId)));
   } finally {
-    await Promise.all(engines.map((e) => e.kill('SIGTERM')));
-    await sim.stop();
-    await db.destroy();
-    await deleteTopics(prefix);
+    await stopRun({ engines, sim, db, prefix });
   }
 }
 
@@ -348,14 +330,7 @@ async function main() {
       e2e = await endToEnd();
     } catch (err) {
       log('end to end failed:', err);
-      rows.push({
-        scenario: 'send e2e',
-        size: SIZE,
-        rate: '-',
-        target: '≥ 5,000 msg/s',
-        verdict: 'FAIL',
-        notes: String(err).slice(0, 200),
-      });
+      rows.push(failedRow('send e2e', SIZE, '≥ 5,000 msg/s', err));
     }
   }
   if (!values['skip-raw']) {
@@ -370,14 +345,7 @@ async function main() {
       });
     } catch (err) {
       log('raw pipe failed:', err);
-      rows.push({
-        scenario: 'send raw pipe',
-        size: SIZE,
-        rate: '-',
-        target: 'baseline',
-        verdict: 'FAIL',
-        notes: String(err).slice(0, 200),
-      });
+      rows.push(failedRow('send raw pipe', SIZE, 'baseline', err));
     }
   }
   if (e2e && raw) {
@@ -402,23 +370,10 @@ async function main() {
       await caps();
     } catch (err) {
       log('cap run failed:', err);
-      rows.push({
-        scenario: 'send caps',
-        size: '-',
-        rate: '-',
-        target: '≥ 95% of cap',
-        verdict: 'FAIL',
-        notes: String(err).slice(0, 200),
-      });
+      rows.push(failedRow('send caps', '-', '≥ 95% of cap', err));
     }
   }
   emitResults('send', rows, details);
 }
 
-main().then(
-  () => process.exit(rows.some((r) => r.verdict === 'FAIL') ? 1 : 0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runScenario(main, rows);

@@ -11,7 +11,6 @@ import {
   benchDb,
   CpuMeter,
   createWorkspace,
-  deleteTopics,
   engineLayout,
   log,
   pidsByName,
@@ -23,18 +22,21 @@ import {
   topicPrefix,
   watchdog,
 } from '../lib/harness';
+import { allDelivered, runEnv, runScenario, stopRun } from '../lib/bench-run';
 
-const { values } = parseArgs({ options: { n: { type: 'string', default: '400' }, rate: { type: 'string', default: '20' } } });
+const { values } = parseArgs({
+  options: { n: { type: 'string', default: '400' }, rate: { type: 'string', default: '20' } },
+});
 const N = Number(values.n);
 const RATE = Number(values.rate);
 watchdog(10 * 60_000);
 
 async function main() {
   const db = await benchDb();
-  const sim = await startSimProcess(benchCarriers({ alpha: 100_000, beta: 100_000 }), { seed: 31, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } });
+  const sim = await startSimProcess(benchCarriers({ alpha: 100_000, beta: 100_000 }), allDelivered(31));
   const prefix = topicPrefix('trickle');
   const layout = engineLayout('split');
-  const engines = await spawnEngines(layout, { PARLEY_CARRIERS_FILE: sim.file, KAFKA_TOPIC_PREFIX: prefix });
+  const engines = await spawnEngines(layout, runEnv(sim, prefix));
   try {
     const ws = await createWorkspace(db, 'bench-trickle');
     const api = new Api(engines[0].url, ws.key);
@@ -51,7 +53,12 @@ async function main() {
     for (let i = 0; i < N; i++) {
       const wait = t0 + (i * 1000) / RATE - now();
       if (wait > 0) await sleep(wait);
-      sent.push(api.post('/v1/messages', { to: numberAt(i % 2 ? '+1303' : '+1202', i), body: `Order ${i} ships today` }));
+      sent.push(
+        api.post('/v1/messages', {
+          to: numberAt(i % 2 ? '+1303' : '+1202', i),
+          body: `Order ${i} ships today`,
+        }),
+      );
     }
     await Promise.all(sent);
     await sleep(2_000);
@@ -61,20 +68,17 @@ async function main() {
     const perMsg = Object.entries(run.processes).map(
       ([name, s]) => `${name} ${ms(s)} ms (idle share ${ms((idle.processes[name] / 10) * secs)})`,
     );
-    log(`idle, CPU per second: ${Object.entries(idle.processes).map(([name, s]) => `${name} ${perSecond(s)}`).join(', ')}; host ${perSecond(idle.busy)}`);
-    log(`${N} single POSTs at ${RATE}/s, CPU per message: ${perMsg.join(', ')}; postgres ${ms(run.services.postgres)} ms, kafka ${ms(run.services.kafka)} ms; host busy ${ms(run.busy)} ms`);
+    log(
+      `idle, CPU per second: ${Object.entries(idle.processes)
+        .map(([name, s]) => `${name} ${perSecond(s)}`)
+        .join(', ')}; host ${perSecond(idle.busy)}`,
+    );
+    log(
+      `${N} single POSTs at ${RATE}/s, CPU per message: ${perMsg.join(', ')}; postgres ${ms(run.services.postgres)} ms, kafka ${ms(run.services.kafka)} ms; host busy ${ms(run.busy)} ms`,
+    );
   } finally {
-    await Promise.all(engines.map((e) => e.kill('SIGTERM')));
-    await sim.stop();
-    await deleteTopics(prefix);
-    await db.destroy();
+    await stopRun({ engines, sim, db, prefix });
   }
 }
 
-main().then(
-  () => process.exit(0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runScenario(main);

@@ -80,17 +80,24 @@ export function daytimeZones(at: Date): string[] {
   return ok.length ? ok : ['Etc/GMT-12'];
 }
 
-export function demoContactsCsv(n: number, at: Date): { text: string } {
-  const zones = daytimeZones(at);
-  // mulberry32: 32-bit integer arithmetic (Math.imul), so the sequence is long and reproducible
-  // (a float LCG loses precision past 2^53 and cycles before 20,000 distinct numbers).
-  let seed = 42;
-  const rand = () => {
-    seed = (seed + 0x6d2b79f5) | 0;
-    let t = Math.imul(seed ^ (seed >>> 15), 1 | seed);
+/**
+ * A reproducible uniform generator in [0, 1) (mulberry32): 32-bit integer arithmetic (Math.imul), so
+ * the sequence is long and the same everywhere (a float LCG loses precision past 2^53 and cycles
+ * before 20,000 distinct numbers).
+ */
+export function mulberry32(seed: number): () => number {
+  let s = seed;
+  return () => {
+    s = (s + 0x6d2b79f5) | 0;
+    let t = Math.imul(s ^ (s >>> 15), 1 | s);
     t = (t + Math.imul(t ^ (t >>> 7), 61 | t)) ^ t;
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+export function demoContactsCsv(n: number, at: Date): { text: string } {
+  const zones = daytimeZones(at);
+  const rand = mulberry32(42);
   const pick = <T>(xs: T[]) => xs[Math.floor(rand() * xs.length)];
   const lines = ['phone,first_name,last_name,tier,timezone,opted_in_at,consent_source'];
   const used = new Set<string>();

@@ -87,7 +87,7 @@ export const envSchema = z.object({
   // an answer (response timeout plus throttle retries, about 20 s by default).
   PARLEY_RECEIPT_ORPHAN_AFTER_SECONDS: int(1, 24 * 3600).default(60),
   // How much the time a submit takes to reach its carrier may vary (ms): the rate limits leave that
-  // much of every cap unused so no carrier second sees more than its cap (see token-bucket.ts).
+  // much of every cap unused so no carrier second sees more than its cap (see rates/token-bucket.ts).
   PARLEY_CARRIER_JITTER_MS: int(0, 1_000).default(40),
   PARLEY_MULTIPART_RULE: z.enum(['any_failure', 'all_final', 'any_delivered']).default('any_failure'),
   // A receipt that matches no open part is retried this long (its submit's write may be behind),

@@ -2,12 +2,11 @@
 // for real carriers in the demo, the tests and the load tests. It owns per-carrier caps (enforced
 // over a sliding one-second window on both sides together), answer latency, receipt outcomes and
 // delays, scripted customer replies, chaos at runtime (POST /scenario), and the counters that
-// prove Parley's invariants (GET /stats: peaks per carrier, throttled, duplicates).
+// prove Parley's invariants (GET /stats: peaks per carrier, throttled, duplicates). This class holds
+// what both sides share (simulator-host.ts) and composes the SMSC (simulator-smsc.ts) and the HTTP
+// side (simulator-http.ts).
 import { randomBytes, randomUUID } from 'node:crypto';
-import type { AddressInfo } from 'node:net';
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import type { PDU, Server, Session } from 'smpp';
-import { analyzeText } from '../modules/encoding';
 import {
   CarrierConfig,
   CarriersFile,
@@ -15,39 +14,26 @@ import {
   SIMULATOR_SMPP_PORT,
   loadCarriersFile,
 } from '../modules/carriers/carriers.config';
-import { coalesceWrites, smpp } from '../modules/carriers/smpp/smpp-lib';
-import {
-  ConcatAssembler,
-  ConcatInfo,
-  DATA_CODING,
-  ESM_CLASS_DELIVERY_RECEIPT,
-  ESM_CLASS_UDHI,
-  ESME_ROK,
-  ESME_RTHROTTLED,
-  concatInfoOf,
-  concatUdh,
-  encodeText,
-  fromSmppAddress,
-  messageOf,
-  statusCode,
-  toSmppAddress,
-} from '../modules/carriers/smpp/smpp-pdu';
-import { RECEIPT_STATES, ReceiptOutcome, receiptText } from './receipt-text';
 import {
   Scenario,
   ScenarioActions,
   ScenarioInput,
-  inRange,
-  outcomeFor,
   parseScenario,
   patchScenario,
-  replyFor,
   ruleFor,
   scenarioActionsSchema,
-  receiptIdFor,
-  unit,
 } from './scenario';
+import type {
+  Admission,
+  CarrierStats,
+  SimulatedMessage,
+  SimulatedOffer,
+  SimulatorCounters,
+  SimulatorHost,
+  SimulatorStats,
+} from './simulator-host';
 import { SimulatorHttp } from './simulator-http';
+import { SimulatedSmsc } from './simulator-smsc';
 import { SlidingWindow } from './sliding-window';
 
 export interface CarrierSimulatorOptions {
@@ -70,82 +56,11 @@ export interface CarrierSimulatorOptions {
   journal?: boolean;
 }
 
-export interface CarrierStats {
-  cap: number;
-  segments: number;
-  /** Most accepted segments in any one-second window. */
-  peak: number;
-  /** Most segments offered (accepted or throttled) in any one-second window. */
-  peak_offered: number;
-  throttled: number;
-  /** Epoch ms of the first and the last accepted segment since the last reset (null: none yet). */
-  first_at: number | null;
-  last_at: number | null;
-  /**
-   * Accepted segments per second since the first one (index 0 is its second), for the first
-   * ten minutes after a reset: enough to see a run's ramp and dips without growing forever.
-   */
-  per_second: number[];
-}
+// The shapes callers read (GET /stats, /messages, /journal) are the host's.
+export type { CarrierStats, SimulatedMessage, SimulatedOffer, SimulatorStats } from './simulator-host';
 
 /** How many seconds of `per_second` a carrier's stats keep. */
 const PER_SECOND_KEPT = 600;
-
-export interface SimulatorStats {
-  /** submit_sm PDUs (one per part) plus HTTP send requests. */
-  submits: number;
-  accepted: number;
-  throttled: number;
-  errors: number;
-  no_response: number;
-  /** The same Parley message id (and part) accepted more than once. */
-  duplicates: number;
-  receipts_sent: number;
-  receipts_pending: number;
-  /** Receipts and replies due but held because no session of their system_id is bound. */
-  deliveries_waiting: number;
-  replies_sent: number;
-  binds: number;
-  carriers: Record<string, CarrierStats>;
-  /**
-   * How late the simulator's own event loop ran since the last reset (ms). Its windows count
-   * submits when it reads them: a stalled loop counts those that queued meanwhile as one burst.
-   */
-  event_loop: { p99_ms: number; max_ms: number };
-  http: {
-    requests: number;
-    unauthorized: number;
-    callbacks_sent: number;
-    callbacks_failed: number;
-    inbound_sent: number;
-    inbound_failed: number;
-  };
-}
-
-/** One submit as the carrier's window counted it (kept with the journal): taken or throttled. */
-export interface SimulatedOffer {
-  /** Epoch ms, sub-millisecond: the time the window counted. */
-  at: number;
-  carrier: string;
-  segments: number;
-  throttled: boolean;
-  parleyMessageId?: string;
-}
-
-/** A whole message as the simulator reassembled it (tests read these to check coding). */
-export interface SimulatedMessage {
-  side: 'smpp' | 'http';
-  parleyMessageId?: string;
-  from: string;
-  to: string;
-  text: string;
-  parts: number;
-  dataCoding: number;
-  carrierMessageIds: string[];
-  /** The outcome each part's receipt reports (or will report), in part order. */
-  outcomes?: ReceiptOutcome[];
-  at: number;
-}
 
 const emptyStats = (): CarrierStats => ({
   cap: 0,
@@ -158,19 +73,9 @@ const emptyStats = (): CarrierStats => ({
   per_second: [],
 });
 
-type Admission = { ok: true; carrier: CarrierConfig } | { ok: false; reason: 'no_carrier' | 'throttled' };
-
-interface SmscSession {
-  session: Session;
-  systemId?: string;
-  bound: boolean;
-  /** deliver_sm written and not yet answered; delivered again elsewhere if the session dies. */
-  outstanding: Map<number, Record<string, unknown>>;
-}
-
 const RECENT_MESSAGES = 2_000;
 
-export class CarrierSimulator {
+export class CarrierSimulator implements SimulatorHost {
   smppPort = 0;
   httpPort = 0;
   readonly host: string;
@@ -178,35 +83,24 @@ export class CarrierSimulator {
   private prefixes: [string, CarrierConfig][];
   private initialScenario: Scenario;
   private scenario: Scenario;
-  private smppAccounts: Record<string, string>;
   readonly twilioAccounts: Record<string, string>;
-  private server?: Server;
+  private readonly smsc: SimulatedSmsc;
   private http?: SimulatorHttp;
-  private sessions = new Set<SmscSession>();
-  private pendingDeliveries = new Map<string, Record<string, unknown>[]>();
   private timers = new Set<NodeJS.Timeout>();
   private windows = new Map<
     string,
     { accepted: SlidingWindow; offered: SlidingWindow; stats: CarrierStats }
   >();
   private seen = new Set<string>();
-  private assembler = new ConcatAssembler();
-  private partials = new Map<string, { ids: string[]; outcomes: ReceiptOutcome[]; parts: number }>();
   private recent: SimulatedMessage[] = [];
   private kept: SimulatedMessage[] = [];
   private readonly loopDelay = monitorEventLoopDelay({ resolution: 10 });
   private offers: SimulatedOffer[] = [];
   private idCounter = 0;
-  private moReference = 0;
-  private moCounter = 0;
-  private readonly idPrefix = randomBytes(3).toString('hex');
+  readonly idPrefix = randomBytes(3).toString('hex');
   throttleAllUntil = 0;
   refuseBindsUntil = 0;
-  counters!: Omit<
-    SimulatorStats,
-    'carriers' | 'binds' | 'receipts_pending' | 'deliveries_waiting' | 'event_loop'
-  >;
-  private receiptsPending = 0;
+  counters!: SimulatorCounters;
   readonly log: (msg: string, fields?: Record<string, unknown>) => void;
 
   constructor(private readonly opts: CarrierSimulatorOptions = {}) {
@@ -217,7 +111,7 @@ export class CarrierSimulator {
       .sort((a, b) => b[0].length - a[0].length);
     this.initialScenario = parseScenario(opts.scenario);
     this.scenario = this.initialScenario;
-    this.smppAccounts =
+    const smppAccounts =
       opts.smppAccounts ??
       Object.fromEntries(
         this.carriersFile.connectors.flatMap((c) => (c.kind === 'smpp' ? [[c.system_id, c.password]] : [])),
@@ -230,14 +124,13 @@ export class CarrierSimulator {
         ),
       );
     this.log = opts.log ?? (() => undefined);
+    this.smsc = new SimulatedSmsc(this, smppAccounts);
     this.resetStats();
   }
 
   async start(): Promise<void> {
     this.loopDelay.enable();
-    this.server = smpp.createServer((session) => this.onSession(session));
-    await listen(this.server, this.opts.smppPort ?? SIMULATOR_SMPP_PORT, this.host);
-    this.smppPort = (this.server.address() as AddressInfo).port;
+    this.smppPort = await this.smsc.listen(this.opts.smppPort ?? SIMULATOR_SMPP_PORT, this.host);
     this.http = new SimulatorHttp(this);
     this.httpPort = await this.http.listen(this.opts.httpPort ?? SIMULATOR_HTTP_PORT, this.host);
   }
@@ -246,13 +139,7 @@ export class CarrierSimulator {
     this.loopDelay.disable();
     for (const t of this.timers) clearTimeout(t);
     this.timers.clear();
-    for (const s of this.sessions) s.session.destroy();
-    this.sessions.clear();
-    await Promise.all([
-      this.server ? new Promise<void>((r) => this.server!.close(() => r())) : undefined,
-      this.http?.close(),
-    ]);
-    this.server = undefined;
+    await Promise.all([this.smsc.close(), this.http?.close()]);
     this.http = undefined;
   }
 
@@ -262,6 +149,10 @@ export class CarrierSimulator {
 
   get currentScenario(): Scenario {
     return this.scenario;
+  }
+
+  get issuedIds(): number {
+    return this.idCounter;
   }
 
   /** Applies scenario fields and runtime actions (POST /scenario). */
@@ -274,9 +165,7 @@ export class CarrierSimulator {
       this.throttleAllUntil = now + actions.throttle_all_seconds * 1000;
     if (actions.refuse_binds_seconds !== undefined)
       this.refuseBindsUntil = now + actions.refuse_binds_seconds * 1000;
-    if (actions.drop_connections) {
-      for (const s of [...this.sessions]) s.session.destroy();
-    }
+    if (actions.drop_connections) this.smsc.dropConnections();
     if (actions.restart_ids) this.idCounter = actions.restart_ids === true ? 0 : actions.restart_ids - 1;
     this.log('scenario changed', { actions });
     return this.scenario;
@@ -326,9 +215,9 @@ export class CarrierSimulator {
     return {
       ...this.counters,
       http: { ...this.counters.http },
-      receipts_pending: this.receiptsPending,
-      deliveries_waiting: [...this.pendingDeliveries.values()].reduce((n, l) => n + l.length, 0),
-      binds: [...this.sessions].filter((s) => s.bound).length,
+      receipts_pending: this.smsc.receiptsPending,
+      deliveries_waiting: this.smsc.deliveriesWaiting(),
+      binds: this.smsc.bindCount(),
       carriers,
       event_loop: {
         p99_ms: Math.round(this.loopDelay.percentile(99) / 1e6),
@@ -462,286 +351,12 @@ export class CarrierSimulator {
     this.timers.add(t);
   }
 
-  // ---- SMSC ----
-
-  private onSession(session: Session) {
-    coalesceWrites(session.socket);
-    const s: SmscSession = { session, bound: false, outstanding: new Map() };
-    this.sessions.add(s);
-    const onBind = (pdu: PDU) => {
-      const systemId = String(pdu.system_id ?? '');
-      let status = ESME_ROK;
-      if (Date.now() < this.refuseBindsUntil) status = smpp.errors.ESME_RBINDFAIL;
-      else if (!(systemId in this.smppAccounts)) status = smpp.errors.ESME_RINVSYSID;
-      else if (this.smppAccounts[systemId] !== String(pdu.password ?? ''))
-        status = smpp.errors.ESME_RINVPASWD;
-      else if (s.bound) status = smpp.errors.ESME_RALYBND;
-      session.send(pdu.response({ command_status: status, system_id: 'parley-sim' }));
-      if (status !== ESME_ROK) {
-        if (!s.bound) session.close();
-        return;
-      }
-      s.bound = true;
-      s.systemId = systemId;
-      this.flushDeliveries(systemId);
-    };
-    session.on('bind_transceiver', onBind);
-    session.on('bind_transmitter', onBind);
-    session.on('bind_receiver', onBind);
-    session.on('enquire_link', (pdu: PDU) => session.send(pdu.response()));
-    session.on('unbind', (pdu: PDU) => {
-      s.bound = false;
-      session.send(pdu.response());
-      session.close();
-    });
-    session.on('unknown', (pdu: PDU) => session.send(pdu.response()));
-    session.on('submit_sm', (pdu: PDU) => this.onSubmit(s, pdu));
-    session.on('error', () => undefined);
-    session.on('close', () => {
-      this.sessions.delete(s);
-      if (s.systemId) {
-        // Receipts the ESME never acknowledged go out again on its next bind.
-        for (const fields of s.outstanding.values()) this.queueDelivery(s.systemId, fields);
-      }
-      s.outstanding.clear();
-    });
-  }
-
-  private onSubmit(s: SmscSession, pdu: PDU) {
-    const session = s.session;
-    this.counters.submits++;
-    const scenario = this.scenario;
-    const answer = (status: number, messageId?: string) => {
-      const send = () =>
-        session.send(
-          status === ESME_ROK
-            ? pdu.response({ message_id: messageId })
-            : pdu.response({ command_status: status }),
-        );
-      this.later(inRange(scenario.latency_ms, Math.random()), send);
-    };
-    if (!s.bound) return answer(smpp.errors.ESME_RINVBNDSTS);
-    const to = fromSmppAddress(String(pdu.destination_addr ?? ''), pdu.dest_addr_ton);
-    const from = fromSmppAddress(String(pdu.source_addr ?? ''), pdu.source_addr_ton);
-    const parleyId: string | undefined = pdu.parley_message_id || undefined;
-    const { text, udh } = messageOf(pdu);
-    const concat: ConcatInfo | undefined =
-      Number(pdu.esm_class) & ESM_CLASS_UDHI
-        ? concatInfoOf(udh)
-        : pdu.sar_total_segments
-          ? { reference: pdu.sar_msg_ref_num, total: pdu.sar_total_segments, seq: pdu.sar_segment_seqnum }
-          : undefined;
-    const seq = concat?.seq ?? 1;
-    const key = parleyId ?? `${from}|${to}|${concat?.reference ?? this.idCounter}`;
-    const rule = this.rule(to);
-    if (rule?.no_response || unit(scenario.seed, 'no-response', key, seq) < scenario.no_response) {
-      this.counters.no_response++;
-      return;
-    }
-    if (!/^\+\d{6,15}$/.test(to)) {
-      this.counters.errors++;
-      return answer(smpp.errors.ESME_RINVDSTADR);
-    }
-    const refusal = rule?.submit_error ?? randomRefusal(scenario, key, seq);
-    if (refusal) {
-      this.counters.errors++;
-      return answer(statusCode(refusal) ?? smpp.errors.ESME_RSYSERR);
-    }
-    const admission = this.admit(to, 1, performance.now(), parleyId);
-    if (!admission.ok) {
-      if (admission.reason === 'throttled') return answer(ESME_RTHROTTLED);
-      this.counters.errors++;
-      return answer(smpp.errors.ESME_RINVDSTADR);
-    }
-    const messageId = this.newMessageId();
-    this.counters.accepted++;
-    this.noteDuplicate(parleyId ? `${parleyId}#${seq}` : undefined);
-    answer(ESME_ROK, messageId);
-
-    const submittedAt = new Date();
-    const outcome0 = outcomeFor(scenario, key, rule);
-    const delay = inRange(scenario.receipt_delay_ms, unit(scenario.seed, 'receipt-delay', key, seq));
-    const validUntil = pdu.validity_period instanceof Date ? pdu.validity_period.getTime() : undefined;
-    const outcome: ReceiptOutcome = validUntil && Date.now() + delay > validUntil ? 'expired' : outcome0;
-    this.scheduleReceipt(s.systemId!, { messageId, from, to, outcome, submittedAt, text, delay });
-
-    // Whole-message bookkeeping: reassemble the text and decide on a customer reply once.
-    let whole: string | undefined = text;
-    let ids = [messageId];
-    let outcomes = [outcome];
-    if (concat && concat.total > 1) {
-      const pkey = `${from}|${to}|${concat.reference}|${concat.total}`;
-      const entry = this.partials.get(pkey) ?? {
-        ids: new Array<string>(concat.total).fill(''),
-        outcomes: new Array<ReceiptOutcome>(concat.total).fill('delivered'),
-        parts: concat.total,
-      };
-      entry.ids[seq - 1] = messageId;
-      entry.outcomes[seq - 1] = outcome;
-      this.partials.set(pkey, entry);
-      whole = this.assembler.add(`${from}|${to}`, concat, text);
-      if (whole !== undefined) {
-        ids = entry.ids;
-        outcomes = entry.outcomes;
-        this.partials.delete(pkey);
-      }
-    }
-    if (whole === undefined) return;
-    this.record({
-      side: 'smpp',
-      parleyMessageId: parleyId,
-      from,
-      to,
-      text: whole,
-      parts: concat?.total ?? 1,
-      dataCoding: Number(pdu.data_coding ?? 0),
-      carrierMessageIds: ids,
-      outcomes,
-      at: Date.now(),
-    });
-    if (outcome === 'delivered') {
-      const reply = replyFor(scenario, key, rule);
-      if (reply !== undefined) {
-        const after = delay + inRange(scenario.replies.delay_ms, unit(scenario.seed, 'reply-delay', key));
-        this.later(after, () => this.sendMo(s.systemId!, { from: to, to: from, text: reply }));
-      }
-    }
-  }
-
-  private scheduleReceipt(
-    systemId: string,
-    r: {
-      messageId: string;
-      from: string;
-      to: string;
-      outcome: ReceiptOutcome;
-      submittedAt: Date;
-      text: string;
-      delay: number;
-    },
-  ) {
-    this.receiptsPending++;
-    // How this SMSC writes the id back is decided when it takes the message.
-    const textId = receiptIdFor(this.scenario, r.messageId);
-    const tlv = this.scenario.receipt_tlv;
-    this.later(r.delay, () => {
-      this.receiptsPending--;
-      const src = toSmppAddress(r.to);
-      const dst = toSmppAddress(r.from);
-      const state = RECEIPT_STATES[r.outcome];
-      this.queueDelivery(systemId, {
-        source_addr_ton: src.ton,
-        source_addr_npi: src.npi,
-        source_addr: src.addr,
-        dest_addr_ton: dst.ton,
-        dest_addr_npi: dst.npi,
-        destination_addr: dst.addr,
-        esm_class: ESM_CLASS_DELIVERY_RECEIPT,
-        data_coding: 0,
-        short_message: encodeText(
-          receiptText({
-            id: textId,
-            outcome: r.outcome,
-            submittedAt: r.submittedAt,
-            doneAt: new Date(),
-            text: r.text.replace(/[^\x20-\x7e]/g, '?'),
-          }),
-          'GSM-7',
-        ),
-        ...(tlv === 'none'
-          ? {}
-          : {
-              receipted_message_id: tlv === 'text' ? textId : r.messageId,
-              message_state: state.messageState,
-            }),
-        __kind: 'receipt',
-      });
-    });
-  }
-
   /**
    * A customer's message to one of our senders, as MO deliver_sm. Each MO carries the SMSC's own id
    * (receipted_message_id TLV, as SMSCs that number their MOs send it), the same on every part and
    * on every re-offer; pass `id` to offer an MO again as a carrier would after a lost response.
    */
   sendMo(systemId: string, m: { from: string; to: string; text: string; id?: string }): string {
-    const moId = m.id ?? `mo-${this.idPrefix}-${(++this.moCounter).toString(16)}`;
-    // Long replies arrive as handsets send them: concatenated parts with one reference.
-    const { encoding, parts } = analyzeText(m.text);
-    const src = toSmppAddress(m.from);
-    const dst = toSmppAddress(m.to);
-    const reference = this.moReference++ & 0xff;
-    parts.forEach((part, i) => {
-      const text = encodeText(part, encoding);
-      this.queueDelivery(systemId, {
-        source_addr_ton: src.ton,
-        source_addr_npi: src.npi,
-        source_addr: src.addr,
-        dest_addr_ton: dst.ton,
-        dest_addr_npi: dst.npi,
-        destination_addr: dst.addr,
-        esm_class: parts.length > 1 ? ESM_CLASS_UDHI : 0,
-        data_coding: DATA_CODING[encoding],
-        short_message:
-          parts.length > 1 ? Buffer.concat([concatUdh(reference, parts.length, i + 1), text]) : text,
-        receipted_message_id: moId,
-        // Counted as one reply when its last part is taken.
-        __kind: i === parts.length - 1 ? 'reply' : 'reply-part',
-      });
-    });
-    return moId;
+    return this.smsc.sendMo(systemId, m);
   }
-
-  private queueDelivery(systemId: string, fields: Record<string, unknown>, flush = true) {
-    const list = this.pendingDeliveries.get(systemId) ?? [];
-    list.push(fields);
-    this.pendingDeliveries.set(systemId, list);
-    if (flush) this.flushDeliveries(systemId);
-  }
-
-  private flushDeliveries(systemId: string) {
-    const list = this.pendingDeliveries.get(systemId);
-    if (!list?.length) return;
-    const targets = [...this.sessions].filter(
-      (x) => x.bound && x.systemId === systemId && x.session.socket.writable,
-    );
-    if (!targets.length) return;
-    this.pendingDeliveries.delete(systemId);
-    list.forEach((fields, i) => this.deliver(targets[i % targets.length], fields));
-  }
-
-  private deliver(s: SmscSession, fields: Record<string, unknown>) {
-    const { __kind, ...pduFields } = fields;
-    const pdu = new smpp.PDU('deliver_sm', pduFields);
-    const written = s.session.send(pdu, (resp) => {
-      s.outstanding.delete(pdu.sequence_number);
-      if (resp.command_status === ESME_ROK) {
-        if (__kind === 'receipt') this.counters.receipts_sent++;
-        else if (__kind === 'reply') this.counters.replies_sent++;
-      } else {
-        // The ESME could not take it now (e.g. its Kafka is away): offer it again shortly.
-        this.later(1_000, () => this.queueDelivery(s.systemId!, fields));
-      }
-    });
-    // A socket that stopped taking writes is closing; the next bind gets it.
-    if (written) s.outstanding.set(pdu.sequence_number, fields);
-    else this.queueDelivery(s.systemId!, fields, false);
-  }
-}
-
-function randomRefusal(s: Scenario, key: string, seq: number): string | undefined {
-  for (const [name, fraction] of Object.entries(s.submit_errors)) {
-    if (unit(s.seed, 'error', name, key, seq) < fraction) return name;
-  }
-  return undefined;
-}
-
-function listen(server: Server, port: number, host: string): Promise<void> {
-  return new Promise((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(port, host, () => {
-      server.off('error', reject);
-      resolve();
-    });
-  });
 }

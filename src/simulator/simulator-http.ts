@@ -1,13 +1,14 @@
 // The simulator's HTTP side: its control API (GET /stats, POST /reset, GET|POST /scenario,
 // GET /messages) and a Twilio-style provider (POST /2010-04-01/Accounts/:sid/Messages.json with
-// Basic auth, signed status callbacks, signed inbound replies) sharing the SMSC's carrier caps.
+// Basic auth, signed status callbacks, signed inbound replies) sharing the SMSC's carrier caps
+// through the simulator's shared state (simulator-host.ts).
 import { randomBytes } from 'node:crypto';
 import { IncomingMessage, Server, ServerResponse, createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { ZodError } from 'zod/v4';
 import { analyzeText } from '../modules/encoding';
 import { twilioSignature } from '../modules/carriers/twilio/twilio-signature';
-import type { CarrierSimulator } from './carrier-simulator';
+import type { SimulatorHost } from './simulator-host';
 import type { ReceiptOutcome } from './receipt-text';
 import { inRange, outcomeFor, replyFor, unit } from './scenario';
 
@@ -24,7 +25,7 @@ const TWILIO_FINAL: Record<ReceiptOutcome, { status: string; errorCode?: string 
 export class SimulatorHttp {
   private server: Server;
 
-  constructor(private readonly sim: CarrierSimulator) {
+  constructor(private readonly sim: SimulatorHost) {
     this.server = createServer((req, res) => {
       this.handle(req, res).catch((err) => {
         const status = err instanceof ZodError ? 400 : 500;

@@ -52,6 +52,7 @@ import {
   waitFor,
   watchdog,
 } from '../../lib/harness';
+import { allDelivered, runScenario } from '../../lib/bench-run';
 
 const { values } = parseArgs({
   options: {
@@ -77,7 +78,7 @@ const PARLEY_ROOT = path.resolve(values['parley-root'] ?? ROOT);
 const SEND_BENCH = path.join(PARLEY_ROOT, 'dist', 'load-tests', 'send', 'bench.js');
 /** The simulator account Kannel binds with (a connector of its own in the carriers file). */
 const KANNEL_ACCOUNT = { system_id: 'kannel', password: 'kannelpw' };
-const SCENARIO = { seed: 11, receipt_delay_ms: { min: 5, max: 40 }, outcomes: { delivered: 1 } };
+const SCENARIO = allDelivered(11);
 
 const rows: ResultRow[] = [];
 const details: string[] = [];
@@ -971,10 +972,4 @@ async function main() {
   emitResults('kannel', rows, details);
 }
 
-main().then(
-  () => process.exit(rows.some((r) => r.verdict === 'FAIL') ? 1 : 0),
-  (err) => {
-    console.error(err);
-    process.exit(1);
-  },
-);
+runScenario(main, rows);

@@ -11,7 +11,7 @@ import { ApiZodBody, ApiZodQuery, ZodBody, ZodQuery } from '../../infra/http/zod
 import { CurrentWorkspace } from '../workspaces/auth.guard';
 import type { Workspace } from '../workspaces/workspace.repository';
 import { deriveConsentState, summarize } from '../consent/consent-state';
-import { eventJson, e164OrThrow } from '../consent/opt-out.controller';
+import { eventJson, e164OrThrow } from '../consent/consent-http';
 import { ConsentRepository } from '../consent/consent.repository';
 import { AudienceRepository } from './audience.repository';
 import { ContactRepository } from './contact.repository';

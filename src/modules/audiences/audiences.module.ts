@@ -2,6 +2,7 @@
 // segments (the filter language) and the recipient query campaigns read.
 import { BullModule } from '@nestjs/bullmq';
 import { Module } from '@nestjs/common';
+import { ConsentModule } from '../consent/consent.module';
 import { AudienceRepository } from './audience.repository';
 import { AudiencesController } from './audiences.controller';
 import { ContactRepository } from './contact.repository';
@@ -11,7 +12,7 @@ import { IMPORTS_QUEUE, ImportService } from './import.service';
 import { SegmentRepository } from './segment.repository';
 
 @Module({
-  imports: [BullModule.registerQueue({ name: IMPORTS_QUEUE })],
+  imports: [BullModule.registerQueue({ name: IMPORTS_QUEUE }), ConsentModule],
   providers: [
     AudienceRepository,
     ContactRepository,
@@ -21,6 +22,5 @@ import { SegmentRepository } from './segment.repository';
     ImportProcessor,
   ],
   controllers: [AudiencesController],
-  exports: [SegmentRepository, ContactRepository, AudienceRepository],
 })
 export class AudiencesModule {}

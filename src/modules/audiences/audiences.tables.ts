@@ -1,5 +1,23 @@
 import type { ColumnType, Generated } from 'kysely';
 
+/**
+ * A contact's own text columns in table order: what an import stages, a segment filters on and a
+ * recipient carries. Every list of contact columns is built from this one.
+ */
+export const CONTACT_TEXT_COLUMNS = [
+  'e164',
+  'country',
+  'line_type',
+  'first_name',
+  'last_name',
+  'email',
+  'timezone',
+] as const;
+export type ContactTextColumn = (typeof CONTACT_TEXT_COLUMNS)[number];
+
+/** What a contact's row says about it besides its number (the text columns but e164). */
+export type ContactDetails = Record<Exclude<ContactTextColumn, 'e164'>, string | null>;
+
 export type ImportStatus = 'queued' | 'running' | 'completed' | 'failed';
 
 export interface AudiencesTable {
@@ -9,16 +27,10 @@ export interface AudiencesTable {
   created_at: Generated<Date>;
 }
 
-export interface ContactsTable {
+export interface ContactsTable extends ContactDetails {
   id: Generated<number>;
   workspace_id: string;
   e164: string;
-  country: string | null;
-  line_type: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  email: string | null;
-  timezone: string | null;
   attributes: ColumnType<Record<string, unknown>, string | undefined, string>;
   last_import_id: string | null;
   created_at: Generated<Date>;
@@ -54,17 +66,11 @@ export interface ImportsTable {
 }
 
 /** Staging: rows normalized while the upload was read (see the 20261126T2100 migration). */
-export interface ImportRowsTable {
+export interface ImportRowsTable extends ContactDetails {
   import_id: string;
   workspace_id: string;
   row_no: number;
   e164: string | null;
-  country: string | null;
-  line_type: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  email: string | null;
-  timezone: string | null;
   attributes: string | null;
   opted_in_at: Date | null;
   consent_source: string | null;

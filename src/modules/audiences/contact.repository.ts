@@ -4,16 +4,11 @@ import { Kysely, sql } from 'kysely';
 import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
+import { CONTACT_TEXT_COLUMNS } from './audiences.tables';
 
 export const CONTACT_COLUMNS = [
   'id',
-  'e164',
-  'country',
-  'line_type',
-  'first_name',
-  'last_name',
-  'email',
-  'timezone',
+  ...CONTACT_TEXT_COLUMNS,
   'attributes',
   'created_at',
   'updated_at',

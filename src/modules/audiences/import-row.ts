@@ -3,6 +3,7 @@
 // contact (or refused with a reason for the errors report). Pure: no framework, no I/O.
 import { findUnsafeText, replaceUnsafeText, unsafeTextReason } from '../../infra/text/text-safety';
 import { normalizePhone } from '../carriers/phone-number';
+import type { ContactDetails } from './audiences.tables';
 
 export const CONTACT_FIELDS = [
   'phone',
@@ -256,15 +257,9 @@ export function rowFromObject(row_no: number, value: unknown): StagedRow {
   return row;
 }
 
-export interface PreparedContact {
+export interface PreparedContact extends ContactDetails {
   row_no: number;
   e164: string;
-  country: string | null;
-  line_type: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  email: string | null;
-  timezone: string | null;
   attributes: string;
   /** Present when the row carries consent (opted_in_at and/or consent_source). */
   optIn: { at: Date; source: string } | null;

@@ -7,19 +7,14 @@ import { CopyWriter } from '../../infra/db/copy-writer';
 import { RawRecord, csvFields, ndjsonValue } from './import-records';
 import { NumberSet } from './number-set';
 import { HeaderMap, Prepared, malformedRow, prepareRow, rowFromFields, rowFromObject } from './import-row';
+import { CONTACT_TEXT_COLUMNS } from './audiences.tables';
 
 /** Staging columns in COPY order; the repository's COPY statement names the same list. */
 export const STAGING_COLUMNS = [
   'import_id',
   'workspace_id',
   'row_no',
-  'e164',
-  'country',
-  'line_type',
-  'first_name',
-  'last_name',
-  'email',
-  'timezone',
+  ...CONTACT_TEXT_COLUMNS,
   'attributes',
   'opted_in_at',
   'consent_source',
@@ -28,8 +23,8 @@ export const STAGING_COLUMNS = [
   'detail',
 ] as const;
 
-/** The ten contact columns (e164 … consent_source) of a row that is not a kept contact. */
-const NO_CONTACT = Array<null>(10).fill(null);
+/** The contact columns (e164 … consent_source) of a row that is not a kept contact. */
+const NO_CONTACT = Array<null>(STAGING_COLUMNS.indexOf('phone') - STAGING_COLUMNS.indexOf('e164')).fill(null);
 
 /**
  * Rows of one import as COPY text, in file order: a kept contact, a refused row (reason, detail,

@@ -1,34 +1,16 @@
 // Imports: the job row with its counters and checkpoint, the staging rows the upload writes (by
 // COPY, already normalized), and the refused rows the errors report reads.
 import { Injectable } from '@nestjs/common';
-import { Kysely, sql } from 'kysely';
+import { Kysely, Selectable, sql } from 'kysely';
 import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import type { ImportStatus } from './audiences.tables';
+import type { ImportsTable } from './audiences.tables';
 import { copyFrom } from '../../infra/db/pg-copy';
 import { STAGING_COLUMNS } from './import-staging';
 
-export interface ImportRow {
-  id: string;
-  workspace_id: string;
-  audience_id: string;
-  format: string;
-  default_country: string | null;
-  status: ImportStatus;
-  received_at: Date | null;
-  staged: number;
-  checkpoint: number;
-  total: number;
-  imported: number;
-  updated: number;
-  duplicates: number;
-  invalid: number;
-  error: string | null;
-  created_at: Date;
-  started_at: Date | null;
-  finished_at: Date | null;
-}
+/** An import's job row as the table holds it. */
+export type ImportRow = Selectable<ImportsTable>;
 
 export interface ChunkOutcome {
   lastRow: number;

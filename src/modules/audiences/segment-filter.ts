@@ -4,16 +4,9 @@
 // with <op> one of eq, neq, in, gt, lt, exists. A wrong shape is refused with the path of the
 // offending part (`filter.and[1].in`) so a 400 can say exactly what to fix. Pure: the repository
 // compiles the checked tree with kysely's expression builders (every value a parameter).
+import { CONTACT_TEXT_COLUMNS } from './audiences.tables';
 
-export const TEXT_FIELDS = [
-  'e164',
-  'country',
-  'line_type',
-  'first_name',
-  'last_name',
-  'email',
-  'timezone',
-] as const;
+export const TEXT_FIELDS = CONTACT_TEXT_COLUMNS;
 export const TIME_FIELDS = ['created_at', 'updated_at'] as const;
 export type TextField = (typeof TEXT_FIELDS)[number];
 export type TimeField = (typeof TIME_FIELDS)[number];

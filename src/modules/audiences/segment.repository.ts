@@ -7,6 +7,7 @@ import type { Database } from '../../infra/db/database';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import { FilterNode, Scalar, Target, parseFilter } from './segment-filter';
+import { CONTACT_TEXT_COLUMNS, type ContactDetails } from './audiences.tables';
 
 type Eb = ExpressionBuilder<Database & { c: Database['contacts'] }, 'c'>;
 
@@ -21,15 +22,9 @@ export interface SegmentRow {
 /** An audience as a whole, or one of its segments. */
 export type SegmentTarget = { segmentId: string } | { audienceId: string };
 
-export interface Recipient {
+export interface Recipient extends ContactDetails {
   id: number;
   e164: string;
-  country: string | null;
-  line_type: string | null;
-  first_name: string | null;
-  last_name: string | null;
-  email: string | null;
-  timezone: string | null;
   attributes: Record<string, unknown>;
   /** Workspace-wide consent: 'opted_in' from the ledger, or null when it has none. */
   consent: 'opted_in' | null;
@@ -102,13 +97,7 @@ export function compileFilter(eb: Eb, node: FilterNode): Expression<SqlBool> {
 /** The contact columns a recipient carries (template fields, routing, quiet hours). */
 export const RECIPIENT_COLUMNS = [
   'c.id',
-  'c.e164',
-  'c.country',
-  'c.line_type',
-  'c.first_name',
-  'c.last_name',
-  'c.email',
-  'c.timezone',
+  ...CONTACT_TEXT_COLUMNS.map((name) => `c.${name}` as const),
   'c.attributes',
 ] as const;
 

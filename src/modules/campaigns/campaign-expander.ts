@@ -14,12 +14,12 @@ import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
-import { deterministicId } from '../messages/deterministic-id';
+import { deterministicId } from '../../infra/ids/deterministic-id';
 import type { OutboundEnvelope } from '../messages/message.types';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
 import { CampaignRepository, CampaignRow, RecipientPage } from './campaign.repository';
 import { CampaignRules, verdictsFor } from './recipient-message';
-import { compileTemplate } from './template';
+import { compileTemplate } from '../templates/template';
 
 /** One page is one produce call. */
 export const EXPAND_PAGE = 5_000;

@@ -1,6 +1,6 @@
 // The campaign API's request shapes (zod: validation and OpenAPI from one schema).
 import { z } from 'zod/v4';
-import { replyHandlersSchema } from './reply-handlers';
+import { replyHandlersSchema } from '../replies/reply-handlers';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
 

@@ -1,43 +1,17 @@
 // Campaigns in Postgres: drafts with their plan, state changes that only move forward, the
 // expansion checkpoint, and the counts behind a campaign's live stats.
 import { Injectable } from '@nestjs/common';
-import { sql } from 'kysely';
+import { Selectable, sql } from 'kysely';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
 import { RECIPIENT_COLUMNS, Recipient, compileFilter } from '../audiences/segment.repository';
 import { FilterNode, parseFilter } from '../audiences/segment-filter';
+import type { CampaignsTable } from './campaigns.tables';
 
 export type CampaignStatus = 'draft' | 'scheduled' | 'running' | 'paused' | 'completed' | 'canceled';
 
-export interface CampaignRow {
-  id: string;
-  workspace_id: string;
-  name: string;
-  audience_id: string;
-  segment_id: string | null;
-  from_address: string;
-  body: string;
-  type: 'marketing' | 'transactional';
-  status: CampaignStatus;
-  schedule_at: Date | null;
-  quiet_hours: { start: string; end: string } | null;
-  validity_seconds: number | null;
-  max_segments_per_second: number | null;
-  weight: number;
-  reply_handlers: unknown[];
-  status_callback: string | null;
-  plan: Record<string, unknown>;
-  recipients: number;
-  excluded: number;
-  expanded: number;
-  checkpoint: string | null;
-  created_at: Date;
-  launched_at: Date | null;
-  expanded_at: Date | null;
-  paused_at: Date | null;
-  canceled_at: Date | null;
-  completed_at: Date | null;
-}
+/** A campaign's row as the table holds it, its status one of ours. */
+export type CampaignRow = Omit<Selectable<CampaignsTable>, 'status'> & { status: CampaignStatus };
 
 export interface NewCampaign {
   workspaceId: string;

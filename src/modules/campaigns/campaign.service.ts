@@ -7,7 +7,7 @@ import { Queue } from 'bullmq';
 import { ApiError } from '../../infra/http/api-error';
 import { ConfigService } from '../../config/config.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
-import { pacedRate } from '../dispatch/token-bucket';
+import { pacedRate } from '../rates/token-bucket';
 import { CampaignStatusCount, MessageRepository } from '../messages/message.repository';
 import { parseFilter } from '../audiences/segment-filter';
 import { RepliesRepository } from '../replies/replies.repository';
@@ -18,7 +18,7 @@ import { CampaignRepository, CampaignRow, RecipientSelection } from './campaign.
 import { AggregateCache } from './aggregate-cache';
 import { QuietHoursError, windowFor } from './quiet-hours';
 import { CampaignRules, quietWait, verdictsFor } from './recipient-message';
-import { TemplateError, compileTemplate } from './template';
+import { TemplateError, compileTemplate } from '../templates/template';
 
 export const EXPAND_QUEUE = 'campaign-expand';
 export interface ExpandJob {

@@ -5,6 +5,8 @@
 // clock. All date math goes through Intl (full ICU in Node 20), so DST and half-hour zones are real.
 
 import { getCountries, getCountryCallingCode, parsePhoneNumberFromString } from 'libphonenumber-js';
+import { z } from 'zod/v4';
+import { loadDataFile } from '../../infra/data-file';
 
 export interface QuietHoursWindow {
   /** Local time the window opens, 'HH:MM' (inclusive). */
@@ -37,268 +39,6 @@ export const STATE_WINDOWS: Readonly<Record<string, QuietHoursWindow>> = {
   CT: { start: '08:00', end: '20:00' },
   MD: { start: '08:00', end: '20:00' },
 };
-
-// ── North American area codes ────────────────────────────────────────────────────────────────────
-// Every geographic area code (including overlays in service or announced through 2025) of the US
-// states, DC, US territories and the Canadian provinces and territories, with the zone most of the
-// code's subscribers live in. Area codes that straddle a zone line take the zone of their larger
-// population; the comment on each split says which side lost.
-const REGIONS: {
-  region: string;
-  country: 'US' | 'CA';
-  zone: string;
-  codes: string;
-  split?: Record<string, string>;
-}[] = [
-  { region: 'AL', country: 'US', zone: 'America/Chicago', codes: '205 251 256 334 483 659 938' },
-  { region: 'AK', country: 'US', zone: 'America/Anchorage', codes: '907' },
-  { region: 'AZ', country: 'US', zone: 'America/Phoenix', codes: '480 520 602 623 928' },
-  { region: 'AR', country: 'US', zone: 'America/Chicago', codes: '327 479 501 870' },
-  {
-    region: 'CA',
-    country: 'US',
-    zone: 'America/Los_Angeles',
-    codes:
-      '209 213 279 310 323 341 350 369 408 415 424 442 510 530 559 562 619 626 628 650 657 661 669 707 714 ' +
-      '747 760 805 818 820 831 840 858 909 916 925 949 951',
-  },
-  { region: 'CO', country: 'US', zone: 'America/Denver', codes: '303 719 720 970 983' },
-  { region: 'CT', country: 'US', zone: 'America/New_York', codes: '203 475 860 959' },
-  { region: 'DE', country: 'US', zone: 'America/New_York', codes: '302' },
-  { region: 'DC', country: 'US', zone: 'America/New_York', codes: '202 771' },
-  {
-    region: 'FL',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '239 305 321 324 352 386 407 448 561 645 656 689 727 728 754 772 786 813 850 863 904 941 954',
-    // The western panhandle (Pensacola, Fort Walton Beach, Panama City) outnumbers Tallahassee.
-    split: { '850': 'America/Chicago', '448': 'America/Chicago' },
-  },
-  {
-    region: 'GA',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '229 404 470 478 678 706 762 770 912 943',
-  },
-  { region: 'HI', country: 'US', zone: 'Pacific/Honolulu', codes: '808' },
-  // Southern Idaho (Boise) is Mountain; the panhandle (208 too) is Pacific.
-  { region: 'ID', country: 'US', zone: 'America/Boise', codes: '208 986' },
-  {
-    region: 'IL',
-    country: 'US',
-    zone: 'America/Chicago',
-    codes: '217 224 309 312 331 447 464 618 630 708 730 773 779 815 847 861 872',
-  },
-  {
-    region: 'IN',
-    country: 'US',
-    zone: 'America/Indiana/Indianapolis',
-    codes: '219 260 317 463 574 765 812 930',
-    // Northwest Indiana is Chicago's suburbs; 812/930 is mostly Eastern despite Evansville.
-    split: { '219': 'America/Chicago' },
-  },
-  { region: 'IA', country: 'US', zone: 'America/Chicago', codes: '319 515 563 641 712' },
-  // A sliver of western Kansas is Mountain.
-  { region: 'KS', country: 'US', zone: 'America/Chicago', codes: '316 620 785 913' },
-  {
-    region: 'KY',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '270 364 502 606 859',
-    split: { '270': 'America/Chicago', '364': 'America/Chicago' },
-  },
-  { region: 'LA', country: 'US', zone: 'America/Chicago', codes: '225 318 337 504 985' },
-  { region: 'ME', country: 'US', zone: 'America/New_York', codes: '207' },
-  { region: 'MD', country: 'US', zone: 'America/New_York', codes: '227 240 301 410 443 667' },
-  { region: 'MA', country: 'US', zone: 'America/New_York', codes: '339 351 413 508 617 774 781 857 978' },
-  // Four Upper Peninsula counties on the Wisconsin line (906) are Central.
-  {
-    region: 'MI',
-    country: 'US',
-    zone: 'America/Detroit',
-    codes: '231 248 269 313 517 586 616 679 734 810 906 947 989',
-  },
-  { region: 'MN', country: 'US', zone: 'America/Chicago', codes: '218 320 507 612 651 763 952' },
-  { region: 'MS', country: 'US', zone: 'America/Chicago', codes: '228 601 662 769' },
-  { region: 'MO', country: 'US', zone: 'America/Chicago', codes: '314 417 557 573 636 660 816 975' },
-  { region: 'MT', country: 'US', zone: 'America/Denver', codes: '406' },
-  // The Nebraska panhandle (308) is Mountain; Kearney, Grand Island and North Platte are Central.
-  { region: 'NE', country: 'US', zone: 'America/Chicago', codes: '308 402 531' },
-  { region: 'NV', country: 'US', zone: 'America/Los_Angeles', codes: '702 725 775' },
-  { region: 'NH', country: 'US', zone: 'America/New_York', codes: '603' },
-  {
-    region: 'NJ',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '201 551 609 640 732 848 856 862 908 973',
-  },
-  { region: 'NM', country: 'US', zone: 'America/Denver', codes: '505 575' },
-  {
-    region: 'NY',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '212 315 329 332 347 363 516 518 585 607 624 631 646 680 716 718 838 845 914 917 929 934',
-  },
-  {
-    region: 'NC',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '252 336 472 704 743 828 910 919 980 984',
-  },
-  // Southwestern North Dakota is Mountain.
-  { region: 'ND', country: 'US', zone: 'America/Chicago', codes: '701' },
-  {
-    region: 'OH',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '216 220 234 283 326 330 380 419 436 440 513 567 614 740 937',
-  },
-  { region: 'OK', country: 'US', zone: 'America/Chicago', codes: '405 539 572 580 918' },
-  // Malheur County (541) is Mountain.
-  { region: 'OR', country: 'US', zone: 'America/Los_Angeles', codes: '458 503 541 971' },
-  {
-    region: 'PA',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '215 223 267 272 412 445 484 570 582 610 717 724 814 835 878',
-  },
-  { region: 'RI', country: 'US', zone: 'America/New_York', codes: '401' },
-  { region: 'SC', country: 'US', zone: 'America/New_York', codes: '803 821 839 843 854 864' },
-  // West River South Dakota (Rapid City) is Mountain; Sioux Falls side is larger.
-  { region: 'SD', country: 'US', zone: 'America/Chicago', codes: '605' },
-  {
-    region: 'TN',
-    country: 'US',
-    zone: 'America/Chicago',
-    codes: '423 615 629 731 865 901 931',
-    split: { '423': 'America/New_York', '865': 'America/New_York' },
-  },
-  {
-    region: 'TX',
-    country: 'US',
-    zone: 'America/Chicago',
-    codes:
-      '210 214 254 281 325 346 361 409 430 432 469 512 682 713 726 737 806 817 830 832 903 915 936 940 945 ' +
-      '956 972 979',
-    split: { '915': 'America/Denver' },
-  },
-  { region: 'UT', country: 'US', zone: 'America/Denver', codes: '385 435 801' },
-  { region: 'VT', country: 'US', zone: 'America/New_York', codes: '802' },
-  {
-    region: 'VA',
-    country: 'US',
-    zone: 'America/New_York',
-    codes: '276 434 540 571 686 703 757 804 826 948',
-  },
-  { region: 'WA', country: 'US', zone: 'America/Los_Angeles', codes: '206 253 360 425 509 564' },
-  { region: 'WV', country: 'US', zone: 'America/New_York', codes: '304 681' },
-  { region: 'WI', country: 'US', zone: 'America/Chicago', codes: '262 274 353 414 534 608 715 920' },
-  { region: 'WY', country: 'US', zone: 'America/Denver', codes: '307' },
-  // US territories in the NANP.
-  { region: 'PR', country: 'US', zone: 'America/Puerto_Rico', codes: '787 939' },
-  { region: 'VI', country: 'US', zone: 'America/St_Thomas', codes: '340' },
-  { region: 'GU', country: 'US', zone: 'Pacific/Guam', codes: '671' },
-  { region: 'MP', country: 'US', zone: 'Pacific/Saipan', codes: '670' },
-  { region: 'AS', country: 'US', zone: 'Pacific/Pago_Pago', codes: '684' },
-  // Canada. Quebec keeps Eastern time; tzdb files Montreal under America/Toronto.
-  { region: 'AB', country: 'CA', zone: 'America/Edmonton', codes: '368 403 587 780 825' },
-  // Northeastern BC and the East Kootenays keep Mountain time; Vancouver and Victoria dominate.
-  { region: 'BC', country: 'CA', zone: 'America/Vancouver', codes: '236 250 257 604 672 778' },
-  { region: 'MB', country: 'CA', zone: 'America/Winnipeg', codes: '204 431 584' },
-  { region: 'NB', country: 'CA', zone: 'America/Moncton', codes: '428 506' },
-  // Labrador's coast is Atlantic time, the island (nearly everyone) Newfoundland time, UTC−3:30.
-  { region: 'NL', country: 'CA', zone: 'America/St_Johns', codes: '709 879' },
-  // 902/782 serve both Nova Scotia and Prince Edward Island, on the same clock.
-  { region: 'NS', country: 'CA', zone: 'America/Halifax', codes: '782 902' },
-  {
-    region: 'ON',
-    country: 'CA',
-    zone: 'America/Toronto',
-    // Kenora and the far northwest (807) are Central; Thunder Bay is larger.
-    codes: '226 249 289 343 365 382 416 437 519 548 613 647 683 705 742 753 807 905 942',
-  },
-  {
-    region: 'QC',
-    country: 'CA',
-    zone: 'America/Toronto',
-    codes: '263 354 367 418 438 450 468 514 579 581 819 873',
-  },
-  // Saskatchewan keeps Central Standard Time all year.
-  { region: 'SK', country: 'CA', zone: 'America/Regina', codes: '306 474 639' },
-  // 867 covers Yukon, the Northwest Territories and Nunavut; NWT (Mountain) is the middle ground.
-  { region: 'NT', country: 'CA', zone: 'America/Edmonton', codes: '867' },
-];
-
-export interface AreaCodeInfo {
-  areaCode: string;
-  /** US state / territory or Canadian province / territory, two letters. */
-  region: string;
-  country: 'US' | 'CA';
-  timezone: string;
-}
-
-/** Area code → where it is. Built once; every code appears exactly once (the spec checks it). */
-export const NANP_AREA_CODES: ReadonlyMap<string, AreaCodeInfo> = (() => {
-  const map = new Map<string, AreaCodeInfo>();
-  for (const r of REGIONS)
-    for (const areaCode of r.codes.split(/\s+/)) {
-      if (map.has(areaCode)) throw new Error(`area code ${areaCode} listed twice`);
-      map.set(areaCode, {
-        areaCode,
-        region: r.region,
-        country: r.country,
-        timezone: r.split?.[areaCode] ?? r.zone,
-      });
-    }
-  return map;
-})();
-
-// ── Countries ────────────────────────────────────────────────────────────────────────────────────
-/**
- * The zone most of a country's people live in, for numbers whose area gives nothing better (mobile
- * numbers outside North America are rarely geographic). Multi-zone countries take their capital's or
- * largest city's zone.
- */
-export const COUNTRY_ZONES: Readonly<Record<string, string>> = {
-  // Americas
-  US: 'America/New_York', CA: 'America/Toronto', MX: 'America/Mexico_City', BR: 'America/Sao_Paulo',
-  AR: 'America/Argentina/Buenos_Aires', CL: 'America/Santiago', CO: 'America/Bogota', PE: 'America/Lima',
-  VE: 'America/Caracas', EC: 'America/Guayaquil', BO: 'America/La_Paz', PY: 'America/Asuncion',
-  UY: 'America/Montevideo', CR: 'America/Costa_Rica', PA: 'America/Panama', GT: 'America/Guatemala',
-  SV: 'America/El_Salvador', HN: 'America/Tegucigalpa', NI: 'America/Managua', DO: 'America/Santo_Domingo',
-  PR: 'America/Puerto_Rico', JM: 'America/Jamaica', TT: 'America/Port_of_Spain', BS: 'America/Nassau',
-  BB: 'America/Barbados', CU: 'America/Havana', HT: 'America/Port-au-Prince', BM: 'Atlantic/Bermuda',
-  KY: 'America/Cayman', AG: 'America/Antigua', LC: 'America/St_Lucia', GD: 'America/Grenada',
-  VC: 'America/St_Vincent', KN: 'America/St_Kitts', DM: 'America/Dominica', TC: 'America/Grand_Turk',
-  VG: 'America/Tortola', AI: 'America/Anguilla', MS: 'America/Montserrat', SX: 'America/Lower_Princes',
-  VI: 'America/St_Thomas', GU: 'Pacific/Guam', MP: 'Pacific/Saipan', AS: 'Pacific/Pago_Pago',
-  // Europe
-  GB: 'Europe/London', IE: 'Europe/Dublin', FR: 'Europe/Paris', DE: 'Europe/Berlin', ES: 'Europe/Madrid',
-  PT: 'Europe/Lisbon', IT: 'Europe/Rome', NL: 'Europe/Amsterdam', BE: 'Europe/Brussels',
-  LU: 'Europe/Luxembourg', CH: 'Europe/Zurich', AT: 'Europe/Vienna', DK: 'Europe/Copenhagen',
-  SE: 'Europe/Stockholm', NO: 'Europe/Oslo', FI: 'Europe/Helsinki', IS: 'Atlantic/Reykjavik',
-  PL: 'Europe/Warsaw', CZ: 'Europe/Prague', SK: 'Europe/Bratislava', HU: 'Europe/Budapest',
-  RO: 'Europe/Bucharest', BG: 'Europe/Sofia', GR: 'Europe/Athens', HR: 'Europe/Zagreb',
-  SI: 'Europe/Ljubljana', RS: 'Europe/Belgrade', UA: 'Europe/Kiev', RU: 'Europe/Moscow',
-  TR: 'Europe/Istanbul', EE: 'Europe/Tallinn', LV: 'Europe/Riga', LT: 'Europe/Vilnius', CY: 'Asia/Nicosia',
-  MT: 'Europe/Malta', MC: 'Europe/Monaco', BA: 'Europe/Sarajevo', MK: 'Europe/Skopje', AL: 'Europe/Tirane',
-  MD: 'Europe/Chisinau', BY: 'Europe/Minsk',
-  // Middle East and Africa
-  IL: 'Asia/Jerusalem', AE: 'Asia/Dubai', SA: 'Asia/Riyadh', QA: 'Asia/Qatar', KW: 'Asia/Kuwait',
-  BH: 'Asia/Bahrain', OM: 'Asia/Muscat', JO: 'Asia/Amman', LB: 'Asia/Beirut', IQ: 'Asia/Baghdad',
-  IR: 'Asia/Tehran', EG: 'Africa/Cairo', MA: 'Africa/Casablanca', DZ: 'Africa/Algiers', TN: 'Africa/Tunis',
-  NG: 'Africa/Lagos', GH: 'Africa/Accra', KE: 'Africa/Nairobi', ZA: 'Africa/Johannesburg',
-  ET: 'Africa/Addis_Ababa', TZ: 'Africa/Dar_es_Salaam', UG: 'Africa/Kampala', SN: 'Africa/Dakar',
-  CI: 'Africa/Abidjan', CM: 'Africa/Douala', RW: 'Africa/Kigali', ZM: 'Africa/Lusaka', ZW: 'Africa/Harare',
-  // Asia and Oceania
-  IN: 'Asia/Kolkata', PK: 'Asia/Karachi', BD: 'Asia/Dhaka', LK: 'Asia/Colombo', NP: 'Asia/Kathmandu',
-  CN: 'Asia/Shanghai', HK: 'Asia/Hong_Kong', MO: 'Asia/Macau', TW: 'Asia/Taipei', JP: 'Asia/Tokyo',
-  KR: 'Asia/Seoul', SG: 'Asia/Singapore', MY: 'Asia/Kuala_Lumpur', TH: 'Asia/Bangkok',
-  VN: 'Asia/Ho_Chi_Minh', PH: 'Asia/Manila', ID: 'Asia/Jakarta', KH: 'Asia/Phnom_Penh', MM: 'Asia/Yangon',
-  KZ: 'Asia/Almaty', UZ: 'Asia/Tashkent', GE: 'Asia/Tbilisi', AM: 'Asia/Yerevan', AZ: 'Asia/Baku',
-  MN: 'Asia/Ulaanbaatar', AU: 'Australia/Sydney', NZ: 'Pacific/Auckland', FJ: 'Pacific/Fiji',
-  PG: 'Pacific/Port_Moresby',
-}; // prettier-ignore
 
 // ── Time zones ───────────────────────────────────────────────────────────────────────────────────
 
@@ -338,6 +78,95 @@ export function isValidTimezone(tz: unknown): tz is string {
     return false;
   }
 }
+
+// ── Area codes and countries ─────────────────────────────────────────────────────────────────────
+// Both tables are data (data/*.json), read and checked once when this module loads: a zone Intl does
+// not know, a malformed or doubled area code or an unknown country stops the process at start.
+
+const zone = z
+  .string()
+  .refine((tz) => tz === tz.trim() && isValidTimezone(tz), 'must be a region time zone Intl knows');
+const areaCode = z.string().regex(/^[2-9](?!11)\d\d$/, 'must be a three-digit area code (not N11)');
+
+// Regions with their zone and area codes; `split` names the codes that keep another zone, `note` why.
+const areaCodeFileSchema = z
+  .array(
+    z
+      .strictObject({
+        region: z.string().regex(/^[A-Z]{2}$/, 'must be two capital letters'),
+        country: z.enum(['US', 'CA']),
+        zone,
+        // One string per region ("205 251 256") keeps the file a line per region.
+        codes: z
+          .string()
+          .transform((codes) => codes.split(' '))
+          .pipe(z.array(areaCode)),
+        split: z.record(areaCode, zone).optional(),
+        note: z.string().min(1).optional(),
+      })
+      .refine((r) => Object.keys(r.split ?? {}).every((code) => r.codes.includes(code)), {
+        message: 'split names an area code the region does not list',
+        path: ['split'],
+      }),
+  )
+  .min(1)
+  .superRefine((regions, ctx) => {
+    const seen = new Map<string, string>();
+    regions.forEach((r, i) => {
+      for (const code of r.codes) {
+        const other = seen.get(code);
+        if (other !== undefined)
+          ctx.addIssue({
+            code: 'custom',
+            path: [i, 'codes'],
+            message: `${code} is listed twice (${other}, ${r.region})`,
+          });
+        seen.set(code, r.region);
+      }
+    });
+  });
+
+const KNOWN_COUNTRIES = new Set<string>(getCountries());
+const countryFileSchema = z.record(
+  z.string().refine((c) => KNOWN_COUNTRIES.has(c), 'must be a two-letter country code libphonenumber knows'),
+  zone,
+);
+
+export interface AreaCodeInfo {
+  areaCode: string;
+  /** US state / territory or Canadian province / territory, two letters. */
+  region: string;
+  country: 'US' | 'CA';
+  timezone: string;
+}
+
+/**
+ * Area code → where it is: every geographic area code (including overlays in service or announced
+ * through 2025) of the US states, DC, US territories and the Canadian provinces and territories, with
+ * the zone most of the code's subscribers live in. Area codes that straddle a zone line take the zone
+ * of their larger population. Every code appears exactly once (the schema checks it).
+ */
+export const NANP_AREA_CODES: ReadonlyMap<string, AreaCodeInfo> = new Map(
+  loadDataFile(__dirname, 'timezones-by-area-code.json', areaCodeFileSchema).flatMap((r) =>
+    r.codes.map((code): [string, AreaCodeInfo] => [
+      code,
+      { areaCode: code, region: r.region, country: r.country, timezone: r.split?.[code] ?? r.zone },
+    ]),
+  ),
+);
+
+/**
+ * The zone most of a country's people live in, for numbers whose area gives nothing better (mobile
+ * numbers outside North America are rarely geographic). Multi-zone countries take their capital's or
+ * largest city's zone.
+ */
+export const COUNTRY_ZONES: Readonly<Record<string, string>> = loadDataFile(
+  __dirname,
+  'timezones-by-country.json',
+  countryFileSchema,
+);
+
+// ── Numbers ──────────────────────────────────────────────────────────────────────────────────────
 
 const NANP = /^\+1([2-9]\d{2})[2-9]\d{6}$/;
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import type { Recipient } from '../audiences/segment.repository';
 import { CampaignRules, verdictsFor } from './recipient-message';
-import { compileTemplate } from './template';
+import { compileTemplate } from '../templates/template';
 
 const recipient = (id: number, over: Partial<Recipient & { optedOut: boolean }> = {}) => ({
   id,

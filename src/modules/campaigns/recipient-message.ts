@@ -4,7 +4,7 @@
 import { analyzeText } from '../encoding';
 import type { Recipient } from '../audiences/segment.repository';
 import { QuietHoursWindow, isAllowedAt, nextAllowedAt, timezoneOf, windowFor } from './quiet-hours';
-import { CompiledTemplate } from './template';
+import { CompiledTemplate } from '../templates/template';
 
 export const MAX_CAMPAIGN_SEGMENTS = 10;
 

@@ -6,10 +6,9 @@ import { BeforeApplicationShutdown, Injectable } from '@nestjs/common';
 import { ConfigService } from '../../config/config.service';
 import { KafkaService } from '../../infra/kafka/kafka.service';
 import { AppLogger } from '../../infra/logging/app-logger';
-import { inboundEnvelopeOf } from '../messages/inbound-envelope';
-import type { ReceiptEnvelope } from '../messages/message.types';
+import { publishInbound, publishReceipt } from './carrier-traffic';
 import { ConnectorConfig, loadCarriersFile } from './carriers.config';
-import type { Connector, RawInbound, RawReceipt } from './connector';
+import type { Connector } from './connector';
 import type { ReceiptIdFormat } from './receipt-id';
 import { SmppConnector } from './smpp/smpp.connector';
 import { TwilioConnector, twilioAuthToken } from './twilio/twilio.connector';
@@ -91,28 +90,16 @@ export class ConnectorRegistry implements BeforeApplicationShutdown {
   /** Wires receipts and inbound messages to Kafka and starts every connector (once per process). */
   startAll(): Promise<void> {
     this.starting ??= (async () => {
+      // Returned promises let a connector acknowledge to the carrier only once Kafka has the record
+      // (the SMPP connector answers deliver_sm after it; a failure makes the SMSC deliver it again).
       for (const c of this.connectors.values()) {
-        c.onReceipt((r) => this.publishReceipt(r));
-        c.onInbound((m) => this.publishInbound(m));
+        c.onReceipt((r) => publishReceipt(this.kafka, r));
+        c.onInbound((m) => publishInbound(this.kafka, m));
       }
       await Promise.all(this.all().map((c) => c.start()));
       this.log.info({ connectors: this.all().map((c) => c.state()) }, 'connectors started');
     })();
     return this.starting;
-  }
-
-  // Returned promises let a connector acknowledge to the carrier only once Kafka has the record
-  // (the SMPP connector answers deliver_sm after it; a failure makes the SMSC deliver it again).
-  private publishReceipt(r: RawReceipt): Promise<void> {
-    const value: ReceiptEnvelope = r;
-    return this.kafka.produce('sms.receipts', [
-      { key: r.recipient || r.carrierMessageId, value: JSON.stringify(value) },
-    ]);
-  }
-
-  private publishInbound(m: RawInbound): Promise<void> {
-    const value = inboundEnvelopeOf(m);
-    return this.kafka.produce('sms.inbound', [{ key: value.from, value: JSON.stringify(value) }]);
   }
 
   // Before Kafka's producer closes, so receipts arriving during the unbind still reach the topic.

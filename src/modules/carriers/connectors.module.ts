@@ -1,7 +1,7 @@
 // The connectors to carriers (SMPP binds, HTTP providers) of this process, one registry for all.
-import { Global, Module } from '@nestjs/common';
+// Needs only config, logging and Kafka, so a test can start the connectors alone.
+import { Module } from '@nestjs/common';
 import { ConnectorRegistry } from './connector-registry.service';
 
-@Global()
 @Module({ providers: [ConnectorRegistry], exports: [ConnectorRegistry] })
 export class ConnectorsModule {}

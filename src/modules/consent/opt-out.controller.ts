@@ -2,13 +2,11 @@
 import { Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod/v4';
-import { ApiError } from '../../infra/http/api-error';
 import { Idempotent } from '../../infra/http/idempotency';
 import { ApiZodBody, ApiZodQuery, ZodBody, ZodQuery } from '../../infra/http/zod';
 import { CurrentWorkspace } from '../workspaces/auth.guard';
 import type { Workspace } from '../workspaces/workspace.repository';
-import { normalizePhone } from '../carriers/phone-number';
-import { ConsentEventRow } from './consent.repository';
+import { e164OrThrow, eventJson } from './consent-http';
 import { ConsentRepository } from './consent.repository';
 import { OptOutLedger } from './opt-out-ledger.service';
 
@@ -38,32 +36,6 @@ const OptOutQuery = z.object({
     .optional(),
   limit: z.coerce.number().int().min(1).max(1_000).default(100),
 });
-
-export function eventJson(e: ConsentEventRow) {
-  return {
-    id: String(e.id),
-    number: e.e164,
-    kind: e.kind,
-    scope: e.scope,
-    sender: e.sender_address || null,
-    source: e.source,
-    evidence: e.evidence,
-    occurred_at: e.occurred_at.toISOString(),
-    recorded_at: e.recorded_at.toISOString(),
-  };
-}
-
-/** A number given by a user: E.164 or a national format with `country`; 400 naming the field. */
-export function e164OrThrow(input: string, country: string | undefined, field: string): string {
-  const n = normalizePhone(input, country?.toUpperCase());
-  if (!n.ok) {
-    throw ApiError.badRequest(`${field}: not a valid phone number (${n.reason}: ${n.detail})`, {
-      field,
-      reason: n.reason,
-    });
-  }
-  return n.e164;
-}
 
 @ApiTags('consent')
 @ApiBearerAuth()

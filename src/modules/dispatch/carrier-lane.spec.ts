@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { CarrierLane, LaneClass, LaneEntry } from './carrier-lane';
 import { PartitionProgress } from './partition-progress';
 import { BlockBudget, SegmentRatePolicy, chunksOf } from './rate.policy';
-import { DEFAULT_RATE_TUNING } from './token-bucket';
+import { DEFAULT_RATE_TUNING } from '../rates/token-bucket';
 
 const e = (id: string, to: string, lane: LaneClass = 'bulk'): LaneEntry => ({ id, to, lane });
 const ids = (xs: LaneEntry[]) => xs.map((x) => x.id);

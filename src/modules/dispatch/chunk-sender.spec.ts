@@ -7,7 +7,7 @@ import { DEFAULT_DISPATCH_TUNING } from './dispatch.tuning';
 import { LaneLoad, moveTo } from './flight';
 import type { Flight } from './intake';
 import { SegmentRatePolicy } from './rate.policy';
-import { DEFAULT_RATE_TUNING } from './token-bucket';
+import { DEFAULT_RATE_TUNING } from '../rates/token-bucket';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 
 const policy = new SegmentRatePolicy(DEFAULT_RATE_TUNING);
@@ -181,6 +181,35 @@ describe('ChunkSender', () => {
     expect(c.sent).toEqual([a.id]);
     expect(sorted(log)).toEqual(sorted([`finish ${b.id.slice(-2)}`, `submitted ${a.id.slice(-2)} x`]));
     expect(a.taken).toBe(true);
+  });
+
+  it('remembers a take that committed while the look failed, and sends it on the retry', async () => {
+    const c = connector(() => ({ kind: 'accepted', carrierMessageIds: ['x'] }));
+    const a = flight(c);
+    // The fence finds the row once only (a second take sees it `submitting`); the look fails once.
+    let takes = 0;
+    let looks = 0;
+    const { clock, log, sender } = setup({ taken: (fs) => (takes++ === 0 ? fs.map((f) => f.id) : []) });
+    const failingLook = sender as unknown as { looks: Record<string, Probe> };
+    const real = failingLook.looks.bulk;
+    failingLook.looks.bulk = {
+      leadMs: real.leadMs,
+      check: async (items) => {
+        if (looks++ === 0) throw new Error('connection terminated');
+        return real.check(items);
+      },
+    };
+    const first = sender.send([a], clock.precise());
+    await clock.advance(10);
+    await first;
+    expect(a.taken).toBe(true);
+    expect(log).toContain(`retry ${a.id.slice(-2)} +${DEFAULT_DISPATCH_TUNING.retryBaseMs}`);
+    for (const st of ['picked', 'reserving'] as const) moveTo(a, st);
+    const second = sender.send([a], clock.precise());
+    await clock.advance(10);
+    await second;
+    expect(c.sent).toEqual([a.id]);
+    expect(log).toContain(`submitted ${a.id.slice(-2)} x`);
   });
 
   it('sends a chunk larger than the connector window in parts, never waiting on itself', async () => {

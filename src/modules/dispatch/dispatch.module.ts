@@ -1,8 +1,15 @@
 // Dispatch: the outbound consumer, per-carrier lanes, segment buckets and the submit path. Loaded
 // in every process (the reconciler and metrics are harmless); the consumer, the quiet-hours
-// release loop and the reconciler start only where the dispatcher role runs.
+// release loop and the reconciler start only where the dispatcher role runs. Nothing here is
+// offered to other modules: the dispatcher is the end of the outbound flow.
 import { Module } from '@nestjs/common';
 import { ConfigService } from '../../config/config.service';
+import { CampaignsModule } from '../campaigns/campaigns.module';
+import { CarriersModule } from '../carriers/carriers.module';
+import { ConnectorsModule } from '../carriers/connectors.module';
+import { ConsentModule } from '../consent/consent.module';
+import { MessagesModule } from '../messages/messages.module';
+import { ReceiptsModule } from '../receipts/receipts.module';
 import { DispatchConsumer } from './dispatch.consumer';
 import { DispatchRecordRepository, PartitionLeaseRepository } from './dispatch-record.repository';
 import { DEFAULT_DISPATCH_TUNING, DISPATCH_TUNING } from './dispatch.tuning';
@@ -13,6 +20,9 @@ import { SubmitReconciler } from './submit-reconciler.service';
 import { TokenBucketStore } from './token-buckets.service';
 
 @Module({
+  // The Dispatcher and the reconciler take CampaignStates and StatusCallbackService @Optional():
+  // without these imports they would silently be missing (no pause, no status callbacks).
+  imports: [CampaignsModule, CarriersModule, ConnectorsModule, ConsentModule, MessagesModule, ReceiptsModule],
   providers: [
     {
       provide: DISPATCH_TUNING,
@@ -33,6 +43,5 @@ import { TokenBucketStore } from './token-buckets.service';
     SubmitReconciler,
     DispatchConsumer,
   ],
-  exports: [Dispatcher, SubmitReconciler, HeldMessages, DispatchConsumer, DISPATCH_TUNING],
 })
 export class DispatchModule {}

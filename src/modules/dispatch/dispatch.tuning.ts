@@ -1,6 +1,6 @@
 // The dispatcher's knobs, with the reasons for their defaults. Injected (DISPATCH_TUNING) so a test
 // or a benchmark can override one without touching the environment schema.
-import { DEFAULT_RATE_TUNING, RateTuning } from './token-bucket';
+import { DEFAULT_RATE_TUNING, RateTuning } from '../rates/token-bucket';
 
 export const DISPATCH_TUNING = Symbol('DispatchTuning');
 

@@ -4,7 +4,7 @@ import type { OutboundEnvelope } from '../messages/message.types';
 import { LaneLoad } from './flight';
 import { IntakeContext, IntakeRecord, decide } from './intake';
 import { SegmentRatePolicy } from './rate.policy';
-import { DEFAULT_RATE_TUNING } from './token-bucket';
+import { DEFAULT_RATE_TUNING } from '../rates/token-bucket';
 
 const carrier = { id: 'alpha', prefixes: ['+1'], segments_per_second: 100 };
 const sender = {

@@ -1,6 +1,6 @@
 // Which buckets a message pays into: its carrier, its sender, and its campaign when the campaign
 // has its own cap. Pure; the Redis store (token-buckets.service.ts) does the taking.
-import { BucketParams, RateTuning, Take, bucketParamsFor } from './token-bucket';
+import { BucketParams, RateTuning, Take, bucketParamsFor } from '../rates/token-bucket';
 
 export interface RateSubject {
   carrier: { id: string; segments_per_second: number };

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ManualClock } from './clock';
 import { SegmentRatePolicy } from './rate.policy';
-import { BucketState, DEFAULT_RATE_TUNING, QueueAsk, reserveQueues } from './token-bucket';
+import { BucketState, DEFAULT_RATE_TUNING, QueueAsk, reserveQueues } from '../rates/token-bucket';
 import { Reservable, Reservation } from './reservation';
 
 const policy = new SegmentRatePolicy(DEFAULT_RATE_TUNING);

@@ -1,7 +1,7 @@
 // Reservation against the segment buckets: flights waiting for tokens are queued per spender (the
 // set of buckets they pay into: carrier, sender, campaign, within one carrier lane), and one loop
 // per process reserves the heads of every spender at once, in one Redis round trip merged in time
-// order (token-bucket.ts reserveQueues, on Redis's clock), then hands each granted chunk over with
+// order (rates/token-bucket.ts reserveQueues, on Redis's clock), then hands each granted chunk over with
 // its send time and asks again at once, so the next reservation is in hand before the last one's
 // time comes (a bucket only refills up to its capacity: asking late loses every millisecond of
 // round trip beyond it). One loop for the process, not one per spender: spenders share buckets (a
@@ -11,7 +11,7 @@ import type { Clock } from './clock';
 import type { LaneClass } from './carrier-lane';
 import type { BucketSpec } from './rate.policy';
 import { chunksOf } from './rate.policy';
-import type { QueueAsk, QueuesReservation } from './token-bucket';
+import type { QueueAsk, QueuesReservation } from '../rates/token-bucket';
 
 /** What the reservation needs of a flight. */
 export interface Reservable {
@@ -44,7 +44,7 @@ interface Spender<F> {
   carrierId: string;
   queue: Record<LaneClass, F[]>;
   weight: number;
-  /** Segments granted so far divided by its weight (token-bucket.ts QueueAsk.served). */
+  /** Segments granted so far divided by its weight (rates/token-bucket.ts QueueAsk.served). */
   served: number;
 }
 

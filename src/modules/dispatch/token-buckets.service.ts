@@ -1,7 +1,7 @@
 // The segment buckets in Redis, shared by every dispatcher process: one Lua script reserves the
 // waiting chunks of every queue of a process at once (each chunk from all of its buckets at once:
 // carrier, sender, campaign), merged in time order on Redis's clock, with exactly the rules of
-// token-bucket.ts `reserveQueues` (see there for the math, why no one-second window exceeds a cap,
+// rates/token-bucket.ts `reserveQueues` (see there for the math, why no one-second window exceeds a cap,
 // and why queues sharing a bucket are reserved together).
 //
 // Send times come back in Redis's clock. They are turned into this process's clock with an offset
@@ -11,7 +11,7 @@ import { Injectable } from '@nestjs/common';
 import type { Redis } from 'ioredis';
 import { ConfigService } from '../../config/config.service';
 import { InjectRedis } from '../../infra/redis/redis.module';
-import type { BucketParams, QueueAsk, QueuesReservation } from './token-bucket';
+import type { BucketParams, QueueAsk, QueuesReservation } from '../rates/token-bucket';
 
 // KEYS: bucket hashes {tokens, at}. ARGV: maxAheadMs, queue count, then capacity and rate per key,
 // then per queue its chunk count, weight and served, then per queue per chunk its priority flag
@@ -112,7 +112,7 @@ export interface ChunkCost {
   cost: number;
 }
 
-/** One queue's chunks in a merged reservation (see token-bucket.ts QueueAsk). */
+/** One queue's chunks in a merged reservation (see rates/token-bucket.ts QueueAsk). */
 export type QueueCosts = QueueAsk;
 
 const OFFSET_SAMPLES = 32;
@@ -136,7 +136,7 @@ export class TokenBucketStore {
 
   /**
    * Reserves the chunks of several queues at once, merged in time order, as many as fit within
-   * `maxAheadMs`; see token-bucket.ts reserveQueues. Send times come back in this process's clock
+   * `maxAheadMs`; see rates/token-bucket.ts reserveQueues. Send times come back in this process's clock
    * (epoch ms).
    */
   async reserve(queues: QueueCosts[], maxAheadMs: number): Promise<QueuesReservation> {

@@ -1,6 +1,7 @@
-// Message statuses and the envelopes Parley puts on its Kafka topics. Shared by the API, the
-// dispatcher, the receipts consumer, the router and the campaign expander.
-import type { Encoding, RawInbound, RawReceipt } from '../carriers/connector';
+// Message statuses and the envelopes of the outbound and receipt topics. Shared by the API, the
+// dispatcher, the receipts consumer, the router and the campaign expander. The sms.inbound
+// envelope is the connectors' (carriers/inbound-envelope.ts).
+import type { Encoding, RawReceipt } from '../carriers/connector';
 
 export const TERMINAL_STATUSES = [
   'delivered',
@@ -67,11 +68,3 @@ export interface OutboundEnvelope {
 
 /** On sms.receipts, keyed by recipient. */
 export type ReceiptEnvelope = RawReceipt;
-
-/** On sms.inbound, keyed by the customer's number. */
-export interface InboundEnvelope extends RawInbound {
-  /** Parley's id for the inbound message (UUID), assigned where it entered. */
-  id: string;
-  /** The text as received, escaped, when `body` had code points replaced (inbound-envelope.ts). */
-  bodyRaw?: string;
-}

@@ -1,16 +1,19 @@
 // Messages own the message record (MessageRepository for the API, MessageStatusRepository for the
-// status changes the dispatcher and the receipts consumer apply) and the accepting API for
-// transactional messages (MessagesService, also used for inbox replies).
-import { Global, Module } from '@nestjs/common';
+// status changes the dispatcher and the receipts consumer apply), the accepting API for
+// transactional messages (MessagesService, also used for inbox replies and auto-replies), the
+// preview of what a message would cost (POST /v1/messages/preview) and the callback URL rules.
+import { Module } from '@nestjs/common';
+import { CarriersModule } from '../carriers/carriers.module';
 import { MessageStatusRepository } from './message-status.repository';
 import { MessageRepository } from './message.repository';
 import { MessagesController } from './messages.controller';
 import { MessagesService } from './messages.service';
+import { PreviewController } from './preview.controller';
 
-@Global()
 @Module({
+  imports: [CarriersModule],
   providers: [MessageRepository, MessageStatusRepository, MessagesService],
-  controllers: [MessagesController],
+  controllers: [MessagesController, PreviewController],
   exports: [MessageRepository, MessageStatusRepository, MessagesService],
 })
 export class MessagesModule {}

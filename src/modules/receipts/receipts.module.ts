@@ -1,10 +1,11 @@
-// Receipts own what happens after a carrier took a message: DLR parsing and the receipts consumer,
-// parked receipts, provider webhooks (Twilio-style), customer status callbacks and their signing
-// secrets, and the connectors' live state on the API.
+// Receipts own what happens after a carrier took a message: DLR parsing and the receipts consumer
+// (sms.receipts → part and message statuses), parked and unapplied receipts, customer status
+// callbacks (BullMQ) and their signing secrets. Provider webhooks that bring receipts in belong to
+// their connector (carriers/twilio).
 import { BullModule } from '@nestjs/bullmq';
-import { Global, Module } from '@nestjs/common';
-import { ConnectorStateService } from './connector-state.service';
-import { ConnectorsController } from './connectors.controller';
+import { Module } from '@nestjs/common';
+import { ConnectorsModule } from '../carriers/connectors.module';
+import { MessagesModule } from '../messages/messages.module';
 import { ParkedReceiptRepository, UnappliedReceiptRepository } from './parked-receipt.repository';
 import { PartOutcomeRepository } from './part-outcome.repository';
 import { ReceiptApplier } from './receipt-applier.service';
@@ -15,12 +16,10 @@ import { CALLBACK_QUEUE, StatusCallbackService } from './status-callback.service
 import { WebhookSecretController } from './webhook-secret.controller';
 import { WebhookSecretRepository } from './webhook-secret.repository';
 import { WebhookSecretService } from './webhook-secret.service';
-import { WebhooksController } from './webhooks.controller';
 
-@Global()
 @Module({
-  imports: [BullModule.registerQueue({ name: CALLBACK_QUEUE })],
-  controllers: [WebhooksController, WebhookSecretController, ConnectorsController],
+  imports: [BullModule.registerQueue({ name: CALLBACK_QUEUE }), MessagesModule, ConnectorsModule],
+  controllers: [WebhookSecretController],
   providers: [
     ParkedReceiptRepository,
     UnappliedReceiptRepository,
@@ -32,9 +31,8 @@ import { WebhooksController } from './webhooks.controller';
     StatusCallbackProcessor,
     ReceiptApplier,
     ReceiptsConsumer,
-    ConnectorStateService,
   ],
   // Other modules that change statuses report them to customers through StatusCallbackService.
-  exports: [StatusCallbackService, WebhookSecretService],
+  exports: [StatusCallbackService],
 })
 export class ReceiptsModule {}

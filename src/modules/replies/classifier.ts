@@ -12,6 +12,9 @@
 // and the router, which knows whether the number is opted out, turns it into an opt-in or a confirmation.
 // Requests to reschedule are `decline` (keyword 'RESCHEDULE'): the booked slot will not be kept.
 
+import { z } from 'zod/v4';
+import { loadDataFile } from '../../infra/data-file';
+
 export type ReplyIntent = 'opt_out' | 'opt_in' | 'help' | 'confirm' | 'decline' | 'order_question' | 'other';
 export type ReplyLanguage = 'en' | 'es' | 'fr';
 export type KeywordIntent = 'opt_out' | 'opt_in' | 'help' | 'confirm' | 'decline';
@@ -65,12 +68,57 @@ function clausesOf(normalized: string): string[][] {
     .filter((tokens) => tokens.length > 0);
 }
 
-// Words people wrap around a keyword without changing it ("stop please", "i said STOP", "Arrêt svp").
-const FILLERS = new Set([
-  'please', 'pls', 'plz', 'plse', 'now', 'thanks', 'thank', 'you', 'thx', 'ty', 'me', 'i', 'said', 'just',
-  'immediately', 'asap', 'again', 'already', 'sms', 'text', 'texts', 'por', 'favor', 'ya', 'gracias',
-  'merci', 'svp', 'stp', 'sil', 'vous', 'plait', 'moi', 'maam', 'mam', 'sir',
-]); // prettier-ignore
+// ── Keyword lists ────────────────────────────────────────────────────────────────────────────────
+// The words are data (data/reply-keywords.json, per language), read and checked once when this module
+// loads; the rules that use them stay here. Every word is written as the matcher compares it (lower
+// case, no accents or punctuation), since a word written otherwise would silently never match.
+
+const word = z
+  .string()
+  .refine((w) => w !== '' && tokensOfKeyword(w) === w, 'must be lower case without accents or punctuation');
+const singleWord = word.refine((w) => !w.includes(' '), 'must be one word');
+const list = <T extends z.ZodType<string>>(item: T) =>
+  z.array(item).refine((ws) => new Set(ws).size === ws.length, 'lists a word twice');
+
+const languageKeywordsSchema = z
+  .strictObject({
+    // Carriers' standard opt-out set (CTIA: "stop all" and "opt out" are how people type STOPALL and
+    // OPTOUT) and its Spanish (US carriers honour these) and French (Canadian and EU carriers) peers.
+    opt_out: list(word),
+    opt_in: list(word),
+    help: list(word),
+    // The yes-family, reported as keyword YES: the router may read it as an opt-in for an opted-out
+    // number. `confirm` words ("ok", "confirmed") never are.
+    yes: list(word),
+    confirm: list(word),
+    decline: list(word),
+    // Misspellings of a short opt-out keyword accepted as such (STOP: swapped neighbours, a doubled
+    // letter); a one-edit typo of any longer `opt_out_typo_targets` keyword counts too.
+    opt_out_typos: list(singleWord),
+    opt_out_typo_targets: list(singleWord),
+    // Words people wrap around a keyword without changing it ("stop please", "i said STOP", "Arrêt svp").
+    fillers: list(singleWord),
+    // Common short words of the language, for detecting which one a reply is written in.
+    language_words: list(singleWord),
+  })
+  .refine((k) => k.opt_out_typo_targets.every((w) => k.opt_out.includes(w)), {
+    message: 'a typo target must be one of the opt_out keywords',
+    path: ['opt_out_typo_targets'],
+  });
+
+const KEYWORDS = loadDataFile(
+  __dirname,
+  'reply-keywords.json',
+  z.strictObject({ en: languageKeywordsSchema, es: languageKeywordsSchema, fr: languageKeywordsSchema }),
+);
+
+/** One list across every language: a keyword counts whatever language the reply was detected as. */
+function inEveryLanguage(name: keyof (typeof KEYWORDS)[ReplyLanguage]): string[] {
+  return LANGUAGES.flatMap((lang) => KEYWORDS[lang][name]);
+}
+
+const FILLERS = new Set(inEveryLanguage('fillers'));
+const YES_WORDS = new Set(inEveryLanguage('yes'));
 
 interface KeywordSet {
   intent: KeywordIntent;
@@ -79,44 +127,28 @@ interface KeywordSet {
 }
 
 const BUILT_IN: KeywordSet[] = [
-  {
-    intent: 'opt_out',
-    words: [
-      // CTIA / carrier standard set; "stop all" and "opt out" are how people type STOPALL and OPTOUT.
-      'stop', 'stopall', 'stop all', 'unsubscribe', 'unsub', 'cancel', 'end', 'quit', 'revoke', 'optout',
-      'opt out',
-      // Spanish (US carriers honour these) and French (Canadian and EU carriers).
-      'alto', 'baja', 'parar', 'cancelar', 'desuscribir', 'desuscribirme',
-      'arret', 'arrete', 'arretez', 'desabonner', 'desinscrire', 'desabonnement', 'desinscription',
-    ], // prettier-ignore
-  },
-  {
-    intent: 'opt_in',
-    words: ['start', 'unstop', 'subscribe', 'resubscribe', 'alta', 'suscribir', 'suscribirme', 'abonner'],
-  },
-  { intent: 'help', words: ['help', 'info', 'aide', 'ayuda'] },
+  { intent: 'opt_out', words: inEveryLanguage('opt_out') },
+  { intent: 'opt_in', words: inEveryLanguage('opt_in') },
+  { intent: 'help', words: inEveryLanguage('help') },
   {
     intent: 'confirm',
-    words: [
-      'yes', 'y', 'yeah', 'yea', 'yep', 'yup', 'si', 'oui', 'c', 'ok', 'okay', 'k', 'sure',
-      'confirm', 'confirmed', 'confirmo', 'confirmado', 'confirmada', 'confirme', 'confirmer',
-    ], // prettier-ignore
+    words: [...inEveryLanguage('yes'), ...inEveryLanguage('confirm')],
     canonical: (w) => (YES_WORDS.has(w) ? 'YES' : w.toUpperCase()),
   },
-  {
-    intent: 'decline',
-    words: ['no', 'n', 'nope', 'nah', 'non'],
-    canonical: () => 'NO',
-  },
+  { intent: 'decline', words: inEveryLanguage('decline'), canonical: () => 'NO' },
 ];
 
-// The yes-family the router may read as an opt-in for an opted-out number; "ok" or "confirmed" never are.
-const YES_WORDS = new Set(['yes', 'y', 'yeah', 'yea', 'yep', 'yup', 'si', 'oui', 'c']);
-
 /** Opt-out keywords with no other meaning, long enough that one slip of the finger is still unambiguous. */
-const TYPO_TARGETS = ['unsubscribe', 'desabonner', 'desinscrire', 'desuscribir'];
-/** STOP is short: only swapped neighbours ("stpo", "sotp", "tsop") and a doubled letter are accepted. */
-const STOP_TYPOS = new Set(['stpo', 'sotp', 'tsop', 'sstop', 'sttop', 'stopp']);
+const TYPO_TARGETS = inEveryLanguage('opt_out_typo_targets');
+const OPT_OUT_TYPOS = new Set(inEveryLanguage('opt_out_typos'));
+
+const LANGUAGE_WORDS: Record<ReplyLanguage, Set<string>> = {
+  en: new Set(KEYWORDS.en.language_words),
+  es: new Set(KEYWORDS.es.language_words),
+  fr: new Set(KEYWORDS.fr.language_words),
+};
+
+// ── Rules ────────────────────────────────────────────────────────────────────────────────────────
 
 // Plain-language revocations, matched per clause on normalized text (no accents, no apostrophes).
 const MSG = String.raw`(?:texts?|txts?|messages?|msgs?|sms|notifications?|promos?|promotions?|ads|spam|alerts?)`;
@@ -222,34 +254,6 @@ const DECLINE_PHRASES: [RegExp, string?][] = [
 ];
 
 // Language cues: accents first (they are strong), then common short words. Ties fall back to English.
-const LANGUAGE_WORDS: Record<ReplyLanguage, Set<string>> = {
-  en: new Set(
-    (
-      'the is my i you to it what when where please stop yes help this will can dont thanks thank order ' +
-      'package delivery who are with for at be there not want any more your of from and how do does ' +
-      'was no im ill cant wont remove take number messages texts text sms'
-    ).split(' '),
-  ),
-  es: new Set(
-    (
-      'el la los las que mi me por favor mas quiero gracias cuando donde esta esto pedido paquete si alto ' +
-      'baja parar cancelar ayuda envien manden mensajes numero hola ya puedo cita hasta tienen muy con del ' +
-      'manana estoy llega darme desuscribir no usted ustedes hora viene repartidor lista escriban equivocado ' +
-      'confirmo confirmado claro estare ahi alta suscribirme suscribir todavia recibo llego es quien tienda ' +
-      'precio oferta promocion encanta sus de en un una para pueden'
-    ).split(' '),
-  ),
-  fr: new Set(
-    (
-      'le les des du je vous est mon ma mes merci svp stp oui non pas plus ne colis commande livraison aide ' +
-      'arret arretez quand ou avec pour sur cest qui suis serai rendez desabonner desinscrire bonjour daccord ' +
-      'menvoyez numero de la votre retirez moi supprimez veux recevoir messages sonnez deux fois laissez porte ' +
-      'livreur peut passer demain recu suivi reservation annuler vendredi pourrai venir dois reporter confirme ' +
-      'serai promo termine ouverts dimanche reste tailles mauvais reabonner une un en retard ma'
-    ).split(' '),
-  ),
-};
-
 function detectLanguage(normalized: string, raw: string, tokens: string[]): ReplyLanguage {
   const score: Record<ReplyLanguage, number> = { en: 0, es: 0, fr: 0 };
   if (/[ñ¿¡]/i.test(raw)) score.es += 3;
@@ -380,7 +384,7 @@ export function classifyReply(text: string, opts?: ClassifyOptions): ReplyClassi
   if (tokens.length === 1) {
     const t = tokens[0];
     const otherKeyword = BUILT_IN.some((s) => s.intent !== 'opt_out' && s.words.includes(t));
-    if (!otherKeyword && (STOP_TYPOS.has(t) || TYPO_TARGETS.some((k) => damerauAtMostOne(t, k))))
+    if (!otherKeyword && (OPT_OUT_TYPOS.has(t) || TYPO_TARGETS.some((k) => damerauAtMostOne(t, k))))
       return result('opt_out', 0.8);
   }
 

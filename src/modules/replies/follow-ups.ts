@@ -1,7 +1,7 @@
 // What the router still owes an inbound message after its commit (auto-replies, webhooks, inbox
 // items, recorded responses): stored as JSON with the row until carried out, and turned back into
 // the routed message exactly as it was decided, so finishing it later never decides it again. Pure.
-import type { InboundEnvelope } from '../messages/message.types';
+import type { InboundEnvelope } from '../carriers/inbound-envelope';
 import type { ReplyClassification } from './classifier';
 import type { Decision, RouterAction } from './reply-decision';
 import type { PendingInbound, ThreadMatch } from './replies.repository';

@@ -5,7 +5,7 @@ import type { Database } from '../../infra/db/database';
 import { textArray } from '../../infra/db/pg-array';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import type { InboundMessagesTable } from './replies.tables';
+import type { InboundMessagesTable, InboxItemsTable } from './replies.tables';
 
 export interface InboundRow {
   id: string;
@@ -46,20 +46,6 @@ export interface ThreadMatch {
   acceptedAt: Date;
 }
 
-export interface InboxItem {
-  id: string;
-  customer: string;
-  sender: string;
-  campaign_id: string | null;
-  message_id: string | null;
-  intent: string;
-  body: string;
-  context: Record<string, unknown>;
-  status: string;
-  created_at: Date;
-  closed_at: Date | null;
-}
-
 /** What an inbox item shows, the same in lists and lookups. */
 const INBOX_COLUMNS = [
   'id',
@@ -74,6 +60,7 @@ const INBOX_COLUMNS = [
   'created_at',
   'closed_at',
 ] as const;
+export type InboxItem = Pick<Selectable<InboxItemsTable>, (typeof INBOX_COLUMNS)[number]>;
 
 const PENDING_COLUMNS = [
   'id',

@@ -6,8 +6,8 @@
 // STOP never causes another message). YES from an opted-out number re-subscribes; from a number that
 // is opted in it is a confirmation for the campaign. HELP is always answered. Nothing else is
 // auto-answered for an opted-out number, and nothing at all answers an auto-reply or loops.
-import type { ReplyHandler } from '../campaigns/reply-handlers';
-import { handlerFor } from '../campaigns/reply-handlers';
+import type { ReplyHandler } from './reply-handlers';
+import { handlerFor } from './reply-handlers';
 import type { ReplyClassification } from './classifier';
 
 export type RouterAction =

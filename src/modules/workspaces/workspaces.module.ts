@@ -1,5 +1,7 @@
-// Workspaces own tenancy: API keys, the authenticated workspace of each request.
-import { Global, Module } from '@nestjs/common';
+// Workspaces own tenancy: API keys, the authenticated workspace of each request (ApiKeyGuard runs
+// before every route of the app; controllers read the workspace with @CurrentWorkspace()), and
+// workspace settings.
+import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ApiKeyGuard } from './auth.guard';
 import { WorkspaceController } from './workspace.controller';
@@ -7,10 +9,9 @@ import { WorkspaceSettingsController } from './workspace-settings.controller';
 import { WorkspaceRepository } from './workspace.repository';
 import { WorkspaceService } from './workspace.service';
 
-@Global()
 @Module({
   providers: [WorkspaceRepository, WorkspaceService, { provide: APP_GUARD, useClass: ApiKeyGuard }],
   controllers: [WorkspaceController, WorkspaceSettingsController],
-  exports: [WorkspaceService, WorkspaceRepository],
+  exports: [WorkspaceRepository],
 })
 export class WorkspacesModule {}

@@ -172,6 +172,20 @@ export function toSmppAddress(address: string): { addr: string; ton: number; npi
   return { addr: address, ton: TON.NETWORK_SPECIFIC, npi: NPI.UNKNOWN };
 }
 
+/** The six address fields of a submit_sm or deliver_sm from `from` to `to`. */
+export function smppAddressFields(from: string, to: string) {
+  const src = toSmppAddress(from);
+  const dst = toSmppAddress(to);
+  return {
+    source_addr_ton: src.ton,
+    source_addr_npi: src.npi,
+    source_addr: src.addr,
+    dest_addr_ton: dst.ton,
+    dest_addr_npi: dst.npi,
+    destination_addr: dst.addr,
+  };
+}
+
 /** Back from SMPP: international numbers (and long digit strings with unknown TON) become E.164. */
 export function fromSmppAddress(addr: string, ton: number | undefined): string {
   if (addr.startsWith('+')) return addr;

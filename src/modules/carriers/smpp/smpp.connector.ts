@@ -31,7 +31,7 @@ import {
   fromSmppAddress,
   messageOf,
   statusName,
-  toSmppAddress,
+  smppAddressFields,
 } from './smpp-pdu';
 
 export type SmppConnectorConfig = Extract<ConnectorConfig, { kind: 'smpp' }>;
@@ -162,18 +162,12 @@ export class SmppConnector implements Connector {
     const multipart = parts.length > 1;
     // One 8-bit reference for all parts of a message; the handset reassembles by it.
     const reference = multipart ? this.reference++ & 0xff : 0;
-    const src = toSmppAddress(req.from);
-    const dst = toSmppAddress(req.to);
+    const addresses = smppAddressFields(req.from, req.to);
     const ids: string[] = [];
     for (let i = 0; i < parts.length; i++) {
       const text = encodeText(parts[i], req.encoding);
       const fields: SubmitFields = {
-        source_addr_ton: src.ton,
-        source_addr_npi: src.npi,
-        source_addr: src.addr,
-        dest_addr_ton: dst.ton,
-        dest_addr_npi: dst.npi,
-        destination_addr: dst.addr,
+        ...addresses,
         esm_class: multipart ? ESM_CLASS_UDHI : 0,
         registered_delivery: 1,
         data_coding: DATA_CODING[req.encoding],

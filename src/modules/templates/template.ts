@@ -1,7 +1,9 @@
-// Owns the campaign template language: `{{first_name}}`, any contact attribute by name (`{{tier}}`,
-// `{{order_id}}`), dotted paths into nested attributes (`{{address.city}}`) and fallbacks
-// (`{{ first_name | there }}`). Pure, so the plan can check a template against every recipient and the
-// expand job can render a million messages from one parse.
+// Owns the template language of campaign bodies and of reply handlers' auto-replies: `{{first_name}}`,
+// any contact attribute by name (`{{tier}}`, `{{order_id}}`), dotted paths into nested attributes
+// (`{{address.city}}`) and fallbacks (`{{ first_name | there }}`). Pure, so the plan can check a
+// template against every recipient and the expand job can render a million messages from one parse.
+// A module of its own: campaigns and the reply router both render it, and replies may not import
+// campaigns (campaigns read replies for their stats).
 //
 // A variable with no value and no fallback renders as nothing and is reported in `missing`, never as
 // "undefined": the campaign API turns `missing` into a 400 that says how many recipients lack it.

@@ -2,7 +2,7 @@
 // the carrier offers again (an SMSC re-offering a deliver_sm the ESME refused while Kafka was away,
 // or whose response was lost with the connection; a provider retrying its webhook) gets the same
 // id: the router stores it once and acts on it once. Pure: no framework, no I/O.
-import { deterministicId } from './deterministic-id';
+import { deterministicId } from '../../infra/ids/deterministic-id';
 
 export interface CarrierMoIdentity {
   /** The connector it arrived on: carriers' own ids are only unique within one carrier link. */

@@ -1,6 +1,5 @@
 import { describe, expect, it } from 'vitest';
 import { combineStates } from './connector-state.service';
-import { callbackBackoff } from './status-callback.processor';
 
 describe('combineStates', () => {
   it('sums what each dispatcher process reports and is throttled if any one is', () => {
@@ -25,15 +24,5 @@ describe('combineStates', () => {
       processes: 2,
     });
     expect(combineStates({ id: 'smpp', kind: 'smpp' }, [s(0, 0)]).up).toBe(false);
-  });
-});
-
-describe('callbackBackoff', () => {
-  it('doubles from a second and stops growing at an hour', () => {
-    expect(callbackBackoff(1)).toBeGreaterThanOrEqual(900);
-    expect(callbackBackoff(1)).toBeLessThanOrEqual(1100);
-    expect(callbackBackoff(4)).toBeGreaterThanOrEqual(7200);
-    expect(callbackBackoff(30)).toBeLessThanOrEqual(3_960_000);
-    expect(callbackBackoff(30)).toBeGreaterThanOrEqual(3_240_000);
   });
 });

@@ -1,5 +1,5 @@
 // Segment token buckets: the math behind every carrier, sender and campaign cap. Pure, so the
-// Redis script (token-buckets.service.ts) and the unit specs run exactly these rules.
+// Redis script (dispatch/token-buckets.service.ts) and the unit specs run exactly these rules.
 //
 // Why these numbers. A bucket of capacity B refilled at r tokens/s never hands out more than
 // B + r·W tokens in any window of W seconds: the tokens taken in [a, a+W] are what the bucket held
@@ -180,7 +180,7 @@ const SAME_TIME_MS = 1e-6;
  * and the next queue's first chunk would wait that long while its own carrier's bucket sat full,
  * losing its refill. Among heads due at the same time, a priority chunk goes first, then the
  * queue with the least served per weight. Stops once the earliest head is further ahead than
- * `maxAheadMs`. The Redis script (token-buckets.service.ts) implements exactly this.
+ * `maxAheadMs`. The Redis script (dispatch/token-buckets.service.ts) implements exactly this.
  */
 export function reserveQueues(
   store: Map<string, BucketState>,

@@ -1,6 +1,6 @@
 // A campaign's reply handlers: which replies (by intent or exact keyword) trigger which actions —
 // record a confirmation or decline, auto-reply with a template, call a webhook, open an inbox item.
-// Pure (zod only): validated when a campaign is created, evaluated by the reply router.
+// Pure (zod only): evaluated by the reply router, and validated by campaigns when a campaign is created.
 import { z } from 'zod/v4';
 
 export const REPLY_INTENTS = [

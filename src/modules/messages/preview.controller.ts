@@ -8,16 +8,21 @@ import { ApiZodBody, ZodBody } from '../../infra/http/zod';
 import { CurrentWorkspace } from '../workspaces/auth.guard';
 import { Workspace } from '../workspaces/workspace.repository';
 import { analyzeText, SmartReplacement, TextEncoding } from '../encoding';
-import { CarrierDirectory } from './carrier-directory.service';
-import { normalizePhone } from './phone-number';
+import { MAX_BODY_CHARS } from './message.dto';
+import { CarrierDirectory } from '../carriers/carrier-directory.service';
+import { normalizePhone } from '../carriers/phone-number';
 
 export const previewSchema = z.object({
-  body: z.string({ error: 'is required' }).min(1, 'must not be empty'),
-  to: z.string().optional(),
+  // No message can be longer (255 parts); refused before any analysis.
+  body: z
+    .string({ error: 'is required' })
+    .min(1, 'must not be empty')
+    .max(MAX_BODY_CHARS, `must be at most ${MAX_BODY_CHARS} characters (255 parts)`),
+  to: z.string().max(64).optional(),
   /** ISO country reading a national `to` ("07400 123456" with GB). */
   country: z.string().length(2, 'must be an ISO 3166 alpha-2 code').optional(),
   /** A sender address or pool: checked like a send's, and its smart_encoding setting applies. */
-  from: z.string().optional(),
+  from: z.string().max(32).optional(),
   /** Overrides the sender's setting. */
   smart_encoding: z.boolean().optional(),
 });

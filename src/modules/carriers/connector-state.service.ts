@@ -6,8 +6,8 @@ import type { Redis } from 'ioredis';
 import { randomUUID } from 'node:crypto';
 import { ConfigService } from '../../config/config.service';
 import { InjectRedis } from '../../infra/redis/redis.module';
-import { ConnectorRegistry } from '../carriers/connector-registry.service';
-import type { ConnectorState } from '../carriers/connector';
+import { ConnectorRegistry } from './connector-registry.service';
+import type { ConnectorState } from './connector';
 
 const PUBLISH_EVERY_MS = 2_000;
 const TTL_MS = 6_000;

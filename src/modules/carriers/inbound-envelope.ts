@@ -6,9 +6,16 @@
 // stop the router, or the STOPs behind their message. Pure: no framework, no I/O.
 import { randomUUID } from 'node:crypto';
 import { replaceUnsafeText, unsafeTextReason } from '../../infra/text/text-safety';
-import type { RawInbound } from '../carriers/connector';
+import type { RawInbound } from './connector';
 import { carrierInboundId } from './inbound-id';
-import type { InboundEnvelope } from './message.types';
+
+/** On sms.inbound, keyed by the customer's number. */
+export interface InboundEnvelope extends RawInbound {
+  /** Parley's id for the inbound message (UUID), assigned where it entered. */
+  id: string;
+  /** The text as received, escaped, when `body` had code points replaced. */
+  bodyRaw?: string;
+}
 
 /** The text with every unsafe code point replaced by U+FFFD, and whether any was. */
 export function visibleText(text: string): { text: string; replaced: boolean } {

@@ -1,19 +1,19 @@
-// Provider webhooks: Twilio-style inbound messages and status callbacks. Each request must carry a
-// valid X-Twilio-Signature over the public URL it was sent to and its sorted POST parameters; a bad
-// or missing one is 403 and nothing is recorded. Valid requests go to the same Kafka topics as SMPP
-// traffic, so the router and the receipts consumer never know which kind of connector spoke.
+// The Twilio-style connector's webhooks: inbound messages and status callbacks. Each request must
+// carry a valid X-Twilio-Signature (twilio-signature.ts) over the public URL it was sent to and its
+// sorted POST parameters; a bad or missing one is 403 and nothing is recorded. Valid requests go to
+// Kafka exactly as SMPP traffic does (carrier-traffic.ts).
 import { Controller, Header, HttpCode, HttpStatus, Param, Post, Req } from '@nestjs/common';
 import { ApiExcludeController } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import { ConfigService } from '../../config/config.service';
-import { ApiError } from '../../infra/http/api-error';
-import { KafkaService } from '../../infra/kafka/kafka.service';
-import { CarrierDirectory } from '../carriers/carrier-directory.service';
-import { verifyTwilioSignature } from '../carriers/twilio/twilio-signature';
-import { TwilioConnectorConfig, twilioAuthToken } from '../carriers/twilio/twilio.connector';
-import { inboundEnvelopeOf } from '../messages/inbound-envelope';
-import type { ReceiptEnvelope } from '../messages/message.types';
-import { Public } from '../workspaces/auth.guard';
+import { ConfigService } from '../../../config/config.service';
+import { ApiError } from '../../../infra/http/api-error';
+import { KafkaService } from '../../../infra/kafka/kafka.service';
+import { Public } from '../../workspaces/auth.guard';
+import { CarrierDirectory } from '../carrier-directory.service';
+import { publishInbound, publishReceipt } from '../carrier-traffic';
+import type { RawInbound, RawReceipt } from '../connector';
+import { verifyTwilioSignature } from './twilio-signature';
+import { TwilioConnectorConfig, twilioAuthToken } from './twilio.connector';
 
 /** Form parameters as Twilio signs them: one string per name (a repeated name keeps its first). */
 function formParams(body: unknown): Record<string, string> {
@@ -28,7 +28,7 @@ function formParams(body: unknown): Record<string, string> {
 
 @ApiExcludeController()
 @Controller('v1/webhooks')
-export class WebhooksController {
+export class TwilioWebhooksController {
   constructor(
     private readonly config: ConfigService,
     private readonly kafka: KafkaService,
@@ -43,7 +43,7 @@ export class WebhooksController {
     const sid = params.MessageSid || params.SmsSid;
     const state = params.MessageStatus || params.SmsStatus;
     if (!sid || !state) throw ApiError.badRequest('MessageSid and MessageStatus are required');
-    const receipt: ReceiptEnvelope = {
+    const receipt: RawReceipt = {
       connectorId,
       carrierMessageId: sid,
       recipient: params.To || undefined,
@@ -58,9 +58,7 @@ export class WebhooksController {
         ? { parleyMessageId: (req.query as Record<string, string>).message_id.slice(0, 64) }
         : {}),
     };
-    await this.kafka.produce('sms.receipts', [
-      { key: receipt.recipient ?? sid, value: JSON.stringify(receipt) },
-    ]);
+    await publishReceipt(this.kafka, receipt);
   }
 
   @Public()
@@ -70,7 +68,7 @@ export class WebhooksController {
   async inbound(@Param('connector') connectorId: string, @Req() req: FastifyRequest): Promise<string> {
     const params = this.verified(connectorId, req);
     if (!params.From || !params.To) throw ApiError.badRequest('From and To are required');
-    const mo = {
+    const mo: RawInbound = {
       connectorId,
       from: params.From,
       to: params.To,
@@ -78,9 +76,9 @@ export class WebhooksController {
       carrierMessageId: params.MessageSid || params.SmsSid || undefined,
       receivedAt: Date.now(),
     };
-    // A provider retrying its webhook (our answer lost or late) names the same MessageSid.
-    const inbound = inboundEnvelopeOf(mo);
-    await this.kafka.produce('sms.inbound', [{ key: inbound.from, value: JSON.stringify(inbound) }]);
+    // A provider retrying its webhook (our answer lost or late) names the same MessageSid, and so
+    // gets the same inbound id.
+    await publishInbound(this.kafka, mo);
     // An empty TwiML answer: replies are Parley's decision, sent through the API path.
     return '<?xml version="1.0" encoding="UTF-8"?><Response></Response>';
   }
