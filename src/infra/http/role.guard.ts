@@ -11,7 +11,9 @@ export class RoleGuard implements CanActivate {
   canActivate(ctx: ExecutionContext): boolean {
     if (ctx.getType() !== 'http') return true;
     const req = ctx.switchToHttp().getRequest<FastifyRequest>();
-    if (req.url.startsWith('/v1') && !this.config.hasRole('api')) {
+    // The matched route's pattern, not the raw URL (which may be percent-encoded or absolute).
+    const pattern = req.routeOptions?.url ?? req.url;
+    if (pattern.startsWith('/v1') && !this.config.hasRole('api')) {
       throw new ApiError(HttpStatus.NOT_FOUND, 'role_not_running', 'this process does not run the api role');
     }
     return true;

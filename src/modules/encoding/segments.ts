@@ -4,7 +4,8 @@
 // a surrogate pair or a grapheme cluster (flag, ZWJ family, skin-tone emoji, letter + accents), so
 // each part renders on its own and the handset reassembles exactly the text we were given.
 import { GSM_SEPTETS } from './gsm-alphabet';
-import { smartReplace, SmartReplacement } from './smart-encoding';
+import { clusterEnd, lastBoundary } from './grapheme';
+import { mayBecomeGsm, smartReplace, SmartReplacement } from './smart-encoding';
 
 export type TextEncoding = 'GSM-7' | 'UCS-2';
 
@@ -40,7 +41,7 @@ export function analyzeText(body: string, opts: AnalyzeOptions = {}): TextAnalys
   let text = body;
   let smartReplacements: SmartReplacement[] = [];
   let septets = gsmLength(text);
-  if (septets < 0 && opts.smartEncoding) {
+  if (septets < 0 && opts.smartEncoding && mayBecomeGsm(text)) {
     // Smart encoding only pays when it makes the whole text GSM-7; otherwise the message stays
     // UCS-2 and the replacements would change the text for nothing ("…" even grows to "...").
     const smart = smartReplace(text);
@@ -117,51 +118,12 @@ function splitGsm(t: string): string[] {
   return parts;
 }
 
-const graphemes = new Intl.Segmenter(undefined, { granularity: 'grapheme' });
-
-/**
- * Code units that can join a neighbour into one grapheme cluster: combining and spacing marks
- * (variation selectors among them), ZWJ/ZWNJ, Hangul jamo, surrogates (emoji, flags, skin tones,
- * tags) and CR. Text without them splits safely at any code unit, which spares the segmenter.
- */
-const JOINS = new Uint8Array(0x10000);
-{
-  const mark = /\p{M}/u;
-  for (let c = 0; c < 0x10000; c++) {
-    if (c >= 0xd800 && c <= 0xdfff) JOINS[c] = 1;
-    else if (mark.test(String.fromCharCode(c))) JOINS[c] = 1;
-  }
-  for (const c of [0x0d, 0x200c, 0x200d]) JOINS[c] = 1;
-  for (const [from, to] of [
-    [0x1100, 0x11ff],
-    [0xa960, 0xa97f],
-    [0xd7b0, 0xd7ff],
-  ]) {
-    for (let c = from; c <= to; c++) JOINS[c] = 1;
-  }
-}
-
-function clusters(text: string): boolean {
-  for (let i = 0; i < text.length; i++) if (JOINS[text.charCodeAt(i)]) return true;
-  return false;
-}
-
 function splitUcs2(text: string): string[] {
   const max = LIMITS['UCS-2'].multi;
-  // Cluster boundaries are only needed where a part would end, so the segmenter is asked about
-  // those points alone (it costs about a microsecond per question, too much for every character).
-  const segments = clusters(text) ? graphemes.segment(text) : undefined;
   const parts: string[] = [];
   let start = 0;
   while (text.length - start > max) {
-    let end = start + max;
-    const cluster = segments?.containing(end);
-    if (cluster && cluster.index < end && cluster.index > start) {
-      end = cluster.index;
-    } else if (isHighSurrogate(text.charCodeAt(end - 1))) {
-      // No segmenter (or a cluster longer than a whole part): still never halve a surrogate pair.
-      end--;
-    }
+    const end = lastBoundary(text, start, start + max);
     parts.push(text.slice(start, end));
     start = end;
   }
@@ -171,17 +133,15 @@ function splitUcs2(text: string): string[] {
 
 function nonGsmCharactersOf(text: string): string[] {
   const seen = new Set<string>();
-  const segments = clusters(text) ? graphemes.segment(text) : undefined;
-  for (let i = 0; i < text.length; i++) {
-    if (GSM_SEPTETS[text.charCodeAt(i)] !== 0) continue;
-    // Only a character that joins, or is joined by the next one, can be part of a longer cluster.
-    if (!segments || (!JOINS[text.charCodeAt(i)] && !JOINS[text.charCodeAt(i + 1)])) {
-      seen.add(text[i]);
-      continue;
+  for (let i = 0; i < text.length;) {
+    const end = clusterEnd(text, i);
+    for (let j = i; j < end; j++) {
+      if (GSM_SEPTETS[text.charCodeAt(j)] === 0) {
+        seen.add(text.slice(i, end));
+        break;
+      }
     }
-    const cluster = segments.containing(i)!;
-    seen.add(cluster.segment);
-    i = cluster.index + cluster.segment.length - 1;
+    i = end;
   }
   return [...seen];
 }

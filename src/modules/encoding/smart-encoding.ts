@@ -3,6 +3,8 @@
 // look-alikes, so a message that only differs from GSM text by them costs GSM-7 segments instead
 // of UCS-2 ones (a 160-character message is one part, not three).
 
+import { GSM_SEPTETS } from './gsm-alphabet';
+
 const REPLACEMENTS: Record<string, string> = {};
 function replaceWith(chars: string, to: string) {
   for (const ch of chars) REPLACEMENTS[ch] = to;
@@ -33,6 +35,25 @@ export interface SmartReplacement {
   from: string;
   to: string;
   count: number;
+}
+
+/**
+ * Code units that are GSM-7, replaced by smart encoding, or combining accents (composition may turn
+ * a letter and its accent into a GSM-7 letter).
+ */
+const MAY_BECOME_GSM = new Uint8Array(0x10000);
+for (let c = 0; c < 0x10000; c++) if (GSM_SEPTETS[c]) MAY_BECOME_GSM[c] = 1;
+for (const ch of Object.keys(REPLACEMENTS)) MAY_BECOME_GSM[ch.charCodeAt(0)] = 1;
+for (let c = 0x300; c <= 0x36f; c++) MAY_BECOME_GSM[c] = 1;
+
+/**
+ * False when smart encoding cannot make the text GSM-7 (an emoji, a letter of another script): one
+ * pass over the text spares the replacements and composition, which only pay when the whole text
+ * becomes GSM-7.
+ */
+export function mayBecomeGsm(text: string): boolean {
+  for (let i = 0; i < text.length; i++) if (!MAY_BECOME_GSM[text.charCodeAt(i)]) return false;
+  return true;
 }
 
 const CANDIDATES = new RegExp(`[${Object.keys(REPLACEMENTS).map(escapeClass).join('')}]`, 'g');

@@ -1,6 +1,8 @@
 // Every /v1 route needs `Authorization: Bearer <key>`; the key's workspace is attached to the
 // request and is the only one the handler can see (invariant 7). Provider webhooks, which carry
-// the provider's signature instead, are marked @Public().
+// the provider's signature instead, are marked @Public(). The guard decides on the route that will
+// run (its pattern as the router matched it), never on the raw URL: `/%761/connectors` and an
+// absolute-form `GET http://host/v1/…` reach /v1 routes too.
 import { CanActivate, ExecutionContext, Injectable, SetMetadata, createParamDecorator } from '@nestjs/common';
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
@@ -14,6 +16,15 @@ export const Public = () => SetMetadata(PUBLIC, true);
 
 type AuthedRequest = FastifyRequest & { workspace?: Workspace };
 
+/** Whether the route the router matched (not the URL as sent) is part of the /v1 API. */
+export function isApiRoute(req: FastifyRequest): boolean {
+  const pattern = req.routeOptions?.url;
+  // No matched route (a 404 on its way): nothing will run, but treat it as the API's so an unknown
+  // /v1 path still asks for a key first.
+  if (pattern === undefined) return true;
+  return pattern === '/v1' || pattern.startsWith('/v1/');
+}
+
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
   constructor(
@@ -24,7 +35,7 @@ export class ApiKeyGuard implements CanActivate {
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
     if (ctx.getType() !== 'http') return true;
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
-    if (!req.url.startsWith('/v1')) return true;
+    if (!isApiRoute(req)) return true;
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
     const key = bearerToken(req.headers.authorization);
     if (!key) throw ApiError.unauthorized();
