@@ -34,8 +34,14 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('completed_at', 'timestamptz')
     .execute();
   // A campaign's live rate counts its recent submits without scanning all its messages.
-  await sql`create index messages_campaign_submitted_idx on messages (campaign_id, submitted_at) where campaign_id is not null`.execute(db);
-  await db.schema.createIndex('campaigns_workspace_idx').on('campaigns').columns(['workspace_id', 'created_at']).execute();
+  await sql`create index messages_campaign_submitted_idx on messages (campaign_id, submitted_at) where campaign_id is not null`.execute(
+    db,
+  );
+  await db.schema
+    .createIndex('campaigns_workspace_idx')
+    .on('campaigns')
+    .columns(['workspace_id', 'created_at'])
+    .execute();
 
   await db.schema
     .createTable('campaign_responses')

@@ -28,7 +28,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .on('inbound_messages')
     .columns(['workspace_id', 'from_e164', 'received_at'])
     .execute();
-  await db.schema.createIndex('inbound_messages_campaign_idx').on('inbound_messages').columns(['campaign_id', 'intent']).execute();
+  await db.schema
+    .createIndex('inbound_messages_campaign_idx')
+    .on('inbound_messages')
+    .columns(['campaign_id', 'intent'])
+    .execute();
 
   await db.schema
     .createTable('inbox_items')
@@ -46,7 +50,11 @@ export async function up(db: Kysely<any>): Promise<void> {
     .addColumn('created_at', 'timestamptz', (c) => c.notNull().defaultTo(sql`now()`))
     .addColumn('closed_at', 'timestamptz')
     .execute();
-  await db.schema.createIndex('inbox_items_open_idx').on('inbox_items').columns(['workspace_id', 'status', 'created_at']).execute();
+  await db.schema
+    .createIndex('inbox_items_open_idx')
+    .on('inbox_items')
+    .columns(['workspace_id', 'status', 'created_at'])
+    .execute();
 }
 
 export async function down(db: Kysely<any>): Promise<void> {

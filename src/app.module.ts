@@ -26,7 +26,18 @@ import { RepliesModule } from './modules/replies/replies.module';
 import { CampaignsModule } from './modules/campaigns/campaigns.module';
 
 // Domain modules, in the order of the flow. Each owns its controllers, repositories and workers.
-export const DOMAIN_MODULES = [WorkspacesModule, CarriersModule, ConnectorsModule, ConsentModule, AudiencesModule, MessagesModule, ReceiptsModule, DispatchModule, RepliesModule, CampaignsModule];
+export const DOMAIN_MODULES = [
+  WorkspacesModule,
+  CarriersModule,
+  ConnectorsModule,
+  ConsentModule,
+  AudiencesModule,
+  MessagesModule,
+  ReceiptsModule,
+  DispatchModule,
+  RepliesModule,
+  CampaignsModule,
+];
 
 @Module({})
 export class AppModule {

@@ -341,7 +341,7 @@ describe('campaigns', () => {
 
   it('keeps campaigns to their workspace', async () => {
     const other = await stack.engine.workspace();
-    const mine = (await api.get('/v1/campaigns')).body.campaigns[0];
+    const mine = (await api.get('/v1/campaigns')).body.data[0];
     expect((await other.get(`/v1/campaigns/${mine.id}`)).status).toBe(404);
     expect((await other.post(`/v1/campaigns/${mine.id}/cancel`)).status).toBe(404);
   });

@@ -311,11 +311,9 @@ describe('deploy/compose', () => {
     for (const r of roles) expect(ROLES).toContain(r);
     expect([...new Set(roles)].sort()).toEqual([...ROLES].sort());
     const dispatchers = roleServices.filter(([, s]) => envOf(s).PARLEY_ROLES === 'dispatcher');
-    const topicsOf = (svc: any) => parseEnv({ PARLEY_DISPATCH_TOPICS: envOf(svc).PARLEY_DISPATCH_TOPICS }).PARLEY_DISPATCH_TOPICS;
-    expect(dispatchers.map(([, svc]) => topicsOf(svc)).sort()).toEqual([
-      'bulk',
-      'priority',
-    ]);
+    const topicsOf = (svc: any) =>
+      parseEnv({ PARLEY_DISPATCH_TOPICS: envOf(svc).PARLEY_DISPATCH_TOPICS }).PARLEY_DISPATCH_TOPICS;
+    expect(dispatchers.map(([, svc]) => topicsOf(svc)).sort()).toEqual(['bulk', 'priority']);
     const images = new Set(engineServices.map(([, s]) => resolveCompose(s.image, false)));
     expect(images.size).toBe(1);
     for (const [, s] of engineServices) {
@@ -409,7 +407,11 @@ describe('deploy/kubernetes', () => {
 
   it('has a Deployment, Service and PodDisruptionBudget per role, with probes on the health endpoints', () => {
     const deployments = ofKind('Deployment');
-    for (const role of ROLES) expect(deployments.some((x) => roleOfDeployment(x) === role), `Deployment for ${role}`).toBe(true);
+    for (const role of ROLES)
+      expect(
+        deployments.some((x) => roleOfDeployment(x) === role),
+        `Deployment for ${role}`,
+      ).toBe(true);
     // Deployments of one role never select each other's pods.
     for (const a of deployments)
       for (const b of deployments)

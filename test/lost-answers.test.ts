@@ -40,20 +40,18 @@ const handset = () => `+1312${String(1_000_000 + Math.floor(Math.random() * 8_99
 /** A message fenced `agoSeconds` ago on connector `smpp` whose answer never came back. */
 async function lost(to: string, agoSeconds: number, segments = 1): Promise<string> {
   const id = randomUUID();
-  await engine.app
-    .get(MessageRepository)
-    .insertAccepted([
-      {
-        id,
-        workspaceId: ws,
-        type: 'transactional',
-        to,
-        sender: SENDER,
-        body: 'Your parcel is on its way',
-        encoding: 'GSM-7',
-        segments,
-      },
-    ]);
+  await engine.app.get(MessageRepository).insertAccepted([
+    {
+      id,
+      workspaceId: ws,
+      type: 'transactional',
+      to,
+      sender: SENDER,
+      body: 'Your parcel is on its way',
+      encoding: 'GSM-7',
+      segments,
+    },
+  ]);
   await sql`update messages set status = 'submitting', connector_id = 'smpp', carrier_id = 'alpha',
     submitting_at = now() - ${agoSeconds}::int * interval '1 second' where id = ${id}`.execute(db);
   return id;

@@ -304,20 +304,18 @@ describe('receipts on an SMSC that numbers in decimal', () => {
       submittedAt: new Date(),
       doneAt: new Date(),
     });
-    await engine.app
-      .get(KafkaService)
-      .produce('sms.receipts', [
-        {
-          key: to,
-          value: JSON.stringify({
-            connectorId: 'smpp',
-            carrierMessageId: m.carrier_ids[0],
-            recipient: to,
-            raw,
-            receivedAt: Date.now(),
-          }),
-        },
-      ]);
+    await engine.app.get(KafkaService).produce('sms.receipts', [
+      {
+        key: to,
+        value: JSON.stringify({
+          connectorId: 'smpp',
+          carrierMessageId: m.carrier_ids[0],
+          recipient: to,
+          raw,
+          receivedAt: Date.now(),
+        }),
+      },
+    ]);
     const row = await eventually(
       async () => {
         const r = await sql<{ reason: string; message_id: string | null }>`

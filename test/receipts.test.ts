@@ -642,9 +642,9 @@ describe('Twilio-style connector against the simulator', () => {
   it('lists the connectors with their kind and state', async () => {
     const r = await api.get('/v1/connectors');
     expect(r.status).toBe(200);
-    const ids = r.body.connectors.map((c: { id: string }) => c.id);
+    const ids = r.body.data.map((c: { id: string }) => c.id);
     expect(ids).toEqual(expect.arrayContaining(['smpp', 'twilio']));
-    for (const c of r.body.connectors) {
+    for (const c of r.body.data) {
       expect(c).toMatchObject({
         kind: expect.stringMatching(/^(smpp|twilio)$/),
         up: expect.any(Boolean),
@@ -719,7 +719,7 @@ describe('end to end: API → dispatcher → both connectors → simulator → r
     expect(JSON.stringify(m)).toMatch(/SM[0-9a-f]{32}/);
     expect(sim.stats().http.callbacks_failed).toBe(0);
     const connectors = await client.get('/v1/connectors');
-    const smpp = connectors.body.connectors.find((c: { id: string }) => c.id === 'smpp');
+    const smpp = connectors.body.data.find((c: { id: string }) => c.id === 'smpp');
     expect(smpp).toMatchObject({ kind: 'smpp', up: true });
     expect(smpp.binds_up).toBeGreaterThan(0);
   });

@@ -26,7 +26,7 @@ const textsTo = (to: string) => stack.sim.messages(to).map((m) => m.text);
 const optOutsOf = async (e164: string) =>
   (await api.get(`/v1/opt-outs?number=${encodeURIComponent(e164)}`)).body.data as { kind: string }[];
 const inboundOf = async (e164: string) =>
-  (await api.get(`/v1/conversations/${encodeURIComponent(e164)}`)).body.messages.filter(
+  (await api.get(`/v1/conversations/${encodeURIComponent(e164)}`)).body.data.filter(
     (m: any) => m.direction === 'inbound',
   ) as { id: string; body: string; intent: string }[];
 
@@ -190,7 +190,7 @@ describe('reply router batches', () => {
 
     // The rest still gets its follow-ups: the order question reaches the inbox.
     await eventually(async () => {
-      const inbox = (await api.get('/v1/inbox?status=open')).body.items as { customer: string }[];
+      const inbox = (await api.get('/v1/inbox?status=open')).body.data as { customer: string }[];
       return inbox.some((i) => i.customer === question);
     }, 20_000);
   });

@@ -131,9 +131,10 @@ describe('reply router', () => {
     reply(b, sentB.from, 'Yes');
     await eventually(async () => textsTo(b).some((t) => /subscribed again/i.test(t)), 20_000);
     const conv = await api.get(`/v1/conversations/${encodeURIComponent(b)}`);
-    expect(
-      conv.body.messages.filter((m: any) => m.direction === 'inbound').map((m: any) => m.intent),
-    ).toEqual(['opt_out', 'opt_in']);
+    expect(conv.body.data.filter((m: any) => m.direction === 'inbound').map((m: any) => m.intent)).toEqual([
+      'opt_out',
+      'opt_in',
+    ]);
   });
 
   it('answers HELP with the brand, rates and support contact', async () => {
@@ -160,7 +161,7 @@ describe('reply router', () => {
     expect(String(hit.headers['parley-signature'])).toMatch(/^t=\d+,v1=[0-9a-f]{64}/);
 
     const item = await eventually(
-      async () => (await api.get('/v1/inbox?status=open')).body.items.find((i: any) => i.customer === to),
+      async () => (await api.get('/v1/inbox?status=open')).body.data.find((i: any) => i.customer === to),
       20_000,
     );
     expect(item.intent).toBe('order_question');
@@ -177,8 +178,8 @@ describe('reply router', () => {
     expect(closed.body.status).toBe('closed');
 
     const conv = await api.get(`/v1/conversations/${encodeURIComponent(to)}`);
-    expect(conv.body.messages.map((m: any) => m.direction)).toEqual(['outbound', 'inbound', 'outbound']);
-    expect(conv.body.messages[1]).toMatchObject({
+    expect(conv.body.data.map((m: any) => m.direction)).toEqual(['outbound', 'inbound', 'outbound']);
+    expect(conv.body.data[1]).toMatchObject({
       intent: 'order_question',
       body: 'when will my order arrive?',
     });
@@ -186,9 +187,9 @@ describe('reply router', () => {
 
   it('keeps other workspaces out of the inbox and threads', async () => {
     const other = await stack.engine.workspace();
-    expect((await other.get('/v1/inbox')).body.items).toEqual([]);
+    expect((await other.get('/v1/inbox')).body.data).toEqual([]);
     const conv = await other.get(`/v1/conversations/${encodeURIComponent(customer())}`);
-    expect(conv.body.messages).toEqual([]);
+    expect(conv.body.data).toEqual([]);
   });
 
   it('classifies through the API exactly as the router does', async () => {

@@ -334,14 +334,24 @@ describe('carrier simulator journal and MO over HTTP (for a simulator in its own
       await conn.start();
       const reqs = [request('+447700900501', 'first'), request('+447700900502', 'second')];
       for (const r of reqs) expect((await conn.submit(r)).kind).toBe('accepted');
-      const get = (q: string) => fetch(`${sim.httpUrl}/journal${q}`).then(async (r) => ({ status: r.status, body: (await r.json()) as any }));
+      const get = (q: string) =>
+        fetch(`${sim.httpUrl}/journal${q}`).then(async (r) => ({
+          status: r.status,
+          body: (await r.json()) as any,
+        }));
       const all = await get('');
       expect(all.body).toMatchObject({ enabled: true, total: 2, from: 0 });
-      expect(all.body.messages.map((m: { parleyMessageId: string }) => m.parleyMessageId)).toEqual(reqs.map((r) => r.messageId));
+      expect(all.body.messages.map((m: { parleyMessageId: string }) => m.parleyMessageId)).toEqual(
+        reqs.map((r) => r.messageId),
+      );
       expect((await get('?from=1&limit=5')).body.messages).toHaveLength(1);
       const offers = await get('?kind=offers');
       expect(offers.body.offers).toHaveLength(2);
-      expect(offers.body.offers[0]).toMatchObject({ parleyMessageId: reqs[0].messageId, throttled: false, segments: 1 });
+      expect(offers.body.offers[0]).toMatchObject({
+        parleyMessageId: reqs[0].messageId,
+        throttled: false,
+        segments: 1,
+      });
       expect(offers.body.offers[0].at).toBeGreaterThan(Date.now() - 60_000);
       expect((await get('?limit=0')).status).toBe(400);
       expect((await get('?from=-1')).body.error).toMatch(/^from:/);
@@ -355,7 +365,12 @@ describe('carrier simulator journal and MO over HTTP (for a simulator in its own
       const missing = await post({ system_id: 'parley', from: '+447700900501', to: FROM });
       expect(missing.status).toBe(400);
       expect(missing.body.error).toMatch(/^text:/);
-      const mo = await post({ system_id: conn.config.system_id, from: '+447700900501', to: FROM, text: 'STOP' });
+      const mo = await post({
+        system_id: conn.config.system_id,
+        from: '+447700900501',
+        to: FROM,
+        text: 'STOP',
+      });
       expect(mo.status).toBe(202);
       const got = await eventually(async () => inbound.find((m) => m.from === '+447700900501'));
       expect(got).toMatchObject({ to: FROM, body: 'STOP' });

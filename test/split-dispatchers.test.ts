@@ -90,7 +90,10 @@ describe('split dispatchers (a bulk and a priority dispatcher process)', () => {
       ['phone,first_name,timezone,opted_in_at,consent_source', ...rows].join('\n') + '\n',
       { 'content-type': 'text/csv' },
     );
-    await eventually(async () => (await api.get(`/v1/imports/${imp.body.id}`)).body.status === 'completed', 30_000);
+    await eventually(
+      async () => (await api.get(`/v1/imports/${imp.body.id}`)).body.status === 'completed',
+      30_000,
+    );
     const c = await api.post('/v1/campaigns', {
       name: `Split ${seq}`,
       audience_id: a.body.id,
@@ -136,7 +139,11 @@ describe('split dispatchers (a bulk and a priority dispatcher process)', () => {
     const note = await api.post('/v1/messages', { to: number(), body: 'Your courier is 5 minutes away' });
     expect(note.status).toBe(202);
     const t0 = Date.now();
-    await eventually(async () => ['submitted', 'delivered'].includes(await statusOf(note.body.id)), 10_000, 50);
+    await eventually(
+      async () => ['submitted', 'delivered'].includes(await statusOf(note.body.id)),
+      10_000,
+      50,
+    );
     const took = Date.now() - t0;
     const campaignThen = await submitted();
     // 100 campaign messages at 20/s take five seconds; the notification waited for none of the
@@ -154,8 +161,9 @@ describe('split dispatchers (a bulk and a priority dispatcher process)', () => {
     // that stalls past the jitter budget while the other sends on time can offer the carrier a
     // segment over its cap (answered "throttled", retried, delivered above): bounded here, and
     // recorded in the README as the limit of per-process windows.
-    expect(alpha.peak_offered, `offered peak ${alpha.peak_offered}, throttled ${st.throttled}`).toBeLessThanOrEqual(
-      CAP + 2,
-    );
+    expect(
+      alpha.peak_offered,
+      `offered peak ${alpha.peak_offered}, throttled ${st.throttled}`,
+    ).toBeLessThanOrEqual(CAP + 2);
   });
 });

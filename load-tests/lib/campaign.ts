@@ -12,7 +12,12 @@ export interface Audience {
 }
 
 /** Imports `n` opted-in contacts (half +1202, half +1303) through POST /v1/audiences/:id/imports. */
-export async function importAudience(api: Api, n: number, offset = 0, timeoutMs = 600_000): Promise<Audience> {
+export async function importAudience(
+  api: Api,
+  n: number,
+  offset = 0,
+  timeoutMs = 600_000,
+): Promise<Audience> {
   const tz = daytimeZone();
   const numbers: string[] = [];
   const lines = ['phone,first_name,timezone,opted_in_at,consent_source'];
@@ -24,18 +29,26 @@ export async function importAudience(api: Api, n: number, offset = 0, timeoutMs 
   }
   const aud = await api.must<{ id: string }>('POST', '/v1/audiences', { name: `bench ${n} ${Date.now()}` });
   const t0 = now();
-  const job = await api.must<{ id: string }>('POST', `/v1/audiences/${aud.id}/imports?default_country=US`, lines.join('\n') + '\n', {
-    'content-type': 'text/csv',
-  });
+  const job = await api.must<{ id: string }>(
+    'POST',
+    `/v1/audiences/${aud.id}/imports?default_country=US`,
+    lines.join('\n') + '\n',
+    {
+      'content-type': 'text/csv',
+    },
+  );
   const done = await waitFor(
     async () => {
-      const j = await api.get<{ status: string; imported?: number; invalid?: number }>(`/v1/imports/${job.id}`);
+      const j = await api.get<{ status: string; imported?: number; invalid?: number }>(
+        `/v1/imports/${job.id}`,
+      );
       return j.body?.status === 'completed' || j.body?.status === 'failed' ? j.body : undefined;
     },
     timeoutMs,
     300,
   );
-  if (!done || done.status !== 'completed') throw new Error(`import ${job.id} did not complete: ${JSON.stringify(done)}`);
+  if (!done || done.status !== 'completed')
+    throw new Error(`import ${job.id} did not complete: ${JSON.stringify(done)}`);
   const importSeconds = (now() - t0) / 1000;
   log(`imported ${n} contacts (time zone ${tz}) in ${importSeconds.toFixed(1)} s: ${JSON.stringify(done)}`);
   return { audienceId: aud.id, numbers, importSeconds };
@@ -69,13 +82,27 @@ export async function launchCampaign(
 }
 
 export async function campaignRow(db: Db, id: string) {
-  const r = await sql<{ status: string; recipients: number; excluded: number; expanded: number; launched_at: Date | null; expanded_at: Date | null; completed_at: Date | null }>`
-    select status, recipients, excluded, expanded, launched_at, expanded_at, completed_at from campaigns where id = ${id}`.execute(db);
+  const r = await sql<{
+    status: string;
+    recipients: number;
+    excluded: number;
+    expanded: number;
+    launched_at: Date | null;
+    expanded_at: Date | null;
+    completed_at: Date | null;
+  }>`
+    select status, recipients, excluded, expanded, launched_at, expanded_at, completed_at from campaigns where id = ${id}`.execute(
+    db,
+  );
   return r.rows[0];
 }
 
 /** Samples the campaign's `expanded` counter until it reaches `recipients`; returns the rate. */
-export async function watchExpansion(db: Db, c: Launched, timeoutMs: number): Promise<{ rate: number; seconds: number; expanded: number; recipients: number }> {
+export async function watchExpansion(
+  db: Db,
+  c: Launched,
+  timeoutMs: number,
+): Promise<{ rate: number; seconds: number; expanded: number; recipients: number }> {
   let row = await campaignRow(db, c.campaignId);
   const deadline = Date.now() + timeoutMs;
   while (Date.now() < deadline) {
@@ -86,7 +113,10 @@ export async function watchExpansion(db: Db, c: Launched, timeoutMs: number): Pr
   const recipients = row?.recipients || c.recipients;
   const seconds = (now() - c.launchedAt) / 1000;
   // The expander stamps expanded_at in the DB; prefer the DB's own times when both are there.
-  const dbSeconds = row?.launched_at && row?.expanded_at ? (row.expanded_at.getTime() - row.launched_at.getTime()) / 1000 : seconds;
+  const dbSeconds =
+    row?.launched_at && row?.expanded_at
+      ? (row.expanded_at.getTime() - row.launched_at.getTime()) / 1000
+      : seconds;
   const secs = dbSeconds > 0 ? dbSeconds : seconds;
   return { rate: (row?.expanded ?? 0) / secs, seconds: secs, expanded: row?.expanded ?? 0, recipients };
 }

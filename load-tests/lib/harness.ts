@@ -16,11 +16,7 @@ import { sql } from 'kysely';
 import { createDb, Db } from '../../src/infra/db/db';
 import { migrateToLatest } from '../../src/infra/db/migrator';
 import { CarriersFile, carriersFileSchema } from '../../src/modules/carriers/carriers.config';
-import {
-  CarrierSimulator,
-  SimulatedMessage,
-  SimulatorStats,
-} from '../../src/simulator/carrier-simulator';
+import { CarrierSimulator, SimulatedMessage, SimulatorStats } from '../../src/simulator/carrier-simulator';
 import { SimulatorProcess, keepTail, spawnSimulator } from '../../src/cli/simulator-process';
 import type { ScenarioInput } from '../../src/simulator/scenario';
 import { WorkspaceRepository } from '../../src/modules/workspaces/workspace.repository';

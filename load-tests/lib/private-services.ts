@@ -39,7 +39,10 @@ async function runAsync(cmd: string, args: string[], asUser?: string): Promise<s
   return new Promise((resolve, reject) =>
     execFile(c, a, { encoding: 'utf8', timeout: 120_000 }, (err, stdout, stderr) => {
       const out = `${stdout ?? ''}${stderr ?? ''}`.trim();
-      if (err) reject(new Error(`${cmd} ${args.join(' ')} failed (${err.code ?? err.message}): ${out.slice(0, 500)}`));
+      if (err)
+        reject(
+          new Error(`${cmd} ${args.join(' ')} failed (${err.code ?? err.message}): ${out.slice(0, 500)}`),
+        );
       else resolve(out);
     }),
   );
@@ -66,14 +69,31 @@ export async function startPrivateRedis(root: string, port = 16379): Promise<Pri
   mkdirSync(dir, { recursive: true });
   const start = async () => {
     await runAsync('redis-server', [
-      '--daemonize', 'yes', '--bind', '127.0.0.1', '--port', String(port), '--save', '', '--appendonly', 'no',
-      '--maxmemory-policy', 'noeviction', '--dir', dir,
-      '--pidfile', path.join(dir, 'redis.pid'), '--logfile', path.join(dir, 'redis.log'),
+      '--daemonize',
+      'yes',
+      '--bind',
+      '127.0.0.1',
+      '--port',
+      String(port),
+      '--save',
+      '',
+      '--appendonly',
+      'no',
+      '--maxmemory-policy',
+      'noeviction',
+      '--dir',
+      dir,
+      '--pidfile',
+      path.join(dir, 'redis.pid'),
+      '--logfile',
+      path.join(dir, 'redis.log'),
     ]);
     if (!(await waitPort(port, true, 20_000))) throw new Error(`private redis did not answer on ${port}`);
   };
   const shutdown = async () => {
-    await runAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'shutdown', 'nosave']).catch(() => '');
+    await runAsync('redis-cli', ['-h', '127.0.0.1', '-p', String(port), 'shutdown', 'nosave']).catch(
+      () => '',
+    );
     await waitPort(port, false, 10_000);
   };
   if (await portOpen(port)) await shutdown();
@@ -93,7 +113,11 @@ export async function startPrivateRedis(root: string, port = 16379): Promise<Pri
 
 function pgBin(): string {
   const base = '/usr/lib/postgresql';
-  const versions = existsSync(base) ? readdirSync(base).filter((v) => /^\d+$/.test(v)).sort((a, b) => Number(b) - Number(a)) : [];
+  const versions = existsSync(base)
+    ? readdirSync(base)
+        .filter((v) => /^\d+$/.test(v))
+        .sort((a, b) => Number(b) - Number(a))
+    : [];
   if (!versions.length) throw new Error(`no PostgreSQL server binaries under ${base}`);
   return path.join(base, versions[0], 'bin');
 }
@@ -120,7 +144,11 @@ export async function startPrivatePostgres(root: string, port = 15432): Promise<
     const gid = Number(run('id', ['-g', asUser]));
     chownSync(dir, uid, gid);
   }
-  run(path.join(bin, 'initdb'), ['-D', dir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'], asUser);
+  run(
+    path.join(bin, 'initdb'),
+    ['-D', dir, '-A', 'trust', '-U', 'postgres', '--no-sync', '-E', 'UTF8'],
+    asUser,
+  );
   const opts = `-p ${port} -c listen_addresses=127.0.0.1 -k ${dir} -c max_connections=200 -c fsync=off`;
   const start = async () => {
     pgctl(['start', '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', opts]);
@@ -132,7 +160,18 @@ export async function startPrivatePostgres(root: string, port = 15432): Promise<
     url: `postgres://postgres@127.0.0.1:${port}/parley_chaos`,
     async restart() {
       const t0 = Date.now();
-      await pgctlAsync(['restart', '-m', 'fast', '-w', '-t', '60', '-l', path.join(dir, 'server.log'), '-o', opts]);
+      await pgctlAsync([
+        'restart',
+        '-m',
+        'fast',
+        '-w',
+        '-t',
+        '60',
+        '-l',
+        path.join(dir, 'server.log'),
+        '-o',
+        opts,
+      ]);
       const up = await waitPort(port, true, 30_000);
       return `postgres on ${port} restarted (pg_ctl restart -m fast): ${up ? 'up' : 'NOT UP'} after ${((Date.now() - t0) / 1000).toFixed(1)} s`;
     },

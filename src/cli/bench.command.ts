@@ -37,7 +37,11 @@ function argsFor(s: Scenario, full: boolean): string[] {
   switch (s) {
     case 'import':
       return ['--rows', full ? '1000000' : '20000'];
-    default:
+    case 'send':
+    case 'campaign':
+    case 'replies':
+    case 'scale':
+    case 'chaos':
       return full ? ['--full'] : [];
   }
 }
@@ -58,7 +62,16 @@ async function runScenario(s: Scenario, args: string[], timeoutMs: number): Prom
   if (!existsSync(script)) {
     return {
       scenario: s,
-      rows: [{ scenario: s, size: '-', rate: '-', target: '-', verdict: 'not run', notes: `${path.relative(ROOT, script)} missing` }],
+      rows: [
+        {
+          scenario: s,
+          size: '-',
+          rate: '-',
+          target: '-',
+          verdict: 'not run',
+          notes: `${path.relative(ROOT, script)} missing`,
+        },
+      ],
       details: [],
       command,
       exitCode: null,
@@ -100,14 +113,27 @@ async function runScenario(s: Scenario, args: string[], timeoutMs: number): Prom
   if (!result && s === 'import') result = importResult(lines, args, exitCode);
   if (!result)
     result = {
-      rows: [{ scenario: s, size: '-', rate: '-', target: '-', verdict: 'FAIL', notes: `exit ${exitCode}; no result line (${lines.slice(-1)[0]?.slice(0, 120) ?? ''})` }],
+      rows: [
+        {
+          scenario: s,
+          size: '-',
+          rate: '-',
+          target: '-',
+          verdict: 'FAIL',
+          notes: `exit ${exitCode}; no result line (${lines.slice(-1)[0]?.slice(0, 120) ?? ''})`,
+        },
+      ],
       details: lines.slice(-5),
     };
   return { scenario: s, rows: result.rows, details: result.details, command, exitCode, seconds, machine: m };
 }
 
 /** The import benchmark (owned by audiences) prints plain lines; read its figures from them. */
-function importResult(lines: string[], args: string[], exitCode: number | null): { rows: Row[]; details: string[] } {
+function importResult(
+  lines: string[],
+  args: string[],
+  exitCode: number | null,
+): { rows: Row[]; details: string[] } {
   const text = lines.join('\n');
   const rate = /: ([\d,]+) rows\/s/.exec(text)?.[1];
   const copy = /our rate is ([\d.]+) of COPY/.exec(text)?.[1];
@@ -156,7 +182,10 @@ export function updateResults(markdown: string, o: Outcome, full: boolean, invoc
     '',
     '| scenario | size | rate | target | verdict | notes |',
     '|---|---|---|---|---|---|',
-    ...o.rows.map((r) => `| ${[r.scenario, r.size, r.rate, r.target, r.verdict, r.notes ?? ''].map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`),
+    ...o.rows.map(
+      (r) =>
+        `| ${[r.scenario, r.size, r.rate, r.target, r.verdict, r.notes ?? ''].map((c) => c.replace(/\|/g, '\\|')).join(' | ')} |`,
+    ),
     '',
     ...o.details.map((d) => `- ${d}`),
     '',
@@ -179,7 +208,8 @@ export function updateResults(markdown: string, o: Outcome, full: boolean, invoc
 
 export const benchCommand: CliCommand = {
   name: 'bench',
-  summary: 'Run the load-test scenarios (small sizes; --full for the issues\' sizes); print a table, update load-tests/RESULTS.md.',
+  summary:
+    "Run the load-test scenarios (small sizes; --full for the issues' sizes); print a table, update load-tests/RESULTS.md.",
   usage: `[--full] [--only ${SCENARIOS.join(',')}] [--no-results]`,
   async run(args) {
     const { values } = options(args, {
@@ -187,8 +217,17 @@ export const benchCommand: CliCommand = {
       only: { type: 'string' },
       'no-results': { type: 'boolean', default: false },
     });
-    const wanted = (values.only ? values.only.split(',').map((s) => s.trim()).filter(Boolean) : [...SCENARIOS]) as Scenario[];
-    for (const w of wanted) if (!SCENARIOS.includes(w)) throw new UsageError(`--only: unknown scenario "${w}" (one of ${SCENARIOS.join(', ')})`);
+    const wanted = (
+      values.only
+        ? values.only
+            .split(',')
+            .map((s) => s.trim())
+            .filter(Boolean)
+        : [...SCENARIOS]
+    ) as Scenario[];
+    for (const w of wanted)
+      if (!SCENARIOS.includes(w))
+        throw new UsageError(`--only: unknown scenario "${w}" (one of ${SCENARIOS.join(', ')})`);
     const invocation = `npm run bench -- ${args.join(' ')}`.trim().replace(/ --$/, '');
     const full = values.full === true;
     const outcomes: Outcome[] = [];
@@ -198,12 +237,21 @@ export const benchCommand: CliCommand = {
       const o = await runScenario(s, argsFor(s, full), timeout);
       outcomes.push(o);
       if (!values['no-results'] && o.exitCode !== null) {
-        writeFileSync(RESULTS, updateResults(existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Benchmark results\n', o, full, invocation));
+        writeFileSync(
+          RESULTS,
+          updateResults(
+            existsSync(RESULTS) ? readFileSync(RESULTS, 'utf8') : '# Benchmark results\n',
+            o,
+            full,
+            invocation,
+          ),
+        );
       }
     }
     const rows = outcomes.flatMap((o) => o.rows);
     console.log(`\n${table(rows)}\n`);
-    if (!values['no-results']) console.log(`figures written to ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
+    if (!values['no-results'])
+      console.log(`figures written to ${path.relative(process.cwd(), RESULTS) || RESULTS}`);
     return rows.some((r) => r.verdict === 'FAIL') ? 1 : 0;
   },
 };

@@ -3,6 +3,7 @@
 // opted-in contacts, shows the launch plan, launches a marketing campaign with a progress bar, lets
 // the simulator's customers reply (STOP, YES, questions), and prints the final report. `--keep`
 // leaves everything running and prints the URLs.
+import type { CampaignService } from '../modules/campaigns/campaign.service';
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
 import os from 'node:os';
@@ -34,6 +35,9 @@ const portFree = (port: number) =>
     s.once('error', () => resolve(false));
     s.listen(port, '127.0.0.1', () => s.close(() => resolve(true)));
   });
+
+/** What GET /v1/campaigns/:id answers under `stats`. */
+type CampaignStats = Awaited<ReturnType<CampaignService['stats']>>;
 
 export const demoCommand: CliCommand = {
   name: 'demo',
@@ -111,6 +115,8 @@ export const demoCommand: CliCommand = {
       PORT: String(port),
       PARLEY_LOG_LEVEL: process.env.PARLEY_LOG_LEVEL ?? 'info',
       PARLEY_LOG_FILE: logFile,
+      // The demo's simulator signs provider webhooks with the development token.
+      PARLEY_DEV_WEBHOOK_TOKEN: process.env.PARLEY_DEV_WEBHOOK_TOKEN ?? 'true',
     });
     const engine = await createEngine(env);
     line(`   API on ${engine.url} (docs ${engine.url}/docs, metrics ${engine.url}/metrics)`);
@@ -194,7 +200,7 @@ export const demoCommand: CliCommand = {
       line('6. launch');
       const launchedAt = Date.now();
       await api('POST', `/v1/campaigns/${campaign.id}/launch`);
-      let stats: any;
+      let stats!: CampaignStats;
       let firstSubmitAt: number | undefined;
       const deadline = Date.now() + 150_000;
       while (Date.now() < deadline) {
@@ -232,9 +238,7 @@ export const demoCommand: CliCommand = {
         ['suppressed', stats.suppressed],
         ['unknown', stats.unknown],
         ['replies', stats.replies],
-        ...Object.entries(stats.replies_by_intent as Record<string, number>).map(
-          ([k, v]) => [`  ${k}`, v] as [string, number],
-        ),
+        ...Object.entries(stats.replies_by_intent).map(([k, v]) => [`  ${k}`, v] as [string, number]),
         ['opt-outs', stats.opt_outs],
         ['confirmations', stats.confirmed],
         [

@@ -3,6 +3,7 @@
 import { createReadStream, createWriteStream, promises as fs } from 'node:fs';
 import { Readable, Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import type { ReadableStream as WebReadableStream } from 'node:stream/web';
 import { CliCommand, UsageError, options } from './command';
 
 const POLL_MS = 250;
@@ -17,6 +18,19 @@ function bar(label: string, done: number, total: number, unit: string): string {
 function progress(line: string, last = false) {
   if (process.stderr.isTTY) process.stderr.write(`\r${line}\x1b[K${last ? '\n' : ''}`);
   else if (last) process.stderr.write(`${line}\n`);
+}
+
+/** What GET /v1/imports/:id answers, as far as this command reads it. */
+interface ImportJob {
+  id?: string;
+  status?: string;
+  processed?: number;
+  total: number;
+  imported?: number;
+  updated?: number;
+  duplicates?: number;
+  invalid: number;
+  error?: string | null;
 }
 
 export const importCommand: CliCommand = {
@@ -75,10 +89,10 @@ export const importCommand: CliCommand = {
     }
     progress(bar('upload ', size, size, 'bytes'), true);
 
-    let job: Record<string, any> = {};
+    let job: ImportJob = { total: 0, invalid: 0 };
     while (true) {
       const r = await fetch(`${base}/v1/imports/${created.id}`, { headers: auth });
-      job = (await r.json()) as Record<string, any>;
+      job = (await r.json()) as ImportJob;
       progress(bar('import ', job.processed ?? 0, job.total ?? 0, 'rows'));
       if (job.status === 'completed' || job.status === 'failed') break;
       await new Promise((r) => setTimeout(r, POLL_MS));
@@ -94,7 +108,10 @@ export const importCommand: CliCommand = {
     if (job.invalid > 0) {
       if (values.errors) {
         const er = await fetch(`${base}/v1/imports/${created.id}/errors`, { headers: auth });
-        await pipeline(Readable.fromWeb(er.body as any), createWriteStream(values.errors));
+        await pipeline(
+          Readable.fromWeb(er.body as unknown as WebReadableStream),
+          createWriteStream(values.errors),
+        );
         console.log(`refused rows written to ${values.errors}`);
       } else {
         console.log(`refused rows: GET ${base}/v1/imports/${created.id}/errors (or --errors <file>)`);

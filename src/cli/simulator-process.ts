@@ -83,7 +83,9 @@ export async function spawnSimulator(o: SimulatorProcessOptions): Promise<Simula
   const call = async (method: 'GET' | 'POST', route: string, body?: unknown) => {
     const res = await fetch(`${httpUrl}${route}`, {
       method,
-      ...(body === undefined ? {} : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
+      ...(body === undefined
+        ? {}
+        : { body: JSON.stringify(body), headers: { 'content-type': 'application/json' } }),
     });
     if (!res.ok) throw new Error(`simulator ${method} ${route}: ${res.status} ${await res.text()}`);
     return res.json();
@@ -127,6 +129,7 @@ export async function spawnSimulator(o: SimulatorProcessOptions): Promise<Simula
     reset: async () => void (await call('POST', '/reset')),
     journal: () => journal<SimulatedMessage>('messages'),
     offers: () => journal<SimulatedOffer>('offers'),
-    sendMo: async (systemId, m) => ((await call('POST', '/mo', { system_id: systemId, ...m })) as { id: string }).id,
+    sendMo: async (systemId, m) =>
+      ((await call('POST', '/mo', { system_id: systemId, ...m })) as { id: string }).id,
   };
 }

@@ -79,7 +79,9 @@ export class SimulatorHttp {
       return json(
         res,
         200,
-        url.searchParams.get('kind') === 'offers' ? this.sim.offerJournal(from, limit) : this.sim.journal(from, limit),
+        url.searchParams.get('kind') === 'offers'
+          ? this.sim.offerJournal(from, limit)
+          : this.sim.journal(from, limit),
       );
     }
     if (route === 'POST /mo') return this.mo(req, res);

@@ -19,6 +19,8 @@ declare module 'smpp' {
     isResponse(): boolean;
     response(options?: Record<string, unknown>): PDU;
     toBuffer(): Buffer;
+    // The library's PDUs carry every field of every command by name, untyped.
+    // eslint-disable-next-line @typescript-eslint/no-explicit-any
     [field: string]: any;
   }
 

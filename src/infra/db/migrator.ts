@@ -27,7 +27,7 @@ export class FolderMigrationProvider implements MigrationProvider {
   }
 }
 
-export function migrator(db: Kysely<any>): Migrator {
+export function migrator<DB>(db: Kysely<DB>): Migrator {
   // Modules land migrations in parallel; one timestamped earlier than an applied one still runs.
   return new Migrator({ db, provider: new FolderMigrationProvider(), allowUnorderedMigrations: true });
 }
@@ -42,11 +42,11 @@ function check(r: MigrationResultSet): MigrationResultSet {
   return r;
 }
 
-export async function migrateToLatest(db: Kysely<any>): Promise<MigrationResultSet> {
+export async function migrateToLatest<DB>(db: Kysely<DB>): Promise<MigrationResultSet> {
   return check(await migrator(db).migrateToLatest());
 }
 
-export async function migrateDownAll(db: Kysely<any>): Promise<MigrationResultSet> {
+export async function migrateDownAll<DB>(db: Kysely<DB>): Promise<MigrationResultSet> {
   const { NO_MIGRATIONS } = await import('kysely');
   return check(await migrator(db).migrateTo(NO_MIGRATIONS));
 }

@@ -32,16 +32,18 @@ export class ErrorFilter implements ExceptionFilter {
   toBody(exception: unknown): { status: number; body: ErrorBody } {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
-      const res = exception.getResponse() as any;
-      if (res && typeof res === 'object' && res.error && typeof res.error === 'object' && res.error.code) {
+      const res = exception.getResponse() as string | { error?: { code?: unknown }; message?: unknown };
+      if (typeof res === 'object' && res.error && typeof res.error === 'object' && res.error.code) {
         return { status, body: res as ErrorBody };
       }
       const message =
         typeof res === 'string'
           ? res
-          : Array.isArray(res?.message)
+          : Array.isArray(res.message)
             ? res.message.join('; ')
-            : (res?.message ?? exception.message);
+            : typeof res.message === 'string'
+              ? res.message
+              : exception.message;
       return { status, body: { error: { code: CODES[status] ?? 'error', message } } };
     }
     // Fastify errors (bad JSON, body too large, unsupported content type) carry a statusCode.

@@ -28,7 +28,7 @@ export function canonicalJson(v: unknown): string {
   if (v && typeof v === 'object' && !(v instanceof Buffer)) {
     return `{${Object.keys(v as object)
       .sort()
-      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as any)[k])}`)
+      .map((k) => `${JSON.stringify(k)}:${canonicalJson((v as Record<string, unknown>)[k])}`)
       .join(',')}}`;
   }
   return JSON.stringify(v ?? null);

@@ -1,5 +1,6 @@
 // Request validation with zod: one decorator validates a body (or query) and documents it in
 // OpenAPI from the same schema, and errors name the field and the reason.
+import type { SchemaObject } from '@nestjs/swagger/dist/interfaces/open-api-spec.interface';
 import { applyDecorators, ArgumentMetadata, Body, PipeTransform, Query } from '@nestjs/common';
 import { ApiBody, ApiQuery } from '@nestjs/swagger';
 import { z } from 'zod/v4';
@@ -36,15 +37,15 @@ export const ZodBody = (schema: z.ZodType) => Body(new ZodPipe(schema));
 export const ZodQuery = (schema: z.ZodType) => Query(new ZodPipe(schema));
 
 export const ApiZodBody = (schema: z.ZodType, description?: string) =>
-  applyDecorators(ApiBody({ schema: jsonSchemaOf(schema) as any, description }));
+  applyDecorators(ApiBody({ schema: jsonSchemaOf(schema) as SchemaObject, description }));
 
-export const ApiZodQuery = (schema: z.ZodObject<any>) =>
+export const ApiZodQuery = (schema: z.ZodObject) =>
   applyDecorators(
     ...Object.entries(schema.shape).map(([name, s]) =>
       ApiQuery({
         name,
         required: !(s as z.ZodType).safeParse(undefined).success,
-        schema: jsonSchemaOf(s as z.ZodType) as any,
+        schema: jsonSchemaOf(s as z.ZodType) as SchemaObject,
       }),
     ),
   );

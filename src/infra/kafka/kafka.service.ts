@@ -103,9 +103,9 @@ export class KafkaService implements OnModuleInit, OnApplicationShutdown {
     if (wanted.length) {
       try {
         await admin.createTopics({ topics: wanted, waitForLeaders: true });
-      } catch (err: any) {
+      } catch (err: unknown) {
         // Another engine created them at the same moment.
-        if (!/already exists/i.test(String(err?.message ?? err))) throw err;
+        if (!/already exists/i.test(err instanceof Error ? err.message : String(err))) throw err;
       }
     }
   }

@@ -3,6 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
+import { Keyset, sortTime } from '../../infra/db/keyset';
 
 export interface AudienceRow {
   id: string;
@@ -37,14 +38,20 @@ export class AudienceRepository {
       .executeTakeFirst();
   }
 
-  list(workspaceId: string): Promise<AudienceRow[]> {
-    return this.db
+  /** Newest first, by (created_at, id); `sort_at` is created_at to the microsecond, for the cursor. */
+  list(
+    workspaceId: string,
+    page: Keyset<readonly [string, string]>,
+  ): Promise<(AudienceRow & { sort_at: string })[]> {
+    let q = this.db
       .selectFrom('audiences')
-      .select(['id', 'name', 'created_at'])
-      .where('workspace_id', '=', workspaceId)
-      .orderBy('created_at', 'desc')
-      .limit(1_000)
-      .execute();
+      .select(['id', 'name', 'created_at', sortTime('created_at').as('sort_at')])
+      .where('workspace_id', '=', workspaceId);
+    if (page.after) {
+      const [at, id] = page.after;
+      q = q.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`);
+    }
+    return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.take).execute();
   }
 
   /** Members, and how many of them are opted in / out workspace-wide (the ledger's current state). */

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { z } from 'zod/v4';
 import { ApiError } from '../../infra/http/api-error';
 import { Idempotent } from '../../infra/http/idempotency';
+import { createdKey, keysetOf, page, pageQuery } from '../../infra/http/pagination';
 import { ApiZodBody, ApiZodQuery, ZodBody, ZodQuery } from '../../infra/http/zod';
 import { CurrentWorkspace } from '../workspaces/auth.guard';
 import type { Workspace } from '../workspaces/workspace.repository';
@@ -24,6 +25,7 @@ const uuid = new ParseUUIDPipe({
 });
 
 const AudienceBody = z.object({ name: z.string().trim().min(1).max(200) });
+const AudienceListQuery = pageQuery(createdKey);
 
 const ImportQuery = z.object({
   default_country: z
@@ -70,10 +72,19 @@ export class AudiencesController {
     return { id: a.id, name: a.name, created_at: a.created_at.toISOString() };
   }
 
+  /** Newest first; pages by (created_at, id). */
   @Get('audiences')
-  async listAudiences(@CurrentWorkspace() ws: Workspace) {
-    const rows = await this.audiences.list(ws.id);
-    return { data: rows.map((a) => ({ id: a.id, name: a.name, created_at: a.created_at.toISOString() })) };
+  @ApiZodQuery(AudienceListQuery)
+  async listAudiences(
+    @CurrentWorkspace() ws: Workspace,
+    @ZodQuery(AudienceListQuery) q: z.infer<typeof AudienceListQuery>,
+  ) {
+    const rows = await this.audiences.list(ws.id, keysetOf(q));
+    const p = page(rows, q.limit, (a) => [a.sort_at, a.id]);
+    return {
+      data: p.data.map((a) => ({ id: a.id, name: a.name, created_at: a.created_at.toISOString() })),
+      next_cursor: p.next_cursor,
+    };
   }
 
   @Get('audiences/:id')

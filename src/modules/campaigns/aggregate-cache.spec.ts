@@ -43,7 +43,9 @@ describe('AggregateCache', () => {
 
   it('does not keep a failure', async () => {
     const { cache } = setup();
-    await expect(cache.get('a', 10_000, () => Promise.reject(new Error('db away')))).rejects.toThrow('db away');
+    await expect(cache.get('a', 10_000, () => Promise.reject(new Error('db away')))).rejects.toThrow(
+      'db away',
+    );
     expect(await cache.get('a', 10_000, async () => 7)).toBe(7);
   });
 

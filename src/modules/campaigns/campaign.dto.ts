@@ -1,5 +1,6 @@
 // The campaign API's request shapes (zod: validation and OpenAPI from one schema).
 import { z } from 'zod/v4';
+import { createdKey, pageQuery } from '../../infra/http/pagination';
 import { replyHandlersSchema } from '../replies/reply-handlers';
 
 const hhmm = z.string().regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be HH:MM');
@@ -34,4 +35,5 @@ export const createCampaignSchema = z
 
 export type CreateCampaignInput = z.infer<typeof createCampaignSchema>;
 
-export const listQuery = z.object({ limit: z.coerce.number().int().min(1).max(200).default(50) });
+/** GET /v1/campaigns: newest first, paged by (created_at, id). */
+export const listQuery = pageQuery(createdKey);

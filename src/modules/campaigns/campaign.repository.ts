@@ -4,6 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { Selectable, sql } from 'kysely';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
+import { Keyset, sortTime } from '../../infra/db/keyset';
 import { RECIPIENT_COLUMNS, Recipient, compileFilter } from '../audiences/segment.repository';
 import { FilterNode, parseFilter } from '../audiences/segment-filter';
 import type { CampaignsTable } from './campaigns.tables';
@@ -115,14 +116,27 @@ export class CampaignRepository {
     return (await q.executeTakeFirst()) as CampaignRow | undefined;
   }
 
-  async list(workspaceId: string, limit: number): Promise<CampaignRow[]> {
-    return (await this.db
+  /** Newest first, by (created_at, id); `sort_at` is created_at to the microsecond, for the cursor. */
+  async list(
+    workspaceId: string,
+    page: Keyset<readonly [string, string]>,
+  ): Promise<(CampaignRow & { sort_at: string })[]> {
+    let q = this.db
       .selectFrom('campaigns')
       .selectAll()
-      .where('workspace_id', '=', workspaceId)
+      .select(sortTime('created_at').as('sort_at'))
+      .where('workspace_id', '=', workspaceId);
+    if (page.after) {
+      const [at, id] = page.after;
+      q = q.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`);
+    }
+    return (await q
       .orderBy('created_at', 'desc')
-      .limit(limit)
-      .execute()) as CampaignRow[];
+      .orderBy('id', 'desc')
+      .limit(page.take)
+      .execute()) as (CampaignRow & {
+      sort_at: string;
+    })[];
   }
 
   /** Moves the campaign if its state allows the command; undefined when it did not move. */
@@ -220,7 +234,9 @@ export class CampaignRepository {
       const rows = await trx
         .selectFrom('contacts as c')
         .where('c.id', '=', sql<number>`any(${ids}::bigint[])`)
-        .$if(sel.filter !== undefined, (q) => q.where((eb) => compileFilter(eb as any, sel.filter!)))
+        .$if(sel.filter !== undefined, (q) =>
+          q.where((eb) => compileFilter(eb as unknown as Parameters<typeof compileFilter>[0], sel.filter!)),
+        )
         .select([
           ...RECIPIENT_COLUMNS,
           'c.workspace_id',

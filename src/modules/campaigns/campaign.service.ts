@@ -5,6 +5,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { ApiError } from '../../infra/http/api-error';
+import { keysetOf, page } from '../../infra/http/pagination';
 import { ConfigService } from '../../config/config.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { pacedRate } from '../rates/token-bucket';
@@ -198,8 +199,10 @@ export class CampaignService {
     return view;
   }
 
-  async list(ws: Workspace, limit: number) {
-    return { campaigns: await Promise.all((await this.repo.list(ws.id, limit)).map((c) => this.present(c))) };
+  /** Newest first: a page of { data, next_cursor } (infra/http/pagination.ts), keyed by (created_at, id). */
+  async list(ws: Workspace, q: { limit: number; cursor?: readonly [string, string] }) {
+    const p = page(await this.repo.list(ws.id, keysetOf(q)), q.limit, (c) => [c.sort_at, c.id]);
+    return { data: await Promise.all(p.data.map((c) => this.present(c))), next_cursor: p.next_cursor };
   }
 
   async enqueueExpansion(id: string) {

@@ -26,7 +26,7 @@ export class CampaignsController {
   @Get()
   @ApiZodQuery(listQuery)
   list(@CurrentWorkspace() ws: Workspace, @ZodQuery(listQuery) q: z.infer<typeof listQuery>) {
-    return this.campaigns.list(ws, q.limit);
+    return this.campaigns.list(ws, q);
   }
 
   @Get(':id')

@@ -55,7 +55,11 @@ describe('verdictsFor', () => {
       { start: '08:00', end: '21:00' },
     ]);
     const [t] = [...verdictsFor([recipient(1, { consent: null })], rules({ marketing: false }))];
-    expect(t.ok && [t.message.segments, t.message.timezone, t.message.window]).toEqual([1, undefined, undefined]);
+    expect(t.ok && [t.message.segments, t.message.timezone, t.message.window]).toEqual([
+      1,
+      undefined,
+      undefined,
+    ]);
   });
 
   it('refuses a message longer than the campaign limit unless long messages are allowed', () => {

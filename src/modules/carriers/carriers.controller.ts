@@ -2,6 +2,7 @@
 // and where its messages go.
 import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { Page, whole } from '../../infra/http/pagination';
 import { CurrentWorkspace } from '../workspaces/auth.guard';
 import { Workspace } from '../workspaces/workspace.repository';
 import { CarrierDirectory } from './carrier-directory.service';
@@ -33,34 +34,38 @@ export class CarriersController {
   @ApiOperation({ summary: 'Senders this workspace may use, and the default `from` of messages' })
   @ApiOkResponse({
     description:
-      '{ data: [{ address, kind, segments_per_second, connector, pool, smart_encoding }], default_from }',
+      '{ data: [{ address, kind, segments_per_second, connector, pool, smart_encoding }], next_cursor: null, default_from }',
   })
-  senders(@CurrentWorkspace() ws: Workspace): { data: SenderJson[]; default_from: string | null } {
+  senders(@CurrentWorkspace() ws: Workspace): Page<SenderJson> & { default_from: string | null } {
     return {
-      data: this.directory.sendersFor(ws).map((s) => ({
-        address: s.address,
-        kind: s.kind,
-        segments_per_second: s.segments_per_second,
-        connector: s.connector,
-        pool: s.pool ?? null,
-        smart_encoding: s.smart_encoding,
-      })),
+      ...whole(
+        this.directory.sendersFor(ws).map((s) => ({
+          address: s.address,
+          kind: s.kind,
+          segments_per_second: s.segments_per_second,
+          connector: s.connector,
+          pool: s.pool ?? null,
+          smart_encoding: s.smart_encoding,
+        })),
+      ),
       default_from: this.directory.file.default_from ?? null,
     };
   }
 
   @Get('carriers')
   @ApiOperation({ summary: 'Carriers, the number prefixes they serve (longest wins) and their caps' })
-  @ApiOkResponse({ description: '{ data: [{ id, name, prefixes, segments_per_second, daily_cap }] }' })
-  carriers(): { data: CarrierJson[] } {
-    return {
-      data: this.directory.carriers().map((c) => ({
+  @ApiOkResponse({
+    description: '{ data: [{ id, name, prefixes, segments_per_second, daily_cap }], next_cursor: null }',
+  })
+  carriers(): Page<CarrierJson> {
+    return whole(
+      this.directory.carriers().map((c) => ({
         id: c.id,
         name: c.name ?? c.id,
         prefixes: c.prefixes,
         segments_per_second: c.segments_per_second,
         daily_cap: c.daily_cap ?? null,
       })),
-    };
+    );
   }
 }

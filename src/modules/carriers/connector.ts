@@ -85,8 +85,9 @@ export interface Connector {
   stop(): Promise<void>;
   submit(req: SubmitRequest): Promise<SubmitOutcome>;
   /** Receipts and inbound messages are handed to these as they arrive. */
-  onReceipt(handler: (r: RawReceipt) => void): void;
-  onInbound(handler: (m: RawInbound) => void): void;
+  /** The handler's promise, when it returns one, settles before the carrier is acknowledged. */
+  onReceipt(handler: (r: RawReceipt) => void | Promise<void>): void;
+  onInbound(handler: (m: RawInbound) => void | Promise<void>): void;
   state(): ConnectorState;
   /**
    * Epoch ms until which a submit handed over now would wait inside the connector (every usable

@@ -2,6 +2,7 @@
 // window in use, throttled now), summed over the dispatcher processes running it.
 import { Controller, Get } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiTags } from '@nestjs/swagger';
+import { Page, whole } from '../../infra/http/pagination';
 import { ConnectorStateService, ConnectorView } from './connector-state.service';
 
 @ApiTags('carriers')
@@ -15,7 +16,7 @@ export class ConnectorsController {
     schema: {
       type: 'object',
       properties: {
-        connectors: {
+        data: {
           type: 'array',
           items: {
             type: 'object',
@@ -32,10 +33,11 @@ export class ConnectorsController {
             },
           },
         },
+        next_cursor: { type: 'string', nullable: true, description: 'always null: the list is whole' },
       },
     },
   })
-  async list(): Promise<{ connectors: ConnectorView[] }> {
-    return { connectors: await this.states.list() };
+  async list(): Promise<Page<ConnectorView>> {
+    return whole(await this.states.list());
   }
 }

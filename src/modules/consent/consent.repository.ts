@@ -32,7 +32,12 @@ export interface NewConsentEvent {
 }
 
 /** Bulk opt-ins (imports): a query yielding one row per number, already deduplicated. */
-export type BulkOptIns = RawBuilder<{ e164: string; source: string; evidence: string | null; occurred_at: Date }>;
+export type BulkOptIns = RawBuilder<{
+  e164: string;
+  source: string;
+  evidence: string | null;
+  occurred_at: Date;
+}>;
 
 const EVENT_COLUMNS = [
   'id',

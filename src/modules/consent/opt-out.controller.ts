@@ -3,6 +3,7 @@ import { Controller, Get, HttpCode, Post } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod/v4';
 import { Idempotent } from '../../infra/http/idempotency';
+import { keysetOf, page, pageQuery } from '../../infra/http/pagination';
 import { ApiZodBody, ApiZodQuery, ZodBody, ZodQuery } from '../../infra/http/zod';
 import { CurrentWorkspace } from '../workspaces/auth.guard';
 import type { Workspace } from '../workspaces/workspace.repository';
@@ -28,13 +29,13 @@ const OptOutBody = z
     message: 'required when scope is "sender"',
   });
 
-const OptOutQuery = z.object({
+/** Newest first, paged by the ledger's event id (the order events were recorded in). */
+const OptOutQuery = pageQuery(z.tuple([z.number().int().positive()]), 100).extend({
   number: z.string().min(1).max(64).optional(),
   country: z
     .string()
     .regex(/^[A-Za-z]{2}$/, 'an ISO 3166 alpha-2 code')
     .optional(),
-  limit: z.coerce.number().int().min(1).max(1_000).default(100),
 });
 
 @ApiTags('consent')
@@ -68,9 +69,17 @@ export class OptOutController {
   @ApiZodQuery(OptOutQuery)
   async list(@CurrentWorkspace() ws: Workspace, @ZodQuery(OptOutQuery) q: z.infer<typeof OptOutQuery>) {
     const e164 = q.number ? e164OrThrow(q.number, q.country, 'number') : undefined;
-    const events = await this.repo.events(ws.id, { e164, kind: 'opt_out', limit: q.limit });
+    const { after, take } = keysetOf(q);
+    const events = await this.repo.events(ws.id, {
+      e164,
+      kind: 'opt_out',
+      limit: take,
+      beforeId: after?.[0],
+    });
+    const p = page(events, q.limit, (e) => [e.id]);
     return {
-      data: events.map(eventJson),
+      data: p.data.map(eventJson),
+      next_cursor: p.next_cursor,
       ...(e164 ? { state: await this.ledger.state(ws.id, e164) } : {}),
     };
   }

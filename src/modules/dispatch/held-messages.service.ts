@@ -23,6 +23,8 @@ export class HeldMessages {
   private readonly key: string;
   private readonly lockKey: string;
   private timer?: NodeJS.Timeout;
+  /** When the pending timer fires. */
+  private timerAt = Infinity;
   private running = false;
   private stopped = true;
   private readonly log;
@@ -115,14 +117,14 @@ export class HeldMessages {
     if (this.stopped) return;
     const delay = Math.max(0, at - Date.now());
     if (this.timer) {
-      if ((this.timer as any).parleyAt <= at) return;
+      if (this.timerAt <= at) return;
       clearTimeout(this.timer);
     }
     const t = setTimeout(() => {
       this.timer = undefined;
       void this.releaseDue();
     }, delay);
-    (t as any).parleyAt = at;
+    this.timerAt = at;
     t.unref();
     this.timer = t;
   }

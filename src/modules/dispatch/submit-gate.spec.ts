@@ -17,7 +17,7 @@ describe('SubmitGate', () => {
 
   it('serves a waiting priority submit before every bulk one that came earlier', async () => {
     const g = new SubmitGate(1);
-    g.acquire('bulk');
+    void g.acquire('bulk');
     const order: string[] = [];
     const b1 = g.acquire('bulk')!.then(() => order.push('b1'));
     const b2 = g.acquire('bulk')!.then(() => order.push('b2'));
@@ -33,7 +33,7 @@ describe('SubmitGate', () => {
 
   it('does not let a bulk submit overtake waiting ones when a slot frees', async () => {
     const g = new SubmitGate(1);
-    g.acquire('bulk');
+    void g.acquire('bulk');
     const waiting = g.acquire('bulk')!;
     g.release();
     // The slot went to the waiter, so a newcomer waits too.

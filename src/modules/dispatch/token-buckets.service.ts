@@ -120,6 +120,11 @@ const OFFSET_SAMPLES = 32;
 /** Wall clock with sub-millisecond resolution. */
 export const preciseNow = () => performance.timeOrigin + performance.now();
 
+/** The Lua script below, defined on the connection as a command. */
+interface ReserveCommand {
+  parleyReserveQueues(numKeys: number, ...args: string[]): Promise<unknown>;
+}
+
 @Injectable()
 export class TokenBucketStore {
   private readonly prefix: string;
@@ -130,7 +135,7 @@ export class TokenBucketStore {
     config: ConfigService,
   ) {
     this.prefix = `${config.env.KAFKA_TOPIC_PREFIX}parley:rate:`;
-    if (!(this.redis as any).parleyReserveQueues)
+    if (!(this.redis as Partial<ReserveCommand>).parleyReserveQueues)
       this.redis.defineCommand('parleyReserveQueues', { lua: RESERVE });
   }
 
@@ -160,7 +165,7 @@ export class TokenBucketStore {
         for (const v of row) args.push(String(v));
       });
     const sent = preciseNow();
-    const reply = (await (this.redis as any).parleyReserveQueues(
+    const reply = (await (this.redis as Redis & ReserveCommand).parleyReserveQueues(
       keys.length,
       ...keys.map((k) => this.prefix + k.key),
       ...args,

@@ -58,7 +58,11 @@ const guardedLookup: LookupFunction = (hostname, options, callback) => {
     const list = addresses as unknown as { address: string; family: number }[];
     const refusal = refuseResolved(list.map((a) => a.address));
     if (refusal) return callback(Object.assign(new Error(refusal), { code: 'EREFUSED_SSRF' }), '', 4);
-    if ((options as { all?: boolean }).all) return (callback as any)(null, list);
+    if ((options as { all?: boolean }).all)
+      return (callback as unknown as (e: null, all: { address: string; family: number }[]) => void)(
+        null,
+        list,
+      );
     callback(null, list[0].address, list[0].family);
   });
 };

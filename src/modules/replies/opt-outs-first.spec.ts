@@ -6,7 +6,14 @@ const isStop = (x: { body: string }) => x.body === 'STOP';
 
 describe('optOutsFirst', () => {
   it('puts every message of a number with a STOP first, in arrival order, and keeps the rest in order', () => {
-    const batch = [m('a', 'hi'), m('b', 'YES'), m('a', 'where?'), m('b', 'STOP'), m('c', 'ok'), m('b', 'thanks')];
+    const batch = [
+      m('a', 'hi'),
+      m('b', 'YES'),
+      m('a', 'where?'),
+      m('b', 'STOP'),
+      m('c', 'ok'),
+      m('b', 'thanks'),
+    ];
     expect(optOutsFirst(batch, isStop)).toEqual([
       [m('b', 'YES'), m('b', 'STOP'), m('b', 'thanks')],
       [m('a', 'hi'), m('a', 'where?'), m('c', 'ok')],

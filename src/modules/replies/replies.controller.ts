@@ -4,6 +4,7 @@ import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
 import { z } from 'zod/v4';
 import { ApiError } from '../../infra/http/api-error';
 import { Idempotent } from '../../infra/http/idempotency';
+import { createdKey, keysetOf, page, pageQuery, timeKey, uuidKey } from '../../infra/http/pagination';
 import { ApiZodBody, ApiZodQuery, ZodBody, ZodQuery } from '../../infra/http/zod';
 import { normalizePhone } from '../carriers/phone-number';
 import { MessagesService } from '../messages/messages.service';
@@ -16,12 +17,11 @@ import { RepliesRepository } from './replies.repository';
 const classifySchema = z
   .object({ text: z.string().max(1_600), language: z.enum(['en', 'es', 'fr']).optional() })
   .strict();
-const inboxQuery = z.object({
-  status: z.enum(['open', 'closed']).optional(),
-  limit: z.coerce.number().int().min(1).max(500).default(100),
-});
+/** Newest first, paged by (created_at, id). */
+const inboxQuery = pageQuery(createdKey, 100).extend({ status: z.enum(['open', 'closed']).optional() });
 const inboxReplySchema = z.object({ body: z.string().min(1).max(1_600) }).strict();
-const conversationQuery = z.object({ limit: z.coerce.number().int().min(1).max(2_000).default(500) });
+/** Oldest first, paged by (at, outbound before inbound, id). */
+const conversationQuery = pageQuery(z.tuple([timeKey, z.union([z.literal(0), z.literal(1)]), uuidKey]), 500);
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
@@ -50,7 +50,11 @@ export class RepliesController {
   @Get('inbox')
   @ApiZodQuery(inboxQuery)
   async inbox(@CurrentWorkspace() ws: Workspace, @ZodQuery(inboxQuery) q: z.infer<typeof inboxQuery>) {
-    return { items: await this.repo.listInbox(ws.id, q.status, q.limit) };
+    const p = page(await this.repo.listInbox(ws.id, q.status, keysetOf(q)), q.limit, (i) => [
+      i.sort_at,
+      i.id,
+    ]);
+    return { data: p.data.map(({ sort_at: _sortAt, ...item }) => item), next_cursor: p.next_cursor };
   }
 
   /** Answers an inbox item as a transactional message from the sender the customer wrote to. */
@@ -82,7 +86,7 @@ export class RepliesController {
     return item;
   }
 
-  /** The whole thread with one customer, both ways, oldest first. */
+  /** The thread with one customer, both ways, oldest first, a page at a time. */
   @Get('conversations/:e164')
   @ApiZodQuery(conversationQuery)
   async conversation(
@@ -92,10 +96,11 @@ export class RepliesController {
   ) {
     const phone = normalizePhone(decodeURIComponent(raw));
     if (!phone.ok) throw ApiError.validation([{ path: 'e164', message: phone.detail }]);
-    const rows = await this.repo.conversation(ws.id, phone.e164, q.limit);
+    const rows = await this.repo.conversation(ws.id, phone.e164, keysetOf(q));
+    const p = page(rows, q.limit, (r) => [r.sort_at, r.rank, r.id]);
     return {
       customer: phone.e164,
-      messages: rows.map((r) => ({
+      data: p.data.map((r) => ({
         direction: r.direction,
         id: r.id,
         at: r.at,
@@ -106,6 +111,7 @@ export class RepliesController {
           ? { status: r.status, metadata: r.metadata }
           : { intent: r.intent, keyword: r.keyword, actions: r.actions }),
       })),
+      next_cursor: p.next_cursor,
     };
   }
 }

@@ -1,6 +1,7 @@
 // Replies own what customers send back: the router (sms.inbound → consent, campaign reply
 // handlers, inbox), the classifier API, the inbox and conversation threads, and the reply counts
 // campaign stats read.
+import { ReplyActions } from './reply-actions.service';
 import { Module } from '@nestjs/common';
 import { CarriersModule } from '../carriers/carriers.module';
 import { ConsentModule } from '../consent/consent.module';
@@ -14,7 +15,7 @@ import { ReplyWebhooks } from './reply-webhooks.service';
 
 @Module({
   imports: [CarriersModule, ConsentModule, MessagesModule, ReceiptsModule, WorkspacesModule],
-  providers: [RepliesRepository, ReplyRouter, ReplyWebhooks],
+  providers: [RepliesRepository, ReplyRouter, ReplyActions, ReplyWebhooks],
   controllers: [RepliesController],
   exports: [RepliesRepository],
 })

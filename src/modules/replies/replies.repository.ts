@@ -5,6 +5,7 @@ import type { Database } from '../../infra/db/database';
 import { textArray } from '../../infra/db/pg-array';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
+import { Keyset, sortTime } from '../../infra/db/keyset';
 import type { InboundMessagesTable, InboxItemsTable } from './replies.tables';
 
 export interface InboundRow {
@@ -292,10 +293,22 @@ export class RepliesRepository {
       .execute();
   }
 
-  listInbox(workspaceId: string, status: 'open' | 'closed' | undefined, limit: number): Promise<InboxItem[]> {
-    let q = this.db.selectFrom('inbox_items').select(INBOX_COLUMNS).where('workspace_id', '=', workspaceId);
+  /** Newest first, by (created_at, id); `sort_at` is created_at to the microsecond, for the cursor. */
+  listInbox(
+    workspaceId: string,
+    status: 'open' | 'closed' | undefined,
+    page: Keyset<readonly [string, string]>,
+  ): Promise<(InboxItem & { sort_at: string })[]> {
+    let q = this.db
+      .selectFrom('inbox_items')
+      .select([...INBOX_COLUMNS, sortTime('created_at').as('sort_at')])
+      .where('workspace_id', '=', workspaceId);
     if (status) q = q.where('status', '=', status);
-    return q.orderBy('created_at', 'desc').limit(limit).execute();
+    if (page.after) {
+      const [at, id] = page.after;
+      q = q.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`);
+    }
+    return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.take).execute();
   }
 
   getInboxItem(workspaceId: string, id: string): Promise<InboxItem | undefined> {
@@ -318,8 +331,15 @@ export class RepliesRepository {
     return this.getInboxItem(workspaceId, id);
   }
 
-  /** Both directions of one customer's thread in a workspace, oldest first. */
-  async conversation(workspaceId: string, customer: string, limit: number) {
+  /**
+   * Both directions of one customer's thread in a workspace, oldest first, by (at, rank, id): rank
+   * puts the outbound message before an inbound one of the same instant. `sort_at` is `at` to the
+   * microsecond, for the cursor.
+   */
+  async conversation(workspaceId: string, customer: string, page: Keyset<readonly [string, number, string]>) {
+    const after = page.after
+      ? sql`where (at, rank, id) > (${page.after[0]}::timestamptz, ${page.after[1]}::int, ${page.after[2]}::uuid)`
+      : sql``;
     const r = await sql<{
       direction: 'outbound' | 'inbound';
       id: string;
@@ -332,15 +352,17 @@ export class RepliesRepository {
       keyword: string | null;
       actions: unknown[] | null;
       metadata: Record<string, unknown> | null;
+      rank: number;
+      sort_at: string;
     }>`
-      select * from (
-        select 'outbound' as direction, id, accepted_at as at, sender, body, campaign_id, status,
+      select *, ${sortTime('at')} as sort_at from (
+        select 'outbound' as direction, 0 as rank, id, accepted_at as at, sender, body, campaign_id, status,
                null::text as intent, null::text as keyword, null::jsonb as actions, metadata
         from messages where workspace_id = ${workspaceId} and to_e164 = ${customer}
         union all
-        select 'inbound', id, received_at, to_sender, body, campaign_id, null, intent, keyword, actions, null
+        select 'inbound', 1, id, received_at, to_sender, body, campaign_id, null, intent, keyword, actions, null
         from inbound_messages where workspace_id = ${workspaceId} and from_e164 = ${customer}
-      ) t order by at asc, direction desc limit ${limit}`.execute(this.db);
+      ) t ${after} order by at asc, rank asc, id asc limit ${page.take}`.execute(this.db);
     return r.rows;
   }
 

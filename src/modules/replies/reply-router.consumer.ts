@@ -14,12 +14,9 @@ import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import { replyHandlersSchema } from './reply-handlers';
-import { renderTemplate } from '../templates/template';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { ConsentChange, OptOutLedger } from '../consent/opt-out-ledger.service';
-import { deterministicId } from '../../infra/ids/deterministic-id';
 import { type InboundEnvelope, readInboundRecord } from '../carriers/inbound-envelope';
-import { MessagesService } from '../messages/messages.service';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
 import { ResolvedSettings, WorkspaceSettings, resolveSettings } from '../workspaces/workspace-settings';
 import { ReplyClassification, classifyReply } from './classifier';
@@ -27,7 +24,7 @@ import { Routed, followUpsOf, revive } from './follow-ups';
 import { optOutsFirst } from './opt-outs-first';
 import { decide } from './reply-decision';
 import { InboundRow, RepliesRepository } from './replies.repository';
-import { ReplyWebhooks } from './reply-webhooks.service';
+import { ReplyActions } from './reply-actions.service';
 
 const LOOP_GUARD_MS = 60 * 60 * 1000;
 /** Batches of one partition whose follow-ups may still be running while the next one commits. */
@@ -64,10 +61,9 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
     private readonly host: ConsumerHost,
     private readonly repo: RepliesRepository,
     private readonly ledger: OptOutLedger,
-    private readonly messages: MessagesService,
     private readonly workspaces: WorkspaceRepository,
     private readonly directory: CarrierDirectory,
-    private readonly webhooks: ReplyWebhooks,
+    private readonly actions: ReplyActions,
     private readonly deadLetters: DeadLetters,
     private readonly log: AppLogger,
     metrics: MetricsService,
@@ -205,7 +201,7 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
   /** Carries out follow-ups and marks them done. */
   private async finish(todo: Routed[]): Promise<void> {
     if (!todo.length) return;
-    await this.carryOut(todo);
+    await this.actions.carryOut(todo);
     await this.repo.followUpsDone(todo.map((r) => r.env.id));
   }
 
@@ -477,102 +473,6 @@ export class ReplyRouter implements OnApplicationBootstrap, BeforeApplicationShu
       }
     }
     return { routed, consent };
-  }
-
-  private async carryOut(routed: Routed[]): Promise<void> {
-    const responses: Parameters<RepliesRepository['recordResponses']>[0] = [];
-    const inbox: Parameters<RepliesRepository['insertInboxItems']>[0] = [];
-    const byWorkspace = new Map<
-      string,
-      { inputs: unknown[]; ids: string[]; optOutConfirmation: boolean[] }
-    >();
-
-    for (const r of routed) {
-      const ws = r.workspaceId!;
-      const context = this.contextOf(r);
-      for (const a of r.decision!.actions) {
-        if (a.kind === 'record' && r.match?.campaignId) {
-          responses.push({
-            workspaceId: ws,
-            campaignId: r.match.campaignId,
-            messageId: r.match.messageId,
-            e164: r.env.from,
-            kind: a.value === 'confirmation' ? 'confirmed' : 'declined',
-            inboundId: r.env.id,
-            at: new Date(r.env.receivedAt),
-          });
-        } else if (a.kind === 'inbox') {
-          inbox.push({
-            workspaceId: ws,
-            inboundId: r.env.id,
-            customer: r.env.from,
-            sender: r.env.to,
-            campaignId: r.match?.campaignId ?? null,
-            messageId: r.match?.messageId ?? null,
-            intent: r.decision!.intent,
-            body: r.env.body,
-            context,
-          });
-        } else if (a.kind === 'auto_reply') {
-          const text = renderTemplate(a.template, { ...(r.match?.metadata ?? {}) }).text.trim();
-          if (!text) continue;
-          const group = byWorkspace.get(ws) ?? { inputs: [], ids: [], optOutConfirmation: [] };
-          // One auto-reply per inbound message, even if this batch is delivered again.
-          group.ids.push(deterministicId('auto-reply', r.env.id));
-          group.inputs.push({
-            to: r.env.from,
-            from: r.env.to,
-            body: text,
-            metadata: { in_reply_to: r.env.id, purpose: a.purpose },
-          });
-          group.optOutConfirmation.push(a.purpose === 'opt_out_confirmation');
-          byWorkspace.set(ws, group);
-        } else if (a.kind === 'webhook') {
-          await this.webhooks.enqueue(ws, a.url, {
-            type: 'reply.received',
-            reply: {
-              id: r.env.id,
-              from: r.env.from,
-              to: r.env.to,
-              body: r.env.body,
-              received_at: new Date(r.env.receivedAt).toISOString(),
-              intent: r.decision!.intent,
-              keyword: r.classification.keyword ?? null,
-              language: r.classification.language,
-            },
-            ...context,
-          });
-        }
-      }
-    }
-    await this.repo.recordResponses(responses);
-    await this.repo.insertInboxItems(inbox);
-    for (const [wsId, g] of byWorkspace) {
-      const ws = await this.workspaces.findById(wsId);
-      if (!ws) continue;
-      const outcomes = await this.messages.accept(ws, g.inputs, {
-        autoReply: true,
-        ids: g.ids,
-        optOutConfirmation: g.optOutConfirmation,
-      });
-      outcomes.forEach((o, i) => {
-        if (!o.ok) this.log.warn({ err: o.error.getResponse(), id: g.ids[i] }, 'auto-reply refused');
-      });
-    }
-  }
-
-  private contextOf(r: Routed): Record<string, unknown> {
-    if (!r.match) return { matched: null };
-    return {
-      matched: {
-        message_id: r.match.messageId,
-        campaign_id: r.match.campaignId,
-        type: r.match.type,
-        sent_at: r.match.acceptedAt.toISOString(),
-        metadata: r.match.metadata,
-      },
-      ...(r.match.metadata && Object.keys(r.match.metadata).length ? { order: r.match.metadata } : {}),
-    };
   }
 
   private maxWindowHours(): number {

@@ -110,11 +110,19 @@ export function splitUdh(octets: Buffer): { udh: Buffer[]; body: Buffer } {
  * The text of a received PDU. The smpp package decodes short_message (and message_payload) by
  * data_coding when parsing; UCS-2 and GSM-7 come out right, anything left as octets is decoded here.
  */
-export function messageOf(pdu: Record<string, any>): { text: string; udh?: Buffer[] } {
-  const raw: DecodedMessage | Buffer | string | undefined =
+export function messageOf(incoming: object): { text: string; udh?: Buffer[] } {
+  // A library PDU or our own decoded one: both name their fields as the SMPP spec does.
+  const pdu = incoming as {
+    message_payload?: unknown;
+    short_message?: unknown;
+    esm_class?: number;
+    data_coding?: number;
+  };
+  const raw = (
     pdu.message_payload !== undefined && pdu.message_payload !== null
       ? pdu.message_payload
-      : pdu.short_message;
+      : pdu.short_message
+  ) as DecodedMessage | Buffer | string | undefined | null;
   if (raw === undefined || raw === null) return { text: '' };
   if (typeof raw === 'string') return { text: raw };
   if (Buffer.isBuffer(raw)) {
