@@ -33,8 +33,12 @@ export async function createEngine(env: ParleyEnv, opts: { listen?: boolean } = 
     // JSON bodies: 1 MiB (a batch of 1,000 ordinary messages is about 300 KiB). Imports stream
     // (STREAMED_TYPES below) under their own limit.
     bodyLimit: JSON_BODY_LIMIT,
-    requestIdHeader: 'x-request-id',
-    genReqId: () => randomUUID(),
+    // A client's x-request-id becomes the log id only when short and printable; otherwise ours.
+    requestIdHeader: false,
+    genReqId: (req: { headers: Record<string, string | string[] | undefined> }) => {
+      const given = req.headers['x-request-id'];
+      return typeof given === 'string' && /^[\x21-\x7e]{1,64}$/.test(given) ? given : randomUUID();
+    },
     forceCloseConnections: false,
     return503OnClosing: true,
   });

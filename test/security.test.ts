@@ -4,6 +4,7 @@
 // have (and of one longer) answers at once while /health/ready keeps answering.
 import net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { twilioSignature } from '../src/modules/carriers/twilio/twilio-signature';
 import { ApiClient, TestEngine, startEngine } from './support/engine';
 
 let engine: TestEngine;
@@ -51,7 +52,7 @@ describe('bounded work per request', () => {
   });
 
   it('previews the longest message body in milliseconds and refuses a longer one before any analysis', async () => {
-    const longest = '😀👍🏽🇺🇸a'.repeat(255 * 160 / 11);
+    const longest = '😀👍🏽🇺🇸a'.repeat((255 * 160) / 11);
     const t0 = performance.now();
     const ok = await api.post('/v1/messages/preview', { body: longest.slice(0, 255 * 160) });
     expect(ok.status).toBe(200);
@@ -61,5 +62,29 @@ describe('bounded work per request', () => {
     expect(JSON.stringify(tooLong.body.error)).toContain('body');
     const ready = await fetch(`${engine.url}/health/ready`);
     expect(ready.status).toBeLessThan(500);
+  });
+});
+
+describe('no development secrets in a running engine', () => {
+  it('refuses provider webhooks when no auth token is set outside tests and the demo, even signed with the development token', async () => {
+    const prod = await startEngine({ NODE_ENV: 'development', TWILIO_AUTH_TOKEN: '' });
+    try {
+      const url = `${prod.url}/v1/webhooks/twilio/inbound`;
+      const params = { From: '+14155550123', To: '+18885550199', Body: 'STOP', MessageSid: 'SM1' };
+      const signature = twilioSignature(
+        'dev-auth-token',
+        `${prod.env.PARLEY_PUBLIC_URL}/v1/webhooks/twilio/inbound`,
+        params,
+      );
+      const r = await fetch(url, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', 'x-twilio-signature': signature },
+        body: new URLSearchParams(params).toString(),
+      });
+      expect(r.status).toBe(403);
+      expect(((await r.json()) as { error: { code: string } }).error.code).toBe('webhooks_disabled');
+    } finally {
+      await prod.close();
+    }
   });
 });

@@ -71,6 +71,10 @@ export const envSchema = z.object({
   KAFKA_REPLICATION_FACTOR: int(1, 5).default(1),
   PARLEY_CARRIERS_FILE: z.string().optional(),
   TWILIO_AUTH_TOKEN: z.string().optional(),
+  // Lets Twilio-style webhooks and the simulator's provider use the well-known development token
+  // when TWILIO_AUTH_TOKEN is unset (the demo sets it; tests run with NODE_ENV=test). Without either,
+  // those webhooks refuse every request, since anyone could sign with a token printed in the docs.
+  PARLEY_DEV_WEBHOOK_TOKEN: bool.default(false),
   // Where providers reach this engine (status callbacks, signed webhook URLs); no trailing slash.
   PARLEY_PUBLIC_URL: z
     .string()

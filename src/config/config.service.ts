@@ -23,10 +23,18 @@ export class ConfigService {
     return `${this.env.KAFKA_TOPIC_PREFIX}${name}`;
   }
 
-  get twilioAuthToken(): string {
-    return this.env.TWILIO_AUTH_TOKEN ?? 'dev-auth-token';
+  /**
+   * The Twilio-style connectors' auth token: TWILIO_AUTH_TOKEN, or the development token in tests
+   * and the demo (PARLEY_DEV_WEBHOOK_TOKEN); undefined otherwise, and their webhooks refuse all.
+   */
+  get twilioAuthToken(): string | undefined {
+    if (this.env.TWILIO_AUTH_TOKEN) return this.env.TWILIO_AUTH_TOKEN;
+    return this.env.NODE_ENV === 'test' || this.env.PARLEY_DEV_WEBHOOK_TOKEN ? DEV_WEBHOOK_TOKEN : undefined;
   }
 }
+
+/** The token the simulator signs with when none is configured; never accepted in production. */
+export const DEV_WEBHOOK_TOKEN = 'dev-auth-token';
 
 export const TOPICS = [
   'sms.outbound',

@@ -38,10 +38,16 @@ registerConnectorKind('smpp', (cfg, { log }) => {
   });
 });
 
-registerConnectorKind('twilio', (cfg, { config }) => {
+registerConnectorKind('twilio', (cfg, { config, log }) => {
   if (cfg.kind !== 'twilio') throw new Error(`connector ${cfg.id} is not twilio`);
+  const authToken = twilioAuthToken(cfg, process.env, config.twilioAuthToken);
+  if (!authToken)
+    log.warn(
+      { connector: cfg.id, variable: cfg.auth_token_env || 'TWILIO_AUTH_TOKEN' },
+      'no auth token for this Twilio-style connector: its webhooks refuse every request and it cannot send',
+    );
   return new TwilioConnector(cfg, {
-    authToken: twilioAuthToken(cfg, process.env, config.twilioAuthToken),
+    authToken,
     publicUrl: config.env.PARLEY_PUBLIC_URL,
   });
 });

@@ -92,6 +92,14 @@ export class TwilioWebhooksController {
     // Providers sign the URL they were given, which is the public one, not our listener's address.
     const url = `${this.config.env.PARLEY_PUBLIC_URL}${req.url}`;
     const token = twilioAuthToken(cfg, process.env, this.config.twilioAuthToken);
+    if (!token) {
+      // No token configured: a signature could only be checked against one printed in the docs.
+      throw new ApiError(
+        HttpStatus.FORBIDDEN,
+        'webhooks_disabled',
+        `no auth token for connector ${cfg.id}: set ${cfg.auth_token_env || 'TWILIO_AUTH_TOKEN'}; provider webhooks are refused until then`,
+      );
+    }
     if (!verifyTwilioSignature(token, url, params, signature)) {
       throw new ApiError(HttpStatus.FORBIDDEN, 'forbidden', 'missing or invalid X-Twilio-Signature');
     }

@@ -15,7 +15,8 @@ import type {
 export type TwilioConnectorConfig = Extract<ConnectorConfig, { kind: 'twilio' }>;
 
 export interface TwilioConnectorOptions {
-  authToken: string;
+  /** Undefined: none configured; sends are refused as failures rather than made unauthenticated. */
+  authToken: string | undefined;
   /** Parley's public base URL (PARLEY_PUBLIC_URL); status callbacks are sent there. */
   publicUrl: string;
   /** How long a send may take before its outcome counts as unknown. */
@@ -27,8 +28,8 @@ export interface TwilioConnectorOptions {
 export function twilioAuthToken(
   cfg: Pick<TwilioConnectorConfig, 'auth_token_env'>,
   env: Record<string, string | undefined>,
-  fallback: string,
-): string {
+  fallback: string | undefined,
+): string | undefined {
   const name = cfg.auth_token_env || 'TWILIO_AUTH_TOKEN';
   if (name === 'TWILIO_AUTH_TOKEN') return fallback;
   return env[name] || fallback;
@@ -43,15 +44,24 @@ export function statusCallbackUrl(publicUrl: string, connectorId: string, messag
 const MAX_VALIDITY_SECONDS = 36_000;
 
 /** Maps a provider answer to a submit outcome (pure, so every status code's meaning is tested). */
-export function outcomeOfResponse(status: number, body: any, retryAfter?: string | null): SubmitOutcome {
+export function outcomeOfResponse(
+  status: number,
+  answer: unknown,
+  retryAfter?: string | null,
+): SubmitOutcome {
+  const body = (answer && typeof answer === 'object' ? answer : {}) as {
+    sid?: unknown;
+    code?: unknown;
+    message?: unknown;
+  };
   if (status >= 200 && status < 300) {
-    const sid = typeof body?.sid === 'string' ? body.sid : undefined;
+    const sid = typeof body.sid === 'string' ? body.sid : undefined;
     if (sid) return { kind: 'accepted', carrierMessageIds: [sid] };
     // Taken, but we cannot know under which id: reconcile rather than resend.
     return { kind: 'unknown', reason: `answered ${status} without a message sid` };
   }
-  const code = body?.code !== undefined && body?.code !== null ? String(body.code) : String(status);
-  const reason = typeof body?.message === 'string' ? body.message : `HTTP ${status}`;
+  const code = body.code !== undefined && body.code !== null ? String(body.code) : String(status);
+  const reason = typeof body.message === 'string' ? body.message : `HTTP ${status}`;
   if (status === 429 || status === 503) {
     const seconds = Number(retryAfter);
     return {
@@ -145,6 +155,8 @@ export class TwilioConnector implements Connector {
       const seconds = Math.ceil((req.validUntil.getTime() - Date.now()) / 1000);
       form.set('ValidityPeriod', String(Math.min(MAX_VALIDITY_SECONDS, Math.max(1, seconds))));
     }
+    if (!this.opts.authToken)
+      return { kind: 'failed', code: 'no_auth_token', reason: `connector ${this.cfg.id} has no auth token` };
     const auth = Buffer.from(`${this.cfg.account_sid}:${this.opts.authToken}`).toString('base64');
     let res: Response;
     try {
@@ -161,7 +173,7 @@ export class TwilioConnector implements Connector {
     } catch (err) {
       return this.networkOutcome(err);
     }
-    let body: any;
+    let body: unknown;
     try {
       body = await res.json();
     } catch {
