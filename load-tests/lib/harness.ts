@@ -19,7 +19,6 @@ import { CarriersFile, carriersFileSchema } from '../../src/modules/carriers/car
 import { CarrierSimulator, SimulatedMessage, SimulatorStats } from '../../src/simulator/carrier-simulator';
 import { SimulatorProcess, keepTail, spawnSimulator } from '../../src/cli/simulator-process';
 import type { ScenarioInput } from '../../src/simulator/scenario';
-import { WorkspaceRepository } from '../../src/modules/workspaces/workspace.repository';
 import { WorkspaceService } from '../../src/modules/workspaces/workspace.service';
 
 /** Repository root (this file runs from dist/load-tests/lib). */
@@ -118,7 +117,7 @@ export async function createWorkspace(
   prefix: string,
 ): Promise<{ workspaceId: string; name: string; key: string }> {
   const name = `${prefix}-${Date.now().toString(36)}-${randomBytes(2).toString('hex')}`;
-  const { workspace, key } = await new WorkspaceService(new WorkspaceRepository(db)).createKey(name);
+  const { workspace, key } = await WorkspaceService.on(db).createKey(name);
   return { workspaceId: workspace.id, name: workspace.name, key };
 }
 

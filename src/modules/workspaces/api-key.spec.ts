@@ -10,6 +10,7 @@ describe('api keys', () => {
     expect(a.hash).toBe(hashApiKey(a.key));
     expect(a.hash).not.toContain(a.key);
     expect(a.hash).toMatch(/^[0-9a-f]{64}$/);
+    expect(a.prefix).toBe(a.key.slice(0, 8));
   });
 
   it('reads a Bearer token and nothing else', () => {

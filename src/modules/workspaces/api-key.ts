@@ -3,10 +3,12 @@
 import { createHash, randomBytes } from 'node:crypto';
 
 export const KEY_PREFIX = 'prl_';
+/** How much of a key lists show: `prl_` and 4 characters of its 32 random ones. */
+export const SHOWN_PREFIX_LENGTH = 8;
 
 export function newApiKey(): { key: string; hash: string; prefix: string } {
   const key = KEY_PREFIX + randomBytes(24).toString('base64url');
-  return { key, hash: hashApiKey(key), prefix: key.slice(0, 10) };
+  return { key, hash: hashApiKey(key), prefix: key.slice(0, SHOWN_PREFIX_LENGTH) };
 }
 
 export function hashApiKey(key: string): string {

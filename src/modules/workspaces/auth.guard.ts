@@ -9,7 +9,7 @@ import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../../infra/http/api-error';
 import { bearerToken } from './api-key';
 import { Workspace } from './workspace.repository';
-import { WorkspaceService } from './workspace.service';
+import { ApiKeyService } from './api-key.service';
 
 const PUBLIC = 'parley:public';
 export const Public = () => SetMetadata(PUBLIC, true);
@@ -29,7 +29,7 @@ export function isApiRoute(req: FastifyRequest): boolean {
 export class ApiKeyGuard implements CanActivate {
   constructor(
     private readonly reflector: Reflector,
-    private readonly workspaces: WorkspaceService,
+    private readonly keys: ApiKeyService,
   ) {}
 
   async canActivate(ctx: ExecutionContext): Promise<boolean> {
@@ -39,9 +39,11 @@ export class ApiKeyGuard implements CanActivate {
     if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
     const key = bearerToken(req.headers.authorization);
     if (!key) throw ApiError.unauthorized();
-    const ws = await this.workspaces.authenticate(key);
-    if (!ws) throw ApiError.unauthorized('the API key is not valid');
-    req.workspace = ws;
+    // Cached per process for at most 5 s (api-key-auth-cache.ts): a key revoked or expired
+    // anywhere fails here within that bound.
+    const auth = await this.keys.authenticate(key);
+    if (!auth) throw ApiError.unauthorized('the API key is not valid');
+    req.workspace = auth.workspace;
     return true;
   }
 }

@@ -1,4 +1,4 @@
-// Workspaces and API keys in Postgres.
+// Workspaces in Postgres (their API keys: api-key.repository.ts).
 import { Injectable } from '@nestjs/common';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
@@ -80,24 +80,5 @@ export class WorkspaceRepository {
       .set({ settings: JSON.stringify(settings) })
       .where('id', '=', id)
       .execute();
-  }
-
-  async insertKey(workspaceId: string, hash: string, prefix: string, label?: string): Promise<string> {
-    const r = await this.db
-      .insertInto('api_keys')
-      .values({ workspace_id: workspaceId, key_hash: hash, prefix, label: label ?? null, revoked_at: null })
-      .returning('id')
-      .executeTakeFirstOrThrow();
-    return r.id;
-  }
-
-  findByKeyHash(hash: string): Promise<Workspace | undefined> {
-    return this.db
-      .selectFrom('api_keys as k')
-      .innerJoin('workspaces as w', 'w.id', 'k.workspace_id')
-      .select(['w.id', 'w.name'])
-      .where('k.key_hash', '=', hash)
-      .where('k.revoked_at', 'is', null)
-      .executeTakeFirst();
   }
 }

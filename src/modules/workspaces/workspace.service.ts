@@ -1,36 +1,34 @@
-// Workspaces and their API keys: creating keys (shown once) and resolving a key to its workspace.
+// Workspaces: creating one with its first API key (the CLI's `keys create`, tests, the demo) and
+// reading one. The keys themselves are ApiKeyService's.
 import { Injectable } from '@nestjs/common';
-import { hashApiKey, newApiKey } from './api-key';
+import type { Db } from '../../infra/db/db';
+import { ApiKeyRepository } from './api-key.repository';
+import { ApiKeyService } from './api-key.service';
 import { Workspace, WorkspaceRepository } from './workspace.repository';
-
-const CACHE_TTL_MS = 30_000;
 
 @Injectable()
 export class WorkspaceService {
-  // Keys are checked on every request; a short cache keeps that off the database. A revoked key
-  // stops working within the TTL.
-  private cache = new Map<string, { ws: Workspace | undefined; until: number }>();
+  constructor(
+    private readonly repo: WorkspaceRepository,
+    private readonly keys: ApiKeyService,
+  ) {}
 
-  constructor(private readonly repo: WorkspaceRepository) {}
-
-  async createKey(workspaceName: string, label?: string): Promise<{ workspace: Workspace; key: string }> {
-    const name = workspaceName.trim();
-    if (!name) throw new Error('workspace name must not be empty');
-    const workspace = await this.repo.upsertByName(name);
-    const { key, hash, prefix } = newApiKey();
-    await this.repo.insertKey(workspace.id, hash, prefix, label);
-    return { workspace, key };
+  /** The service outside Nest (the CLI, load tests), on the given database. */
+  static on(db: Db): WorkspaceService {
+    return new WorkspaceService(new WorkspaceRepository(db), new ApiKeyService(new ApiKeyRepository(db)));
   }
 
-  async authenticate(key: string): Promise<Workspace | undefined> {
-    const hash = hashApiKey(key);
-    const now = Date.now();
-    const hit = this.cache.get(hash);
-    if (hit && hit.until > now) return hit.ws;
-    const ws = await this.repo.findByKeyHash(hash);
-    if (this.cache.size > 10_000) this.cache.clear();
-    this.cache.set(hash, { ws, until: now + (ws ? CACHE_TTL_MS : 2_000) });
-    return ws;
+  /** A new key for the workspace of that name (created if needed); the key is shown once. */
+  async createKey(
+    workspaceName: string,
+    name?: string,
+    expiresAt?: Date | null,
+  ): Promise<{ workspace: Workspace; key: string; id: string }> {
+    const wsName = workspaceName.trim();
+    if (!wsName) throw new Error('workspace name must not be empty');
+    const workspace = await this.repo.upsertByName(wsName);
+    const { record, key } = await this.keys.create(workspace.id, { name, expiresAt });
+    return { workspace, key, id: record.id };
   }
 
   get(id: string): Promise<Workspace | undefined> {

@@ -12,8 +12,10 @@ export interface ApiKeysTable {
   workspace_id: string;
   key_hash: string;
   prefix: string;
-  label: string | null;
+  name: string | null;
   created_at: Generated<Date>;
+  expires_at: Date | null;
+  last_used_at: Date | null;
   revoked_at: Date | null;
 }
 
