@@ -9,6 +9,7 @@ import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { AppModule } from './app.module';
 import { ParleyEnv } from './config/config.schema';
 import { ErrorFilter } from './infra/http/error.filter';
+import { registerSecurityHeaders } from './infra/http/security-headers';
 import { registerTextSafety } from './infra/http/text-safety.hook';
 import { AppLogger, createPino, requestContext } from './infra/logging/app-logger';
 import { BUILD } from './infra/build-info';
@@ -52,8 +53,9 @@ export async function createEngine(env: ParleyEnv, opts: { listen?: boolean } = 
     else done();
   });
   fastify.addContentTypeParser(STREAMED_TYPES, (_req, payload, done) => done(null, payload as Readable));
-  // Before Nest adds its routes, so the check covers each of them.
+  // Before Nest adds its routes, so the check and the headers cover each of them.
   registerTextSafety(fastify);
+  await registerSecurityHeaders(fastify, env.NODE_ENV === 'production');
   const app = await NestFactory.create<NestFastifyApplication>(AppModule.forRoot(env, { logger }), adapter, {
     logger,
     bufferLogs: false,
@@ -61,18 +63,21 @@ export async function createEngine(env: ParleyEnv, opts: { listen?: boolean } = 
   });
   app.useGlobalFilters(new ErrorFilter(logger));
 
-  const doc = SwaggerModule.createDocument(
-    app,
-    new DocumentBuilder()
-      .setTitle('Parley API')
-      .setDescription(
-        'Self-hosted two-way SMS engine. Every /v1 route needs `Authorization: Bearer <api key>`.',
-      )
-      .setVersion(BUILD.version)
-      .addBearerAuth()
-      .build(),
-  );
-  SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
+  // The API's documentation is public unless PARLEY_DOCS_PUBLIC=false, which leaves /docs a 404.
+  if (env.PARLEY_DOCS_PUBLIC) {
+    const doc = SwaggerModule.createDocument(
+      app,
+      new DocumentBuilder()
+        .setTitle('Parley API')
+        .setDescription(
+          'Self-hosted two-way SMS engine. Every /v1 route needs `Authorization: Bearer <api key>`.',
+        )
+        .setVersion(BUILD.version)
+        .addBearerAuth()
+        .build(),
+    );
+    SwaggerModule.setup('docs', app, doc, { jsonDocumentUrl: 'docs-json', yamlDocumentUrl: 'docs-yaml' });
+  }
 
   await app.init();
   let url = '';

@@ -3,25 +3,15 @@
 // over 1 MiB are refused with the usual error shape; a preview of the longest body any message may
 // have (and of one longer) answers at once while /health/ready keeps answering.
 import net from 'node:net';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { twilioSignature } from '../src/modules/carriers/twilio/twilio-signature';
-import { ApiClient, TestEngine, startEngine } from './support/engine';
+import { engineForFile, startEngine } from './support/engine';
 
-let engine: TestEngine;
-let api: ApiClient;
-
-beforeAll(async () => {
-  engine = await startEngine();
-  api = await engine.workspace();
-});
-
-afterAll(async () => {
-  await engine?.close();
-});
+const file = engineForFile();
 
 /** A raw HTTP/1.1 request, so the request target is sent exactly as written. */
 function raw(target: string): Promise<number> {
-  const { hostname, port } = new URL(engine.url);
+  const { hostname, port } = new URL(file.engine.url);
   return new Promise((resolve, reject) => {
     const s = net.connect(Number(port), hostname, () =>
       s.write(`GET ${target} HTTP/1.1\r\nhost: ${hostname}:${port}\r\nconnection: close\r\n\r\n`),
@@ -38,7 +28,7 @@ describe('authentication on the route that runs', () => {
     expect(await raw('/v1/connectors')).toBe(401);
     expect(await raw('/%761/connectors')).toBe(401);
     expect(await raw('/%761/carriers')).toBe(401);
-    expect(await raw(`${engine.url}/v1/connectors`)).toBe(401);
+    expect(await raw(`${file.engine.url}/v1/connectors`)).toBe(401);
     // Health stays public.
     expect(await raw('/health/live')).toBe(200);
   });
@@ -46,7 +36,7 @@ describe('authentication on the route that runs', () => {
 
 describe('bounded work per request', () => {
   it('refuses a JSON body over 1 MiB with 413 in the usual error shape', async () => {
-    const r = await api.post('/v1/messages/preview', { body: 'a'.repeat(1024 * 1024 + 10) });
+    const r = await file.api.post('/v1/messages/preview', { body: 'a'.repeat(1024 * 1024 + 10) });
     expect(r.status).toBe(413);
     expect(r.body.error.code).toBe('payload_too_large');
   });
@@ -54,13 +44,13 @@ describe('bounded work per request', () => {
   it('previews the longest message body in milliseconds and refuses a longer one before any analysis', async () => {
     const longest = '😀👍🏽🇺🇸a'.repeat((255 * 160) / 11);
     const t0 = performance.now();
-    const ok = await api.post('/v1/messages/preview', { body: longest.slice(0, 255 * 160) });
+    const ok = await file.api.post('/v1/messages/preview', { body: longest.slice(0, 255 * 160) });
     expect(ok.status).toBe(200);
     expect(performance.now() - t0).toBeLessThan(2_000);
-    const tooLong = await api.post('/v1/messages/preview', { body: 'x'.repeat(255 * 160 + 1) });
+    const tooLong = await file.api.post('/v1/messages/preview', { body: 'x'.repeat(255 * 160 + 1) });
     expect(tooLong.status).toBe(400);
     expect(JSON.stringify(tooLong.body.error)).toContain('body');
-    const ready = await fetch(`${engine.url}/health/ready`);
+    const ready = await fetch(`${file.engine.url}/health/ready`);
     expect(ready.status).toBeLessThan(500);
   });
 });

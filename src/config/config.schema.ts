@@ -80,6 +80,11 @@ export const envSchema = z.object({
     .string()
     .regex(/^https?:\/\/[^/\s]+$/, 'must be http(s)://host[:port] without a path')
     .default('http://127.0.0.1:3000'),
+  // When set, GET /metrics answers only `Authorization: Bearer <token>` (401 otherwise), so a
+  // port reachable beyond the Prometheus network does not publish traffic figures. Unset: open.
+  PARLEY_METRICS_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  // Whether the API documentation (/docs, /docs-json, /docs-yaml) is served; false: they are 404.
+  PARLEY_DOCS_PUBLIC: bool.prefault('true'),
   // How a multipart message's parts add up to one status (see messages/status-machine.ts).
   // A submit whose answer was lost (a crash, a dropped connection) ends as `unknown` (never resent)
   // if no receipt could be tied to it within this window. Longer: fewer `unknown` for carriers with

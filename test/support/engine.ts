@@ -1,6 +1,7 @@
 // Starts a real engine in the test process (Fastify on an ephemeral port, the real Postgres,
 // Redis and Kafka) and gives tests an API client with a fresh workspace of their own.
 import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll } from 'vitest';
 import { ParleyEnv } from '../../src/config/config.schema';
 import { Engine, createEngine } from '../../src/engine';
 import { WorkspaceService } from '../../src/modules/workspaces/workspace.service';
@@ -92,4 +93,23 @@ export async function eventually<T>(
     await new Promise((r) => setTimeout(r, everyMs));
   }
   throw new Error(`condition not met in ${timeoutMs} ms${last ? `: ${String(last)}` : ''}`);
+}
+
+/**
+ * One engine and one workspace for a whole test file: started before its tests, closed after.
+ * Read them inside tests (`file.engine`, `file.api`), once beforeAll has run.
+ */
+export function engineForFile(overrides: Record<string, string> = {}): {
+  engine: TestEngine;
+  api: ApiClient;
+} {
+  const file = {} as { engine: TestEngine; api: ApiClient };
+  beforeAll(async () => {
+    file.engine = await startEngine(overrides);
+    file.api = await file.engine.workspace();
+  });
+  afterAll(async () => {
+    await file.engine?.close();
+  });
+  return file;
 }

@@ -5,6 +5,7 @@ import { InjectQueue } from '@nestjs/bullmq';
 import { HttpStatus, Injectable } from '@nestjs/common';
 import { Queue } from 'bullmq';
 import { ApiError } from '../../infra/http/api-error';
+import { assertCallbackUrls } from '../../infra/http/callback-url';
 import { keysetOf, page } from '../../infra/http/pagination';
 import { ConfigService } from '../../config/config.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
@@ -43,6 +44,14 @@ export class CampaignService {
   ) {}
 
   async create(ws: Workspace, input: CreateCampaignInput) {
+    // The URLs this campaign will post to follow the one callback URL rule, checked before storing.
+    assertCallbackUrls(
+      [
+        ['status_callback', input.status_callback],
+        ...input.reply_handlers.map((h, i) => [`reply_handlers.${i}.webhook`, h.webhook] as const),
+      ],
+      { production: this.config.env.NODE_ENV === 'production' },
+    );
     if (input.quiet_hours) {
       try {
         // A stricter window is fine; a wider one than the law allows is refused here.

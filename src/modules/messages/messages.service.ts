@@ -18,7 +18,7 @@ import type { CarrierConfig, SenderConfig } from '../carriers/carriers.config';
 import { normalizePhone } from '../carriers/phone-number';
 import { analyzeText } from '../encoding';
 // One URL rule for accepting and for sending callbacks (SSRF checks included).
-import { checkCallbackUrl } from './callback-url';
+import { checkCallbackUrl } from '../../infra/http/callback-url';
 import {
   AcceptedMessage,
   MAX_METADATA_BYTES,

@@ -13,7 +13,7 @@ import { AppLogger } from '../../infra/logging/app-logger';
 import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import { RoleWorker } from '../../infra/queue/role-worker';
-import { checkCallbackUrl, refuseResolved } from '../messages/callback-url';
+import { checkCallbackUrl, refuseResolved } from '../../infra/http/callback-url';
 import { PARLEY_SIGNATURE_HEADER, signParleyPayload } from './parley-signature';
 import { StatusCallbackRepository } from './status-callback.repository';
 import {

@@ -15,7 +15,7 @@ const secretSchema = {
     created_at: { type: 'string', format: 'date-time' },
     previous: {
       type: 'array',
-      description: 'Rotated secrets that still sign callbacks until expires_at.',
+      description: 'The rotated secret (at most one) that still signs callbacks until expires_at.',
       items: {
         type: 'object',
         properties: { created_at: { type: 'string' }, expires_at: { type: 'string' } },
@@ -48,7 +48,10 @@ export class WebhookSecretController {
     return view(await this.secrets.valid(ws.id));
   }
 
-  /** A new current secret; the old one keeps signing (as a second v1) for 24 hours. */
+  /**
+   * A new current secret; the old one keeps signing (as a second v1) for 24 hours. At most two are
+   * live: a rotation within the grace period retires the secret before the old one at once.
+   */
   @Post('rotate')
   @Idempotent()
   @ApiOkResponse({ schema: secretSchema })

@@ -34,11 +34,21 @@ export class WebhookSecretRepository {
               on conflict (workspace_id) where expires_at is null do nothing`.execute(this.db);
   }
 
-  /** Retires the current secret (valid for `graceMs` more) and makes `secret` current, atomically. */
+  /**
+   * Retires the current secret (valid for `graceMs` more) and makes `secret` current, atomically.
+   * At most two secrets are live: a previous one still in its grace period ends now, so repeated
+   * rotations cannot pile up valid secrets (a leaked one must stop working after two rotations).
+   */
   async rotate(workspaceId: string, secret: string, graceMs: number): Promise<void> {
     await this.db.transaction().execute(async (tx) => {
       // Two rotations at once would both retire the same secret and then collide on "one current".
       await sql`select pg_advisory_xact_lock(hashtext(${'webhook-secret:' + workspaceId}))`.execute(tx);
+      await tx
+        .updateTable('webhook_secrets')
+        .set({ expires_at: sql<Date>`now()` })
+        .where('workspace_id', '=', workspaceId)
+        .where('expires_at', '>', sql<Date>`now()`)
+        .execute();
       await tx
         .updateTable('webhook_secrets')
         .set({ expires_at: new Date(Date.now() + graceMs) })

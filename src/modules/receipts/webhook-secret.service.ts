@@ -1,5 +1,6 @@
 // Each workspace's status-callback signing secret: created on first use, rotated on request with
-// the old one signing alongside for a day so receivers can switch without dropping callbacks.
+// the old one signing alongside for a day so receivers can switch without dropping callbacks. At
+// most two are live (the repository retires the oldest when a rotation would make three).
 import { Injectable } from '@nestjs/common';
 import { randomBytes } from 'node:crypto';
 import { WebhookSecret, WebhookSecretRepository } from './webhook-secret.repository';

@@ -1,5 +1,7 @@
 import { Controller, Get, Patch } from '@nestjs/common';
 import { ApiBearerAuth, ApiTags } from '@nestjs/swagger';
+import { ConfigService } from '../../config/config.service';
+import { assertCallbackUrls } from '../../infra/http/callback-url';
 import { ApiZodBody, ZodBody } from '../../infra/http/zod';
 import { CurrentWorkspace } from './auth.guard';
 import { Workspace, WorkspaceRepository } from './workspace.repository';
@@ -9,7 +11,10 @@ import { WorkspaceSettings, resolveSettings, workspaceSettingsSchema } from './w
 @ApiBearerAuth()
 @Controller('v1/workspace/settings')
 export class WorkspaceSettingsController {
-  constructor(private readonly repo: WorkspaceRepository) {}
+  constructor(
+    private readonly repo: WorkspaceRepository,
+    private readonly config: ConfigService,
+  ) {}
 
   @Get()
   async get(@CurrentWorkspace() ws: Workspace) {
@@ -20,6 +25,10 @@ export class WorkspaceSettingsController {
   @Patch()
   @ApiZodBody(workspaceSettingsSchema)
   async patch(@CurrentWorkspace() ws: Workspace, @ZodBody(workspaceSettingsSchema) body: WorkspaceSettings) {
+    // Replies are posted there: the URL rule is checked now, not first at send time.
+    assertCallbackUrls([['reply_webhook_url', body.reply_webhook_url]], {
+      production: this.config.env.NODE_ENV === 'production',
+    });
     const merged = { ...((await this.repo.settings(ws.id)) as WorkspaceSettings), ...body };
     await this.repo.saveSettings(ws.id, merged);
     return resolveSettings(ws.name, merged);

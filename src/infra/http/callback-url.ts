@@ -1,9 +1,13 @@
-// Which URLs Parley will POST customers' status callbacks to. A callback URL is chosen by an API
-// user, so it must not become a way to reach Parley's own network (SSRF): https only, plain http
-// only to loopback outside production, and in production no address that is private, loopback,
-// link-local or otherwise not on the public internet — checked on the literal host here and on
-// every resolved address at send time. Pure: the caller does the DNS lookup.
+// Which URLs Parley will POST to: customers' status callbacks, campaign reply-handler webhooks and a
+// workspace's reply_webhook_url. Each is chosen by an API user, so it must not become a way to reach
+// Parley's own network (SSRF): https only, plain http only to loopback outside production, no
+// credentials in the URL, never a private, link-local or metadata address written as an IP literal
+// (nor a loopback one in production), and in production every resolved address is checked again
+// at send time (DNS may change between storing and sending). The rule is checked when a URL is
+// stored (the API answers 400 naming the field) and again before each send. `checkCallbackUrl` and
+// `refuseResolved` are pure: the caller does the DNS lookup.
 import { isIP } from 'node:net';
+import { ApiError } from './api-error';
 
 export type CallbackUrlCheck = { ok: true; url: URL } | { ok: false; reason: string };
 
@@ -96,12 +100,14 @@ function hostOf(url: URL): string {
   return url.hostname.replace(/^\[|\]$/g, '').toLowerCase();
 }
 
-/**
- * Checks a callback URL's form (at acceptance and before each send). In production a literal
- * non-public address is refused here; names are checked again after resolution.
- */
+/** The longest URL Parley stores. */
 export const MAX_CALLBACK_URL_LENGTH = 2048;
 
+/**
+ * Checks a callback URL's form (when it is stored and before each send). A literal address that is
+ * not on the public internet is refused everywhere except loopback outside production (local
+ * development receivers); names are checked again after resolution, in production.
+ */
 export function checkCallbackUrl(raw: string, opts: { production: boolean }): CallbackUrlCheck {
   if (raw.length > MAX_CALLBACK_URL_LENGTH)
     return { ok: false, reason: `must be at most ${MAX_CALLBACK_URL_LENGTH} characters` };
@@ -111,6 +117,7 @@ export function checkCallbackUrl(raw: string, opts: { production: boolean }): Ca
   } catch {
     return { ok: false, reason: 'not a valid URL' };
   }
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') return { ok: false, reason: 'must use https' };
   if (url.username || url.password) return { ok: false, reason: 'must not carry credentials' };
   const host = hostOf(url);
   const literal = isIP(host) !== 0;
@@ -118,15 +125,29 @@ export function checkCallbackUrl(raw: string, opts: { production: boolean }): Ca
   if (url.protocol === 'http:') {
     if (opts.production) return { ok: false, reason: 'must use https' };
     if (!loopback) return { ok: false, reason: 'must use https (http only to loopback in development)' };
-  } else if (url.protocol !== 'https:') {
-    return { ok: false, reason: 'must use https' };
   }
-  if (opts.production) {
-    if (loopback) return { ok: false, reason: 'must not point at a loopback address' };
-    if (literal && isNonPublicAddress(host))
-      return { ok: false, reason: 'must not point at a private or link-local address' };
+  if (loopback) {
+    if (opts.production) return { ok: false, reason: 'must not point at a loopback address' };
+  } else if (literal && isNonPublicAddress(host)) {
+    return { ok: false, reason: 'must not point at a private, link-local or metadata address' };
   }
   return { ok: true, url };
+}
+
+/**
+ * The API's 400 (validation_failed, naming the field and the reason) for the first URL among
+ * `fields` that breaks the rule; fields whose value is undefined are skipped.
+ */
+export function assertCallbackUrls(
+  fields: readonly (readonly [path: string, url: string | undefined])[],
+  opts: { production: boolean },
+): void {
+  const issues = fields.flatMap(([path, url]) => {
+    if (url === undefined) return [];
+    const checked = checkCallbackUrl(url, opts);
+    return checked.ok ? [] : [{ path, message: checked.reason }];
+  });
+  if (issues.length) throw ApiError.validation(issues);
 }
 
 /** The reason to refuse a set of resolved addresses in production, or undefined when all are public. */
