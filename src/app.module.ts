@@ -15,6 +15,7 @@ import { MetricsModule } from './infra/metrics/metrics.module';
 import { QueueModule } from './infra/queue/queue.module';
 import { RedisModule } from './infra/redis/redis.module';
 import { WorkspacesModule } from './modules/workspaces/workspaces.module';
+import { RateLimitsModule } from './modules/workspaces/rate-limits.module';
 import { CarriersModule } from './modules/carriers/carriers.module';
 import { ConnectorsModule } from './modules/carriers/connectors.module';
 import { ConsentModule } from './modules/consent/consent.module';
@@ -28,6 +29,7 @@ import { CampaignsModule } from './modules/campaigns/campaigns.module';
 // Domain modules, in the order of the flow. Each owns its controllers, repositories and workers.
 export const DOMAIN_MODULES = [
   WorkspacesModule,
+  RateLimitsModule, // after WorkspacesModule: its guard reads what ApiKeyGuard attached
   CarriersModule,
   ConnectorsModule,
   ConsentModule,

@@ -3,6 +3,7 @@
 // hours at a scheduled start), templates with fallbacks and the 400 for missing variables, launch
 // to delivered, pause / resume / cancel, a STOP mid-campaign, reply handlers (YES as confirmation),
 // and deterministic ids with an ordered checkpoint (a page re-run after a crash sends nothing twice).
+import { importCsv } from './support/imports';
 import { TERMINAL_STATUSES } from '../src/modules/messages/message.types';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CampaignExpander } from '../src/modules/campaigns/campaign-expander';
@@ -45,14 +46,7 @@ async function audienceWith(
   const a = await api.post('/v1/audiences', { name: `aud-${run}-${++seq}` });
   expect(a.status).toBe(201);
   const csv = [header, ...rows.map((r) => r.join(','))].join('\n') + '\n';
-  const imp = await api.request('POST', `/v1/audiences/${a.body.id}/imports?default_country=US`, csv, {
-    'content-type': 'text/csv',
-  });
-  expect(imp.status).toBe(202);
-  await eventually(
-    async () => (await api.get(`/v1/imports/${imp.body.id}`)).body.status === 'completed',
-    30_000,
-  );
+  await importCsv(api, a.body.id, csv);
   return a.body.id;
 }
 

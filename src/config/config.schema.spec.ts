@@ -41,3 +41,24 @@ describe('parseEnv', () => {
     expect(parseEnv({ NODE_ENV: 'production', TWILIO_AUTH_TOKEN: 'x' }).TWILIO_AUTH_TOKEN).toBe('x');
   });
 });
+
+describe('SMS-pumping guard settings', () => {
+  it('defaults to US and Canada, no blocked prefix, no budget', () => {
+    const env = parseEnv({});
+    expect(env.PARLEY_DEFAULT_ALLOWED_COUNTRIES).toBe('US,CA');
+    expect(env.PARLEY_BLOCKED_PREFIXES).toBe('');
+    expect(env.PARLEY_DAILY_SEGMENT_BUDGET).toBeUndefined();
+  });
+
+  it('refuses unknown countries and prefixes that are not E.164', () => {
+    expect(() => parseEnv({ PARLEY_DEFAULT_ALLOWED_COUNTRIES: 'US,XX' })).toThrow(
+      /PARLEY_DEFAULT_ALLOWED_COUNTRIES/,
+    );
+    expect(() => parseEnv({ PARLEY_BLOCKED_PREFIXES: '1900' })).toThrow(/PARLEY_BLOCKED_PREFIXES/);
+    expect(
+      parseEnv({ PARLEY_BLOCKED_PREFIXES: '+1900, +4487', PARLEY_DAILY_SEGMENT_BUDGET: '5000' }),
+    ).toMatchObject({
+      PARLEY_DAILY_SEGMENT_BUDGET: 5000,
+    });
+  });
+});

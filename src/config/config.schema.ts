@@ -1,5 +1,7 @@
 // The engine's configuration: every environment variable Parley reads, with working local defaults.
-// Pure (zod only) so the CLI, the engine and the tests validate the same way.
+// Pure (zod, and libphonenumber's list of countries) so the CLI, the engine and the tests validate
+// the same way.
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod/v4';
 
 export const ROLES = ['api', 'dispatcher', 'receipts', 'router', 'scheduler'] as const;
@@ -83,6 +85,12 @@ export const envSchema = z.object({
   // When set, GET /metrics answers only `Authorization: Bearer <token>` (401 otherwise), so a
   // port reachable beyond the Prometheus network does not publish traffic figures. Unset: open.
   PARLEY_METRICS_TOKEN: z.string().min(16, 'use at least 16 characters').optional(),
+  // API rate limits (requests per second, counted in Redis so they hold across api processes): each
+  // API key, each workspace (all its keys together), and each connector's provider webhooks. A
+  // refused request is answered 429 with Retry-After; if Redis does not answer, requests pass.
+  PARLEY_RATE_LIMIT_KEY_PER_SECOND: int(1, 1_000_000).default(100),
+  PARLEY_RATE_LIMIT_WORKSPACE_PER_SECOND: int(1, 1_000_000).default(200),
+  PARLEY_RATE_LIMIT_WEBHOOK_PER_SECOND: int(1, 1_000_000).default(500),
   // Whether the API documentation (/docs, /docs-json, /docs-yaml) is served; false: they are 404.
   PARLEY_DOCS_PUBLIC: bool.prefault('true'),
   // How a multipart message's parts add up to one status (see messages/status-machine.ts).
@@ -107,6 +115,28 @@ export const envSchema = z.object({
   PARLEY_CONSUMER_STALL_SECONDS: int(1, 24 * 3600).default(120),
   // A record a consumer cannot process is tried this many times, then dead-lettered with its reason.
   PARLEY_POISON_ATTEMPTS: int(1, 20).default(3),
+  // SMS-pumping guards (see docs/SECURITY.md). The countries a workspace may text unless its
+  // allowed_countries setting says otherwise (ISO alpha-2, comma-separated).
+  PARLEY_DEFAULT_ALLOWED_COUNTRIES: z
+    .string()
+    .regex(/^\s*([A-Za-z]{2}\s*(,\s*[A-Za-z]{2}\s*)*)?$/, 'a comma-separated list of ISO alpha-2 codes')
+    .refine(
+      (v) =>
+        v
+          .split(',')
+          .map((c) => c.trim().toUpperCase())
+          .every((c) => c === '' || isSupportedCountry(c)),
+      'names a country code libphonenumber does not know',
+    )
+    .default('US,CA'),
+  // E.164 prefixes refused for every workspace (premium-rate ranges), comma-separated.
+  PARLEY_BLOCKED_PREFIXES: z
+    .string()
+    .regex(/^\s*(\+\d{1,14}\s*(,\s*\+\d{1,14}\s*)*)?$/, 'a comma-separated list of E.164 prefixes (+…)')
+    .default(''),
+  // Segments a workspace may have accepted per UTC day unless its daily_segment_budget says
+  // otherwise; unset: unlimited.
+  PARLEY_DAILY_SEGMENT_BUDGET: int(1, 1_000_000_000).optional(),
 });
 
 export type ParleyEnv = z.infer<typeof envSchema>;

@@ -16,6 +16,8 @@ export function testEnv(overrides: Record<string, string> = {}): ParleyEnv {
     KAFKA_TOPIC_PREFIX: `t${randomBytes(4).toString('hex')}.`,
     KAFKA_OUTBOUND_PARTITIONS: '4',
     KAFKA_PARTITIONS: '2',
+    // The destination countries the suite texts (the engine's default is US,CA only).
+    PARLEY_DEFAULT_ALLOWED_COUNTRIES: 'US,CA,GB,JE,FR,JP,CN',
     ...overrides,
   });
 }

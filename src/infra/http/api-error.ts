@@ -43,4 +43,7 @@ export class ApiError extends HttpException {
   static conflict(message: string, code = 'conflict', details?: unknown) {
     return new ApiError(HttpStatus.CONFLICT, code, message, details);
   }
+  static rateLimited(message: string, details?: unknown) {
+    return new ApiError(HttpStatus.TOO_MANY_REQUESTS, 'rate_limited', message, details);
+  }
 }

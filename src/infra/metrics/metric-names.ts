@@ -38,4 +38,6 @@ export const METRICS = {
   consumerStalled: { name: 'parley_consumer_stalled', labels: ['group', 'topic', 'partition'] },
   campaignMessages: { name: 'parley_campaign_messages_total', labels: ['stage'] },
   importRows: { name: 'parley_import_rows_total', labels: ['outcome'] },
+  // SMS-pumping guards: the share of a workspace's daily segment budget used today (workspace id).
+  workspaceBudgetUsed: { name: 'parley_workspace_budget_used_ratio', labels: ['workspace'] },
 } as const;

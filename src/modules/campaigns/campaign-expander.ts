@@ -17,6 +17,9 @@ import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import { deterministicId } from '../../infra/ids/deterministic-id';
 import type { OutboundEnvelope } from '../messages/message.types';
 import { WorkspaceRepository } from '../workspaces/workspace.repository';
+import { SendingLimitsService } from '../workspaces/sending-limits.service';
+import { destinationPolicy, destinationRule, parsePrefixList } from '../carriers/destination-policy';
+import { ConfigService } from '../../config/config.service';
 import { CampaignRepository, CampaignRow, RecipientPage } from './campaign.repository';
 import { CampaignRules, verdictsFor } from './recipient-message';
 import { compileTemplate } from '../templates/template';
@@ -44,6 +47,8 @@ export class CampaignExpander {
     private readonly directory: CarrierDirectory,
     private readonly kafka: KafkaService,
     private readonly workspaces: WorkspaceRepository,
+    private readonly limits: SendingLimitsService,
+    private readonly config: ConfigService,
     private readonly log: AppLogger,
     metrics: MetricsService,
   ) {
@@ -82,6 +87,13 @@ export class CampaignExpander {
       override: c.quiet_hours,
       allowLong: (c.plan as { allow_long?: boolean }).allow_long === true,
       carrierOf: (e164) => this.directory.carrierOf(e164),
+      // Checked again here: the workspace's allowed countries may have changed since the plan.
+      refuseDestination: destinationRule(
+        destinationPolicy(
+          (await this.limits.of(c.workspace_id)).allowed_countries,
+          parsePrefixList(this.config.env.PARLEY_BLOCKED_PREFIXES),
+        ),
+      ),
     };
     const started = Date.now();
     let expanded = 0;

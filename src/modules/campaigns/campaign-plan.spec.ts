@@ -32,7 +32,15 @@ describe('PlanAccumulator', () => {
       start,
     );
     expect(plan.recipients).toBe(400);
-    expect(plan.excluded).toEqual({ opted_out: 5, not_opted_in: 7, invalid: 0, no_route: 0, total: 12 });
+    expect(plan.excluded).toEqual({
+      opted_out: 5,
+      not_opted_in: 7,
+      invalid: 0,
+      no_route: 0,
+      country_not_allowed: 0,
+      prefix_blocked: 0,
+      total: 12,
+    });
     expect(plan.segments_total).toBe(500);
     expect(plan.encoding_mix).toEqual({ 'GSM-7': 300, 'UCS-2': 100 });
     expect(plan.segments_per_message).toEqual({ min: 1, max: 2, average: 1.25 });

@@ -4,7 +4,8 @@
 // will finish, and how many recipients quiet hours hold back at the start. Pure: the service feeds it
 // recipients chunk by chunk; tests feed it arrays.
 
-export type Exclusion = 'opted_out' | 'not_opted_in' | 'invalid' | 'no_route';
+export type Exclusion =
+  'opted_out' | 'not_opted_in' | 'invalid' | 'no_route' | 'country_not_allowed' | 'prefix_blocked';
 
 export interface PlannedRecipient {
   /** Rendered text's segment count and encoding, or undefined when excluded before rendering. */
@@ -54,7 +55,14 @@ export interface LaunchPlan {
 
 export class PlanAccumulator {
   private recipients = 0;
-  private excluded: Record<Exclusion, number> = { opted_out: 0, not_opted_in: 0, invalid: 0, no_route: 0 };
+  private excluded: Record<Exclusion, number> = {
+    opted_out: 0,
+    not_opted_in: 0,
+    invalid: 0,
+    no_route: 0,
+    country_not_allowed: 0,
+    prefix_blocked: 0,
+  };
   private segments = 0;
   private mix = { 'GSM-7': 0, 'UCS-2': 0 };
   private minSeg = Infinity;

@@ -14,6 +14,9 @@ import { CampaignStatusCount, MessageRepository } from '../messages/message.repo
 import { parseFilter } from '../audiences/segment-filter';
 import { RepliesRepository } from '../replies/replies.repository';
 import { Workspace } from '../workspaces/workspace.repository';
+import { SendingLimitsService } from '../workspaces/sending-limits.service';
+import { SegmentBudgetService } from '../messages/segment-budget.service';
+import { destinationPolicy, destinationRule, parsePrefixList } from '../carriers/destination-policy';
 import { CreateCampaignInput } from './campaign.dto';
 import { PlanAccumulator } from './campaign-plan';
 import { CampaignRepository, CampaignRow, RecipientSelection } from './campaign.repository';
@@ -40,6 +43,8 @@ export class CampaignService {
     private readonly config: ConfigService,
     private readonly messages: MessageRepository,
     private readonly replies: RepliesRepository,
+    private readonly limits: SendingLimitsService,
+    private readonly budget: SegmentBudgetService,
     @InjectQueue(EXPAND_QUEUE) private readonly queue: Queue<ExpandJob>,
   ) {}
 
@@ -88,6 +93,12 @@ export class CampaignService {
       override: input.quiet_hours,
       allowLong: input.allow_long,
       carrierOf: (e164) => this.directory.carrierOf(e164),
+      refuseDestination: destinationRule(
+        destinationPolicy(
+          (await this.limits.of(ws.id)).allowed_countries,
+          parsePrefixList(this.config.env.PARLEY_BLOCKED_PREFIXES),
+        ),
+      ),
     };
     // The wait depends only on the zone and the window: a handful of distinct values per campaign.
     const waits = new Map<string, number>();
@@ -152,6 +163,36 @@ export class CampaignService {
 
   async launch(ws: Workspace, id: string) {
     const c = await this.mustGet(ws, id);
+    const reserved = await this.reserveBudget(ws, c);
+    try {
+      return await this.start(ws, c);
+    } catch (err) {
+      await this.budget.refund(ws.id, reserved);
+      throw err;
+    }
+  }
+
+  /**
+   * The plan's segments taken from today's segment budget (a scheduled campaign's too, at launch);
+   * 409 naming the figures when they exceed what is left. Returns the segments reserved.
+   */
+  private async reserveBudget(ws: Workspace, c: CampaignRow): Promise<number> {
+    const budget = (await this.limits.of(ws.id)).daily_segment_budget;
+    if (budget === null || c.status !== 'draft') return 0;
+    const segments = (c.plan as { segments_total?: number }).segments_total ?? 0;
+    if (segments === 0) return 0;
+    const { admitted, used = 0 } = await this.budget.admit(ws.id, budget, [segments]);
+    if (admitted === 1) return segments;
+    const remaining = Math.max(budget - used, 0);
+    throw ApiError.conflict(
+      `the campaign's plan needs ${segments} segments but only ${remaining} of the workspace's daily budget of ${budget} remain today (UTC; ${used} used)`,
+      'daily_budget_insufficient',
+      { segments, remaining, budget, used },
+    );
+  }
+
+  private async start(ws: Workspace, c: CampaignRow) {
+    const id = c.id;
     if (c.schedule_at && c.schedule_at.getTime() > Date.now() && c.status === 'draft') {
       const moved = await this.repo.transition(ws.id, id, 'schedule');
       if (!moved) throw this.badState(c, 'launch');

@@ -68,4 +68,16 @@ describe('verdictsFor', () => {
     const allowed = [...verdictsFor([recipient(1)], { ...long, allowLong: true })][0];
     expect(allowed.ok && allowed.message.segments).toBe(11);
   });
+
+  it('excludes a destination the workspace may not text before looking for a route', () => {
+    const page = [recipient(1), recipient(2), recipient(3)];
+    const refuse = (e164: string) =>
+      e164.endsWith('0001')
+        ? ('country_not_allowed' as const)
+        : e164.endsWith('0002')
+          ? ('prefix_blocked' as const)
+          : undefined;
+    const out = [...verdictsFor(page, rules({ refuseDestination: refuse }))];
+    expect(out.map((v) => (v.ok ? 'ok' : v.reason))).toEqual(['country_not_allowed', 'prefix_blocked', 'ok']);
+  });
 });

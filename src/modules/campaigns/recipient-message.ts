@@ -60,7 +60,14 @@ export function messageFor(
 }
 
 /** Why a recipient gets nothing (the plan's exclusions, plus a template variable it lacks). */
-export type RecipientExclusion = 'opted_out' | 'no_route' | 'not_opted_in' | 'invalid' | 'missing_variables';
+export type RecipientExclusion =
+  | 'opted_out'
+  | 'no_route'
+  | 'not_opted_in'
+  | 'invalid'
+  | 'missing_variables'
+  | 'country_not_allowed'
+  | 'prefix_blocked';
 
 export type RecipientVerdict<R extends Recipient> =
   | { ok: true; recipient: R; carrierId: string; message: Extract<RecipientOutcome, { ok: true }> }
@@ -74,10 +81,13 @@ export interface CampaignRules {
   allowLong?: boolean;
   /** The carrier that serves a number (undefined: no route). */
   carrierOf: (e164: string) => { id: string } | undefined;
+  /** Why the workspace may not text a number (SMS-pumping guards), or undefined. */
+  refuseDestination?: (e164: string) => 'country_not_allowed' | 'prefix_blocked' | undefined;
 }
 
 /**
- * The verdict on each recipient of a page, in order: opted out, no carrier route, or what
+ * The verdict on each recipient of a page, in order: opted out, a destination the workspace may
+ * not text (country, blocked prefix), no carrier route, or what
  * messageFor says (consent for marketing, template, text, segment limit).
  */
 export function* verdictsFor<R extends Recipient & { optedOut?: boolean }>(
@@ -88,6 +98,11 @@ export function* verdictsFor<R extends Recipient & { optedOut?: boolean }>(
   for (const recipient of page) {
     if (recipient.optedOut) {
       yield { ok: false, recipient, reason: 'opted_out' };
+      continue;
+    }
+    const refusal = rules.refuseDestination?.(recipient.e164);
+    if (refusal) {
+      yield { ok: false, recipient, reason: refusal };
       continue;
     }
     const carrier = rules.carrierOf(recipient.e164);

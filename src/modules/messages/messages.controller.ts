@@ -28,6 +28,11 @@ export class MessagesController {
   @ApiZodBody(sendMessageSchema)
   @ApiResponse({ status: 202, description: '{ id, status: "accepted", to, from, encoding, segments }' })
   @ApiResponse({ status: 400, description: 'A field is invalid; the error names it and the reason.' })
+  @ApiResponse({
+    status: 403,
+    description: 'country_not_allowed (naming the country) or prefix_blocked: SMS-pumping guards',
+  })
+  @ApiResponse({ status: 429, description: "daily_budget_exhausted: the workspace's daily segment budget" })
   // Validated by the service, which applies the same rules to batch items and internal senders.
   send(@CurrentWorkspace() ws: Workspace, @Body() body: unknown): Promise<AcceptedMessage> {
     return this.messages.acceptOne(ws, body);

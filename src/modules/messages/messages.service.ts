@@ -15,7 +15,15 @@ import { METRICS } from '../../infra/metrics/metric-names';
 import { MetricsService } from '../../infra/metrics/metrics.service';
 import { CarrierDirectory } from '../carriers/carrier-directory.service';
 import type { CarrierConfig, SenderConfig } from '../carriers/carriers.config';
+import {
+  DestinationPolicy,
+  destinationPolicy,
+  parsePrefixList,
+  refuseDestination,
+} from '../carriers/destination-policy';
 import { normalizePhone } from '../carriers/phone-number';
+import { SendingLimits } from '../workspaces/workspace-settings';
+import { SendingLimitsService } from '../workspaces/sending-limits.service';
 import { analyzeText } from '../encoding';
 // One URL rule for accepting and for sending callbacks (SSRF checks included).
 import { checkCallbackUrl } from '../../infra/http/callback-url';
@@ -32,6 +40,7 @@ import type { AcceptedRow } from './message-record';
 import { MessageStatusRepository } from './message-status.repository';
 import { MessageRepository } from './message.repository';
 import type { OutboundEnvelope } from './message.types';
+import { SegmentBudgetService } from './segment-budget.service';
 
 export interface Issue {
   path: string;
@@ -40,7 +49,10 @@ export interface Issue {
 }
 
 export interface AcceptOptions {
-  /** Auto-replies and confirmations: flagged so no auto-reply ever answers them. */
+  /**
+   * Auto-replies and confirmations: flagged so no auto-reply ever answers them. They answer a number
+   * that texted in, so the SMS-pumping guards (countries, prefixes, budget) do not apply to them.
+   */
   autoReply?: boolean;
   /**
    * Ids per input (same length), for senders that must not send twice when their own input is
@@ -59,6 +71,7 @@ export type AcceptOutcome = { ok: true; message: AcceptedMessage } | { ok: false
 interface Checked {
   m: SendMessageInput;
   to?: string;
+  country?: string | null;
   carrier?: CarrierConfig;
   issues: Issue[];
 }
@@ -73,6 +86,7 @@ interface Prepared {
 export class MessagesService {
   private readonly accepted: Counter<'type'>;
   private readonly stageSeconds: Histogram<'stage'>;
+  private readonly blockedPrefixes: string[];
 
   constructor(
     private readonly repo: MessageRepository,
@@ -81,8 +95,11 @@ export class MessagesService {
     private readonly kafka: KafkaService,
     private readonly config: ConfigService,
     private readonly log: AppLogger,
+    private readonly limits: SendingLimitsService,
+    private readonly budget: SegmentBudgetService,
     metrics: MetricsService,
   ) {
+    this.blockedPrefixes = parsePrefixList(config.env.PARLEY_BLOCKED_PREFIXES);
     this.accepted = metrics.counter(
       METRICS.messagesAccepted.name,
       'Messages accepted for sending (stored and on an outbound topic).',
@@ -119,7 +136,10 @@ export class MessagesService {
     }
     const t0 = performance.now();
     const acceptedAt = new Date();
-    const checked = inputs.map((input) => this.check(input));
+    // Auto-replies answer a number that texted in: no pumping guard applies to them.
+    const limits = opts.autoReply ? undefined : await this.limits.of(workspace.id);
+    const policy = limits ? destinationPolicy(limits.allowed_countries, this.blockedPrefixes) : undefined;
+    const checked = inputs.map((input) => guarded(this.check(input), policy));
     const t1 = performance.now();
     const senders = await this.sendersOf(workspace, checked);
     const t2 = performance.now();
@@ -132,11 +152,47 @@ export class MessagesService {
             optOutConfirmation: opts.optOutConfirmation?.[i] === true,
           }),
     );
-    const prepared = outcomes.filter((o): o is Prepared => 'row' in o);
     this.stageSeconds.observe({ stage: 'check' }, (t1 - t0 + performance.now() - t2) / 1000);
     this.stageSeconds.observe({ stage: 'senders' }, (t2 - t1) / 1000);
-    if (prepared.length) await this.persist(prepared);
-    return outcomes.map((o) => ('row' in o ? { ok: true, message: o.answer } : o));
+    const budgeted = limits ? await this.withinBudget(workspace.id, limits, outcomes) : outcomes;
+    const prepared = budgeted.filter((o): o is Prepared => 'row' in o);
+    if (prepared.length) {
+      try {
+        await this.persist(prepared);
+      } catch (err) {
+        if (limits?.daily_segment_budget != null) {
+          await this.budget.refund(workspace.id, sum(prepared.map((p) => p.row.segments)));
+        }
+        throw err;
+      }
+    }
+    return budgeted.map((o) => ('row' in o ? { ok: true, message: o.answer } : o));
+  }
+
+  /**
+   * The workspace's daily segment budget over the prepared items, in item order (one Redis call):
+   * the items past the budget are refused with 429 daily_budget_exhausted.
+   */
+  private async withinBudget(
+    workspaceId: string,
+    limits: SendingLimits,
+    outcomes: readonly (AcceptOutcome | Prepared)[],
+  ): Promise<(AcceptOutcome | Prepared)[]> {
+    const budget = limits.daily_segment_budget;
+    const segments = outcomes.flatMap((o) => ('row' in o ? [o.row.segments] : []));
+    const { admitted, used } = await this.budget.admit(workspaceId, budget, segments);
+    if (admitted === segments.length) return [...outcomes];
+    let n = 0;
+    return outcomes.map((o) => {
+      if (!('row' in o) || n++ < admitted) return o;
+      const error = new ApiError(
+        HttpStatus.TOO_MANY_REQUESTS,
+        'daily_budget_exhausted',
+        `this message needs ${o.row.segments} segment(s) but the workspace's daily segment budget (${budget}) has ${Math.max((budget ?? 0) - (used ?? 0), 0)} left today (UTC)`,
+        { budget, used, segments: o.row.segments },
+      );
+      return { ok: false as const, error };
+    });
   }
 
   async get(workspaceId: string, id: string) {
@@ -157,6 +213,7 @@ export class MessagesService {
     let to: string | undefined;
     if (!phone.ok) issues.push({ path: 'to', message: phone.detail, code: phone.reason });
     else to = phone.e164;
+    const country = phone.ok ? phone.country : undefined;
     const carrier = to ? this.directory.carrierOf(to) : undefined;
     if (to && !carrier) issues.push({ path: 'to', message: `no configured carrier serves ${to}` });
 
@@ -170,7 +227,7 @@ export class MessagesService {
       issues.push({ path: 'metadata', message: `must be at most ${MAX_METADATA_BYTES} bytes as JSON` });
     }
     if (m.body.trim() === '') issues.push({ path: 'body', message: 'must not be empty' });
-    return { m, to, carrier, issues };
+    return { m, to, country, carrier, issues };
   }
 
   /**
@@ -332,6 +389,21 @@ function schemaIssues(err: z.ZodError): Issue[] {
       : [issuesOf(err)[n]],
   );
 }
+
+/** A checked item to a destination the workspace may not text is refused with 403 (its code). */
+function guarded(
+  c: Checked | { refused: AcceptOutcome },
+  policy: DestinationPolicy | undefined,
+): Checked | { refused: AcceptOutcome } {
+  if ('refused' in c || !c.to || !policy) return c;
+  const r = refuseDestination(c.to, c.country, policy);
+  if (!r) return c;
+  const details =
+    r.code === 'prefix_blocked' ? { to: c.to, prefix: r.prefix } : { to: c.to, country: r.country };
+  return { refused: { ok: false, error: new ApiError(HttpStatus.FORBIDDEN, r.code, r.message, details) } };
+}
+
+const sum = (xs: readonly number[]) => xs.reduce((a, b) => a + b, 0);
 
 function refused(issues: Issue[]): AcceptOutcome {
   return { ok: false, error: ApiError.validation(issues) };

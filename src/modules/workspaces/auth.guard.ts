@@ -14,7 +14,13 @@ import { ApiKeyService } from './api-key.service';
 const PUBLIC = 'parley:public';
 export const Public = () => SetMetadata(PUBLIC, true);
 
-type AuthedRequest = FastifyRequest & { workspace?: Workspace };
+/** A request the guard let through: its workspace and the id of the key that authenticated it. */
+export type AuthedRequest = FastifyRequest & { workspace?: Workspace; apiKeyId?: string };
+
+/** Whether the handler or its controller is marked @Public() (no API key asked). */
+export function isPublicRoute(reflector: Reflector, ctx: ExecutionContext): boolean {
+  return reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()]) === true;
+}
 
 /** Whether the route the router matched (not the URL as sent) is part of the /v1 API. */
 export function isApiRoute(req: FastifyRequest): boolean {
@@ -36,7 +42,7 @@ export class ApiKeyGuard implements CanActivate {
     if (ctx.getType() !== 'http') return true;
     const req = ctx.switchToHttp().getRequest<AuthedRequest>();
     if (!isApiRoute(req)) return true;
-    if (this.reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()])) return true;
+    if (isPublicRoute(this.reflector, ctx)) return true;
     const key = bearerToken(req.headers.authorization);
     if (!key) throw ApiError.unauthorized();
     // Cached per process for at most 5 s (api-key-auth-cache.ts): a key revoked or expired
@@ -44,6 +50,7 @@ export class ApiKeyGuard implements CanActivate {
     const auth = await this.keys.authenticate(key);
     if (!auth) throw ApiError.unauthorized('the API key is not valid');
     req.workspace = auth.workspace;
+    req.apiKeyId = auth.keyId;
     return true;
   }
 }

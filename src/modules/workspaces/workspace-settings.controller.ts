@@ -4,6 +4,7 @@ import { ConfigService } from '../../config/config.service';
 import { assertCallbackUrls } from '../../infra/http/callback-url';
 import { ApiZodBody, ZodBody } from '../../infra/http/zod';
 import { CurrentWorkspace } from './auth.guard';
+import { SendingLimitsService } from './sending-limits.service';
 import { Workspace, WorkspaceRepository } from './workspace.repository';
 import { WorkspaceSettings, resolveSettings, workspaceSettingsSchema } from './workspace-settings';
 
@@ -14,14 +15,16 @@ export class WorkspaceSettingsController {
   constructor(
     private readonly repo: WorkspaceRepository,
     private readonly config: ConfigService,
+    private readonly limits: SendingLimitsService,
   ) {}
 
   @Get()
   async get(@CurrentWorkspace() ws: Workspace) {
-    return resolveSettings(ws.name, (await this.repo.settings(ws.id)) as WorkspaceSettings);
+    const s = (await this.repo.settings(ws.id)) as WorkspaceSettings;
+    return { ...resolveSettings(ws.name, s), ...this.limits.resolve(s) };
   }
 
-  /** Merges the given settings into the workspace's (a field set to null is not allowed; omit it). */
+  /** Merges the given settings into the workspace's (a field set to null is not allowed, omit it; except daily_segment_budget: null = unlimited). */
   @Patch()
   @ApiZodBody(workspaceSettingsSchema)
   async patch(@CurrentWorkspace() ws: Workspace, @ZodBody(workspaceSettingsSchema) body: WorkspaceSettings) {
@@ -31,6 +34,6 @@ export class WorkspaceSettingsController {
     });
     const merged = { ...((await this.repo.settings(ws.id)) as WorkspaceSettings), ...body };
     await this.repo.saveSettings(ws.id, merged);
-    return resolveSettings(ws.name, merged);
+    return { ...resolveSettings(ws.name, merged), ...this.limits.resolve(merged) };
   }
 }

@@ -1,6 +1,15 @@
 // What each workspace says to its customers and how its replies are handled: brand, help text,
 // opt-out scope, extra keywords per language, and where order questions go. Pure (zod only).
+import { isSupportedCountry } from 'libphonenumber-js/max';
 import { z } from 'zod/v4';
+
+const countryCode = z
+  .string()
+  .trim()
+  .transform((c) => c.toUpperCase())
+  .refine((c) => /^[A-Z]{2}$/.test(c) && isSupportedCountry(c), {
+    message: 'must be a known ISO 3166-1 alpha-2 country code',
+  });
 
 const keywordList = z.array(z.string().trim().min(1).max(40)).max(50);
 const keywordSet = z
@@ -32,6 +41,10 @@ export const workspaceSettingsSchema = z
       .min(1)
       .max(24 * 30)
       .optional(),
+    /** Destination countries this workspace may text (SMS-pumping guard); default: the env's set. */
+    allowed_countries: z.array(countryCode).max(250).optional(),
+    /** Segments accepted per UTC day before sends are refused; null: unlimited. */
+    daily_segment_budget: z.number().int().min(1).max(1_000_000_000).nullable().optional(),
     keywords: z
       .object({ en: keywordSet.optional(), es: keywordSet.optional(), fr: keywordSet.optional() })
       .strict()
@@ -68,5 +81,19 @@ export function resolveSettings(workspaceName: string, s: WorkspaceSettings): Re
     opt_in_confirmation:
       s.opt_in_confirmation ??
       `${brand}: You are subscribed again. ${freq}. Msg & data rates may apply. Reply HELP for help, STOP to opt out.`,
+  };
+}
+
+/** The sending limits of a workspace: its own settings, else the deployment's defaults. */
+export interface SendingLimits {
+  allowed_countries: string[];
+  daily_segment_budget: number | null;
+}
+
+export function sendingLimits(s: WorkspaceSettings, defaults: SendingLimits): SendingLimits {
+  return {
+    allowed_countries: s.allowed_countries ?? defaults.allowed_countries,
+    daily_segment_budget:
+      s.daily_segment_budget === undefined ? defaults.daily_segment_budget : s.daily_segment_budget,
   };
 }

@@ -1,6 +1,6 @@
 // Workspaces own tenancy: API keys, the authenticated workspace of each request (ApiKeyGuard runs
 // before every route of the app; controllers read the workspace with @CurrentWorkspace()), and
-// workspace settings.
+// workspace settings and the sending limits they set (SendingLimitsService).
 import { Module } from '@nestjs/common';
 import { APP_GUARD } from '@nestjs/core';
 import { ApiKeyRepository } from './api-key.repository';
@@ -11,6 +11,7 @@ import { WorkspaceController } from './workspace.controller';
 import { WorkspaceSettingsController } from './workspace-settings.controller';
 import { WorkspaceRepository } from './workspace.repository';
 import { WorkspaceService } from './workspace.service';
+import { SendingLimitsService } from './sending-limits.service';
 
 @Module({
   providers: [
@@ -18,9 +19,10 @@ import { WorkspaceService } from './workspace.service';
     WorkspaceService,
     ApiKeyRepository,
     ApiKeyService,
+    SendingLimitsService,
     { provide: APP_GUARD, useClass: ApiKeyGuard },
   ],
   controllers: [WorkspaceController, WorkspaceSettingsController, ApiKeysController],
-  exports: [WorkspaceRepository],
+  exports: [WorkspaceRepository, SendingLimitsService],
 })
 export class WorkspacesModule {}
