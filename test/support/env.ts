@@ -18,6 +18,10 @@ export function testEnv(overrides: Record<string, string> = {}): ParleyEnv {
     KAFKA_PARTITIONS: '2',
     // The destination countries the suite texts (the engine's default is US,CA only).
     PARLEY_DEFAULT_ALLOWED_COUNTRIES: 'US,CA,GB,JE,FR,JP,CN',
+    // Tests poll the API every few milliseconds, so a workspace's 200 requests a second ran out
+    // in one run (a 429 on a batch); the limits have their own test (rate-limits.test.ts).
+    PARLEY_RATE_LIMIT_KEY_PER_SECOND: '100000',
+    PARLEY_RATE_LIMIT_WORKSPACE_PER_SECOND: '100000',
     ...overrides,
   });
 }
