@@ -21,9 +21,9 @@ export interface Engine {
   close(): Promise<void>;
 }
 
-/** Content types whose bodies reach handlers as a stream (imports are never held whole). */
 /** The largest JSON body any route takes. */
-export const JSON_BODY_LIMIT = 1024 * 1024;
+const JSON_BODY_LIMIT = 1024 * 1024;
+/** Content types whose bodies reach handlers as a stream (imports are never held whole). */
 export const STREAMED_TYPES = ['text/csv', 'application/x-ndjson', 'application/ndjson', 'text/plain'];
 
 export async function createEngine(env: ParleyEnv, opts: { listen?: boolean } = {}): Promise<Engine> {

@@ -5,19 +5,12 @@ import { execFile, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { ROOT } from './harness';
+import { portOpen } from './private-services';
+
+export { portOpen };
 
 export const CLUSTER_PORT = 19092;
 export const CLUSTER_BROKERS = '127.0.0.1:19092,127.0.0.1:19102,127.0.0.1:19112';
-
-export async function portOpen(port: number): Promise<boolean> {
-  const net = await import('node:net');
-  return new Promise((resolve) => {
-    const s = net.connect({ host: '127.0.0.1', port });
-    s.once('connect', () => (s.destroy(), resolve(true)));
-    s.once('error', () => resolve(false));
-    s.setTimeout(1_000, () => (s.destroy(), resolve(false)));
-  });
-}
 
 export function brokerPid(id: number): number {
   return Number(

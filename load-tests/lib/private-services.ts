@@ -6,7 +6,8 @@ import { chownSync, existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
 import net from 'node:net';
 import path from 'node:path';
 
-function portOpen(port: number): Promise<boolean> {
+/** Whether something listens on 127.0.0.1:`port` (a second's patience). */
+export function portOpen(port: number): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host: '127.0.0.1', port });
     s.once('connect', () => (s.destroy(), resolve(true)));

@@ -10,6 +10,8 @@ import { ApiKeyService } from '../modules/workspaces/api-key.service';
 import { WorkspaceRepository } from '../modules/workspaces/workspace.repository';
 import { WorkspaceService } from '../modules/workspaces/workspace.service';
 import { CliCommand, UsageError, options } from './command';
+import { isUuid } from '../infra/ids/uuid';
+import { SHOWN_PREFIX_LENGTH } from '../modules/workspaces/api-key';
 
 const USAGE = [
   'create --workspace <name> [--name <text>] [--expires-in-days <n>] [--json]',
@@ -17,8 +19,6 @@ const USAGE = [
   '       revoke <id> [--json]',
   '       rotate <id> [--json]',
 ].join('\n');
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 export const keysCommand: CliCommand = {
   name: 'keys',
@@ -39,7 +39,7 @@ export const keysCommand: CliCommand = {
       return values.workspace.trim();
     };
     const needsId = () => {
-      if (!id || !UUID.test(id)) throw new UsageError(`usage: parley keys ${action} <id> (a key id, a UUID)`);
+      if (!id || !isUuid(id)) throw new UsageError(`usage: parley keys ${action} <id> (a key id, a UUID)`);
       return id;
     };
     let run: (db: Db) => Promise<number>;
@@ -164,7 +164,7 @@ async function revoke(db: Db, id: string, json: boolean) {
   if (json) console.log(JSON.stringify(keyView(r)));
   else
     console.log(
-      `revoked ${r.id} (${r.prefix.slice(0, 8)}…) at ${keyView(r).revoked_at}; running processes refuse it within 5 s`,
+      `revoked ${r.id} (${r.prefix.slice(0, SHOWN_PREFIX_LENGTH)}…) at ${keyView(r).revoked_at}; running processes refuse it within 5 s`,
     );
   return 0;
 }

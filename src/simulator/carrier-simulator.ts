@@ -35,6 +35,7 @@ import type {
 import { SimulatorHttp } from './simulator-http';
 import { SimulatedSmsc } from './simulator-smsc';
 import { SlidingWindow } from './sliding-window';
+import { DEV_WEBHOOK_TOKEN } from '../config/config.service';
 
 export interface CarrierSimulatorOptions {
   host?: string;
@@ -120,7 +121,7 @@ export class CarrierSimulator implements SimulatorHost {
       opts.twilioAccounts ??
       Object.fromEntries(
         this.carriersFile.connectors.flatMap((c) =>
-          c.kind === 'twilio' ? [[c.account_sid, process.env[c.auth_token_env] || 'dev-auth-token']] : [],
+          c.kind === 'twilio' ? [[c.account_sid, process.env[c.auth_token_env] || DEV_WEBHOOK_TOKEN]] : [],
         ),
       );
     this.log = opts.log ?? (() => undefined);

@@ -4,6 +4,7 @@
 // decoded and checked against the list's key before any query, so a bad one is a 400 naming it.
 import { z } from 'zod/v4';
 import type { Keyset } from '../db/keyset';
+import { UUID_PATTERN } from '../ids/uuid';
 
 export const MAX_LIMIT = 1_000;
 
@@ -13,9 +14,7 @@ export interface Page<T> {
 }
 
 /** A UUID as Postgres prints it (any version: message ids are deterministic, not v4). */
-export const uuidKey = z
-  .string()
-  .regex(/^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i, 'a UUID');
+export const uuidKey = z.string().regex(UUID_PATTERN, 'a UUID');
 
 /** A timestamp as `sortTime` (infra/db/keyset.ts) prints it: UTC, microseconds. */
 export const timeKey = z

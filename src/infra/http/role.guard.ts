@@ -3,6 +3,7 @@ import { CanActivate, ExecutionContext, HttpStatus, Injectable } from '@nestjs/c
 import type { FastifyRequest } from 'fastify';
 import { ConfigService } from '../../config/config.service';
 import { ApiError } from './api-error';
+import { isApiRoute } from './request-auth';
 
 @Injectable()
 export class RoleGuard implements CanActivate {
@@ -11,9 +12,7 @@ export class RoleGuard implements CanActivate {
   canActivate(ctx: ExecutionContext): boolean {
     if (ctx.getType() !== 'http') return true;
     const req = ctx.switchToHttp().getRequest<FastifyRequest>();
-    // The matched route's pattern, not the raw URL (which may be percent-encoded or absolute).
-    const pattern = req.routeOptions?.url ?? req.url;
-    if (pattern.startsWith('/v1') && !this.config.hasRole('api')) {
+    if (isApiRoute(req) && !this.config.hasRole('api')) {
       throw new ApiError(HttpStatus.NOT_FOUND, 'role_not_running', 'this process does not run the api role');
     }
     return true;

@@ -3,14 +3,15 @@ import { ApiExcludeController } from '@nestjs/swagger';
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { ConfigService } from '../../config/config.service';
 import { ApiError } from '../http/api-error';
+import { bearerToken } from '../http/request-auth';
 import { MetricsService } from './metrics.service';
 
 const digest = (s: string) => createHash('sha256').update(s).digest();
 
 /** Whether an Authorization header carries the token (compared in constant time). */
 export function carriesToken(authorization: string | undefined, token: string): boolean {
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(authorization ?? '');
-  return m !== null && timingSafeEqual(digest(m[1]), digest(token));
+  const given = bearerToken(authorization);
+  return given !== undefined && timingSafeEqual(digest(given), digest(token));
 }
 
 @ApiExcludeController()

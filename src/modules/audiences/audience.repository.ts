@@ -3,7 +3,7 @@ import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import { Keyset, sortTime } from '../../infra/db/keyset';
+import { Keyset, newestFirst, sortTime } from '../../infra/db/keyset';
 
 export interface AudienceRow {
   id: string;
@@ -43,15 +43,11 @@ export class AudienceRepository {
     workspaceId: string,
     page: Keyset<readonly [string, string]>,
   ): Promise<(AudienceRow & { sort_at: string })[]> {
-    let q = this.db
+    const q = this.db
       .selectFrom('audiences')
       .select(['id', 'name', 'created_at', sortTime('created_at').as('sort_at')])
       .where('workspace_id', '=', workspaceId);
-    if (page.after) {
-      const [at, id] = page.after;
-      q = q.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`);
-    }
-    return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.take).execute();
+    return newestFirst(q, page).execute();
   }
 
   /** Members, and how many of them are opted in / out workspace-wide (the ledger's current state). */

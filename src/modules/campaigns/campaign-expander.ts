@@ -39,6 +39,8 @@ interface Built {
 @Injectable()
 export class CampaignExpander {
   private readonly stage: Counter<'stage'>;
+  /** PARLEY_BLOCKED_PREFIXES, read once. */
+  private readonly blockedPrefixes: string[];
   pageSize = EXPAND_PAGE;
   inFlight = EXPAND_IN_FLIGHT;
 
@@ -48,10 +50,11 @@ export class CampaignExpander {
     private readonly kafka: KafkaService,
     private readonly workspaces: WorkspaceRepository,
     private readonly limits: SendingLimitsService,
-    private readonly config: ConfigService,
+    config: ConfigService,
     private readonly log: AppLogger,
     metrics: MetricsService,
   ) {
+    this.blockedPrefixes = parsePrefixList(config.env.PARLEY_BLOCKED_PREFIXES);
     this.stage = metrics.counter(
       METRICS.campaignMessages.name,
       'Campaign messages by stage.',
@@ -89,10 +92,7 @@ export class CampaignExpander {
       carrierOf: (e164) => this.directory.carrierOf(e164),
       // Checked again here: the workspace's allowed countries may have changed since the plan.
       refuseDestination: destinationRule(
-        destinationPolicy(
-          (await this.limits.of(c.workspace_id)).allowed_countries,
-          parsePrefixList(this.config.env.PARLEY_BLOCKED_PREFIXES),
-        ),
+        destinationPolicy((await this.limits.of(c.workspace_id)).allowed_countries, this.blockedPrefixes),
       ),
     };
     const started = Date.now();

@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { Selectable, sql } from 'kysely';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import { Keyset, sortTime } from '../../infra/db/keyset';
+import { Keyset, newestFirst, sortTime } from '../../infra/db/keyset';
 import { RECIPIENT_COLUMNS, Recipient, compileFilter } from '../audiences/segment.repository';
 import { FilterNode, parseFilter } from '../audiences/segment-filter';
 import type { CampaignsTable } from './campaigns.tables';
@@ -121,20 +121,12 @@ export class CampaignRepository {
     workspaceId: string,
     page: Keyset<readonly [string, string]>,
   ): Promise<(CampaignRow & { sort_at: string })[]> {
-    let q = this.db
+    const q = this.db
       .selectFrom('campaigns')
       .selectAll()
       .select(sortTime('created_at').as('sort_at'))
       .where('workspace_id', '=', workspaceId);
-    if (page.after) {
-      const [at, id] = page.after;
-      q = q.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`);
-    }
-    return (await q
-      .orderBy('created_at', 'desc')
-      .orderBy('id', 'desc')
-      .limit(page.take)
-      .execute()) as (CampaignRow & {
+    return (await newestFirst(q, page).execute()) as (CampaignRow & {
       sort_at: string;
     })[];
   }

@@ -24,6 +24,7 @@ import { AggregateCache } from './aggregate-cache';
 import { QuietHoursError, windowFor } from './quiet-hours';
 import { CampaignRules, quietWait, verdictsFor } from './recipient-message';
 import { TemplateError, compileTemplate } from '../templates/template';
+import { isUuid } from '../../infra/ids/uuid';
 
 export const EXPAND_QUEUE = 'campaign-expand';
 export interface ExpandJob {
@@ -46,7 +47,12 @@ export class CampaignService {
     private readonly limits: SendingLimitsService,
     private readonly budget: SegmentBudgetService,
     @InjectQueue(EXPAND_QUEUE) private readonly queue: Queue<ExpandJob>,
-  ) {}
+  ) {
+    this.blockedPrefixes = parsePrefixList(config.env.PARLEY_BLOCKED_PREFIXES);
+  }
+
+  /** PARLEY_BLOCKED_PREFIXES, read once. */
+  private readonly blockedPrefixes: string[];
 
   async create(ws: Workspace, input: CreateCampaignInput) {
     // The URLs this campaign will post to follow the one callback URL rule, checked before storing.
@@ -94,10 +100,7 @@ export class CampaignService {
       allowLong: input.allow_long,
       carrierOf: (e164) => this.directory.carrierOf(e164),
       refuseDestination: destinationRule(
-        destinationPolicy(
-          (await this.limits.of(ws.id)).allowed_countries,
-          parsePrefixList(this.config.env.PARLEY_BLOCKED_PREFIXES),
-        ),
+        destinationPolicy((await this.limits.of(ws.id)).allowed_countries, this.blockedPrefixes),
       ),
     };
     // The wait depends only on the zone and the window: a handful of distinct values per campaign.
@@ -337,7 +340,7 @@ export class CampaignService {
   }
 
   private async mustGet(ws: Workspace, id: string): Promise<CampaignRow> {
-    const c = UUID.test(id) ? await this.repo.get(ws.id, id) : undefined;
+    const c = isUuid(id) ? await this.repo.get(ws.id, id) : undefined;
     if (!c) throw ApiError.notFound('campaign', id);
     return c;
   }
@@ -373,5 +376,3 @@ export class CampaignService {
     return { workspaceId, audienceId };
   }
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;

@@ -82,7 +82,10 @@ export interface CampaignRules {
   /** The carrier that serves a number (undefined: no route). */
   carrierOf: (e164: string) => { id: string } | undefined;
   /** Why the workspace may not text a number (SMS-pumping guards), or undefined. */
-  refuseDestination?: (e164: string) => 'country_not_allowed' | 'prefix_blocked' | undefined;
+  refuseDestination?: (
+    e164: string,
+    country: string | null,
+  ) => 'country_not_allowed' | 'prefix_blocked' | undefined;
 }
 
 /**
@@ -100,7 +103,7 @@ export function* verdictsFor<R extends Recipient & { optedOut?: boolean }>(
       yield { ok: false, recipient, reason: 'opted_out' };
       continue;
     }
-    const refusal = rules.refuseDestination?.(recipient.e164);
+    const refusal = rules.refuseDestination?.(recipient.e164, recipient.country);
     if (refusal) {
       yield { ok: false, recipient, reason: refusal };
       continue;

@@ -48,7 +48,7 @@ describe('destination policy (SMS-pumping guards)', () => {
       country: 'FR',
     });
     const rule = destinationRule(policy);
-    expect(rule('+12015550123')).toBeUndefined();
-    expect(rule('+447700900123')).toBe('country_not_allowed');
+    expect(rule('+12015550123', null)).toBeUndefined();
+    expect(rule('+447700900123', null)).toBe('country_not_allowed');
   });
 });

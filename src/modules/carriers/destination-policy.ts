@@ -45,6 +45,7 @@ export function destinationPolicy(
 ): DestinationPolicy {
   return {
     allowedCountries: new Set(allowedCountries.map((c) => c.toUpperCase())),
+    // parsePrefixList sorts already; a list from elsewhere may not be.
     blockedPrefixes: [...blockedPrefixes].sort((a, b) => b.length - a.length),
   };
 }
@@ -77,9 +78,13 @@ export function refuseNumber(e164: string, policy: DestinationPolicy): Destinati
   return refuseDestination(e164, phone.ok ? phone.country : null, policy);
 }
 
-/** The campaigns' form: the refusal code for a recipient's number, or undefined. */
+/**
+ * The campaigns' form: the refusal code for a recipient's number, or undefined. A contact's country
+ * was read from its number at import; only one stored without it is parsed again.
+ */
 export function destinationRule(
   policy: DestinationPolicy,
-): (e164: string) => DestinationRefusal['code'] | undefined {
-  return (e164) => refuseNumber(e164, policy)?.code;
+): (e164: string, country: string | null) => DestinationRefusal['code'] | undefined {
+  return (e164, country) =>
+    (country ? refuseDestination(e164, country, policy) : refuseNumber(e164, policy))?.code;
 }

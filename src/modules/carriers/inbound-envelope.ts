@@ -8,6 +8,7 @@ import { randomUUID } from 'node:crypto';
 import { replaceUnsafeText, unsafeTextReason } from '../../infra/text/text-safety';
 import type { RawInbound } from './connector';
 import { carrierInboundId } from './inbound-id';
+import { isUuid } from '../../infra/ids/uuid';
 
 /** On sms.inbound, keyed by the customer's number. */
 export interface InboundEnvelope extends RawInbound {
@@ -54,7 +55,6 @@ export function inboundEnvelopeOf(m: RawInbound): InboundEnvelope {
   };
 }
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const MAX_BODY = 64 * 1024;
 /** The last instant a JavaScript Date holds (epoch ms). */
 const MAX_TIME = 8.64e15;
@@ -76,7 +76,7 @@ export function readInboundRecord(
   if (!e || typeof e !== 'object') return { ok: false, reason: 'not an object' };
   for (const f of ['id', 'connectorId', 'from', 'to', 'body'] as const)
     if (typeof e[f] !== 'string') return { ok: false, reason: `${f} missing or not a string` };
-  if (!UUID.test(e.id!)) return { ok: false, reason: 'id is not a UUID' };
+  if (!isUuid(e.id!)) return { ok: false, reason: 'id is not a UUID' };
   if (!e.from || !e.to) return { ok: false, reason: 'from and to must not be empty' };
   if (e.body!.length > MAX_BODY) return { ok: false, reason: `body longer than ${MAX_BODY} characters` };
   const receivedAt = Number(e.receivedAt);

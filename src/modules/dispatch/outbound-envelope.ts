@@ -3,12 +3,12 @@
 // Checked field by field by hand: every outbound record passes here, and a schema library's
 // generic walk cost the dispatcher more than the rest of its intake. Pure.
 import type { OutboundEnvelope } from '../messages/message.types';
+import { isUuid } from '../../infra/ids/uuid';
 
 export type DispatchEnvelope = OutboundEnvelope;
 
 export type ParsedRecord = { ok: true; envelope: DispatchEnvelope } | { ok: false; reason: string };
 
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 const E164 = /^\+\d{6,15}$/;
 const HHMM = /^\d{2}:\d{2}$/;
 
@@ -29,7 +29,7 @@ function str(o: Raw, k: string, optional = false): string | undefined {
 
 function uuid(o: Raw, k: string, optional = false): string | undefined {
   const v = str(o, k, optional);
-  if (v !== undefined && !UUID.test(v)) fail(k, 'expected a UUID');
+  if (v !== undefined && !isUuid(v)) fail(k, 'expected a UUID');
   return v;
 }
 

@@ -41,6 +41,7 @@ import { MessageStatusRepository } from './message-status.repository';
 import { MessageRepository } from './message.repository';
 import type { OutboundEnvelope } from './message.types';
 import { SegmentBudgetService } from './segment-budget.service';
+import { isUuid } from '../../infra/ids/uuid';
 
 export interface Issue {
   path: string;
@@ -415,6 +416,3 @@ function fieldMessage(err: ApiError, field: string): string {
   const msg = body.error?.message ?? err.message;
   return msg.startsWith(`${field}: `) ? msg.slice(field.length + 2) : msg;
 }
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
-const isUuid = (s: string) => UUID.test(s);

@@ -81,11 +81,6 @@ export class SegmentBudgetService {
     return { admitted, used };
   }
 
-  /** Segments used today (0 when nothing was counted). */
-  async used(workspaceId: string): Promise<number> {
-    return Number((await this.redis.get(budgetKey(workspaceId, this.clock()))) ?? 0);
-  }
-
   /** Gives back segments counted for messages that were then not accepted (best effort). */
   async refund(workspaceId: string, segments: number): Promise<void> {
     if (segments <= 0) return;

@@ -24,6 +24,7 @@ import {
 import { indexParts, pickPart } from './receipt-match';
 import { OrphanReceipt, e164Forms, tieOrphans } from './orphan-match';
 import { StatusCallbackService } from './status-callback.service';
+import { isUuid } from '../../infra/ids/uuid';
 
 export interface ReceiptInput {
   envelope: ReceiptEnvelope;
@@ -44,8 +45,6 @@ export interface ApplyOutcome {
 export const PARK_RETRY_MS = 1_000;
 /** A receipt is tied to a message whose answer was lost only if it came at most this long after. */
 export const ORPHAN_MAX_AGE_MS = 72 * 3600_000;
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 // Error codes come from carriers; keep the label short and printable so a bad SMSC cannot blow up
 // the series count or the exposition format.
@@ -302,10 +301,7 @@ export class ReceiptApplier {
     const receipts: OrphanReceipt[] = orphans.map((p) => ({
       connectorId: p.envelope.connectorId,
       addresses: addressesOf(p.envelope),
-      messageId:
-        typeof p.envelope.parleyMessageId === 'string' && UUID.test(p.envelope.parleyMessageId)
-          ? p.envelope.parleyMessageId
-          : undefined,
+      messageId: isUuid(p.envelope.parleyMessageId) ? p.envelope.parleyMessageId : undefined,
     }));
     type Lookup = { i: number; connectorId: string; to: string | null; messageId: string | null; at: Date };
     const lookups = receipts.flatMap((r, i): Lookup[] => {
@@ -328,7 +324,7 @@ export class ReceiptApplier {
     );
     const keep: UnappliedReceipt[] = [];
     const settled: { id: number; workspaceId: string | null }[] = [];
-    const tied: { p: (typeof orphans)[number]; part: FoundPart; expected: number }[] = [];
+    const tied: { p: (typeof orphans)[number]; part: FoundPart; expected: number; byId: boolean }[] = [];
     verdicts.forEach((v, i) => {
       const p = orphans[i];
       const at = new Date(p.envelope.receivedAt || Date.now());
@@ -343,6 +339,7 @@ export class ReceiptApplier {
         const c = v.candidate;
         tied.push({
           p,
+          byId: receipts[i].messageId !== undefined,
           expected: this.connectors.partsPerMessage(p.envelope.connectorId, c.segments),
           part: {
             messageId: c.messageId,
@@ -368,7 +365,7 @@ export class ReceiptApplier {
     const added = await this.messages.addOrphanParts(tied.map((t) => t.part));
     const changes = tied
       .filter((t) => added.has(`${t.part.messageId}#${t.part.partIndex}`))
-      .map(({ p, part, expected }) => {
+      .map(({ p, part, expected, byId }) => {
         settled.push({ id: p.parkedId!, workspaceId: part.workspaceId });
         const { receipt, envelope } = p;
         return {
@@ -377,7 +374,7 @@ export class ReceiptApplier {
           expectedParts: expected,
           // Its carrier id was never stored: tied by what the fence recorded.
           ...partChange(receipt, envelope.connectorId, part, {
-            matched_by: receipts[orphans.indexOf(p)].messageId ? 'message_id' : 'connector_recipient_time',
+            matched_by: byId ? 'message_id' : 'connector_recipient_time',
           }),
           at: new Date(envelope.receivedAt || Date.now()),
         };

@@ -13,6 +13,7 @@ import { Workspace, WorkspaceRepository } from '../workspaces/workspace.reposito
 import { WorkspaceSettings } from '../workspaces/workspace-settings';
 import { classifyReply } from './classifier';
 import { RepliesRepository } from './replies.repository';
+import { isUuid } from '../../infra/ids/uuid';
 
 const classifySchema = z
   .object({ text: z.string().max(1_600), language: z.enum(['en', 'es', 'fr']).optional() })
@@ -22,8 +23,6 @@ const inboxQuery = pageQuery(createdKey, 100).extend({ status: z.enum(['open', '
 const inboxReplySchema = z.object({ body: z.string().min(1).max(1_600) }).strict();
 /** Oldest first, paged by (at, outbound before inbound, id). */
 const conversationQuery = pageQuery(z.tuple([timeKey, z.union([z.literal(0), z.literal(1)]), uuidKey]), 500);
-
-const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i;
 
 @ApiTags('replies')
 @ApiBearerAuth()
@@ -67,7 +66,7 @@ export class RepliesController {
     @Param('id') id: string,
     @ZodBody(inboxReplySchema) body: z.infer<typeof inboxReplySchema>,
   ) {
-    const item = UUID.test(id) ? await this.repo.getInboxItem(ws.id, id) : undefined;
+    const item = isUuid(id) ? await this.repo.getInboxItem(ws.id, id) : undefined;
     if (!item) throw ApiError.notFound('inbox item', id);
     const message = await this.messages.acceptOne(ws, {
       to: item.customer,
@@ -81,7 +80,7 @@ export class RepliesController {
   @Post('inbox/:id/close')
   @HttpCode(200)
   async close(@CurrentWorkspace() ws: Workspace, @Param('id') id: string) {
-    const item = UUID.test(id) ? await this.repo.closeInboxItem(ws.id, id) : undefined;
+    const item = isUuid(id) ? await this.repo.closeInboxItem(ws.id, id) : undefined;
     if (!item) throw ApiError.notFound('inbox item', id);
     return item;
   }

@@ -5,7 +5,7 @@ import type { Database } from '../../infra/db/database';
 import { textArray } from '../../infra/db/pg-array';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import { Keyset, sortTime } from '../../infra/db/keyset';
+import { Keyset, newestFirst, sortTime } from '../../infra/db/keyset';
 import type { InboundMessagesTable, InboxItemsTable } from './replies.tables';
 
 export interface InboundRow {
@@ -304,11 +304,7 @@ export class RepliesRepository {
       .select([...INBOX_COLUMNS, sortTime('created_at').as('sort_at')])
       .where('workspace_id', '=', workspaceId);
     if (status) q = q.where('status', '=', status);
-    if (page.after) {
-      const [at, id] = page.after;
-      q = q.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`);
-    }
-    return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.take).execute();
+    return newestFirst(q, page).execute();
   }
 
   getInboxItem(workspaceId: string, id: string): Promise<InboxItem | undefined> {

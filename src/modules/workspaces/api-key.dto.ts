@@ -2,6 +2,7 @@
 // is shown (its prefix, never its secret or hash).
 import { z } from 'zod/v4';
 import { createdKey, pageQuery } from '../../infra/http/pagination';
+import { SHOWN_PREFIX_LENGTH } from './api-key';
 
 export const MAX_KEY_DAYS = 3_650;
 const DAY_MS = 86_400_000;
@@ -83,7 +84,7 @@ export function keyView(k: KeyRecord): KeyView {
   return {
     id: k.id,
     name: k.name,
-    prefix: k.prefix.slice(0, 8),
+    prefix: k.prefix.slice(0, SHOWN_PREFIX_LENGTH),
     created_at: k.created_at.toISOString(),
     expires_at: k.expires_at?.toISOString() ?? null,
     last_used_at: k.last_used_at?.toISOString() ?? null,

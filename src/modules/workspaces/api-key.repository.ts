@@ -4,7 +4,7 @@ import { Injectable } from '@nestjs/common';
 import { sql } from 'kysely';
 import { Db } from '../../infra/db/db';
 import { InjectDb } from '../../infra/db/db.module';
-import { Keyset, sortTime } from '../../infra/db/keyset';
+import { Keyset, newestFirst, sortTime } from '../../infra/db/keyset';
 import type { KeyAuth } from './api-key-auth-cache';
 import type { KeyRecord } from './api-key.dto';
 
@@ -59,15 +59,11 @@ export class ApiKeyRepository {
     workspaceId: string,
     page: Keyset<readonly [string, string]>,
   ): Promise<(KeyRecord & { sort_at: string })[]> {
-    let q = this.db
+    const q = this.db
       .selectFrom('api_keys')
       .select([...COLUMNS, sortTime('created_at').as('sort_at')])
       .where('workspace_id', '=', workspaceId);
-    if (page.after) {
-      const [at, id] = page.after;
-      q = q.where(sql<boolean>`(created_at, id) < (${at}::timestamptz, ${id}::uuid)`);
-    }
-    return q.orderBy('created_at', 'desc').orderBy('id', 'desc').limit(page.take).execute();
+    return newestFirst(q, page).execute();
   }
 
   find(workspaceId: string, id: string): Promise<KeyRecord | undefined> {

@@ -15,9 +15,5 @@ export function hashApiKey(key: string): string {
   return createHash('sha256').update(key, 'utf8').digest('hex');
 }
 
-/** The key from an Authorization header, or undefined when absent or not a Bearer token. */
-export function bearerToken(header: string | undefined): string | undefined {
-  if (!header) return undefined;
-  const m = /^Bearer\s+(\S+)\s*$/i.exec(header);
-  return m?.[1];
-}
+/** The key from an Authorization header (one reading of Bearer tokens for every guard). */
+export { bearerToken } from '../../infra/http/request-auth';

@@ -7,7 +7,7 @@ import { CanActivate, ExecutionContext, Injectable, SetMetadata, createParamDeco
 import { Reflector } from '@nestjs/core';
 import type { FastifyRequest } from 'fastify';
 import { ApiError } from '../../infra/http/api-error';
-import { bearerToken } from './api-key';
+import { bearerToken, isApiRoute } from '../../infra/http/request-auth';
 import { Workspace } from './workspace.repository';
 import { ApiKeyService } from './api-key.service';
 
@@ -22,14 +22,7 @@ export function isPublicRoute(reflector: Reflector, ctx: ExecutionContext): bool
   return reflector.getAllAndOverride<boolean>(PUBLIC, [ctx.getHandler(), ctx.getClass()]) === true;
 }
 
-/** Whether the route the router matched (not the URL as sent) is part of the /v1 API. */
-export function isApiRoute(req: FastifyRequest): boolean {
-  const pattern = req.routeOptions?.url;
-  // No matched route (a 404 on its way): nothing will run, but treat it as the API's so an unknown
-  // /v1 path still asks for a key first.
-  if (pattern === undefined) return true;
-  return pattern === '/v1' || pattern.startsWith('/v1/');
-}
+export { isApiRoute };
 
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
